@@ -1,0 +1,47 @@
+"""Admin: people and organisation are edited here; audit events and tokens are read-only."""
+
+from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin
+from guardian.admin import GuardedModelAdmin
+
+from .models import ApiToken, AuditEvent, BusinessUnit, Team, User
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Domain records change only through services; the admin may look, never touch."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+admin.site.register(User, UserAdmin)
+
+
+@admin.register(BusinessUnit)
+class BusinessUnitAdmin(GuardedModelAdmin):
+    list_display = ("code", "name")
+
+
+@admin.register(Team)
+class TeamAdmin(admin.ModelAdmin):
+    list_display = ("name",)
+    filter_horizontal = ("members",)
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(ReadOnlyAdmin):
+    list_display = ("seq", "occurred_at", "actor_repr", "action", "object_repr", "request_id")
+    list_filter = ("action",)
+    search_fields = ("object_repr", "actor_repr", "passport_key")
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(ReadOnlyAdmin):
+    list_display = ("prefix", "user", "name", "expires_at", "revoked_at")
+    exclude = ("key_hash",)

@@ -1,0 +1,36 @@
+"""API permission classes. Deny by default; each view names the token scope family it needs."""
+
+from rest_framework import permissions
+
+from governance.models import ApiToken
+
+
+class DenyByDefault(permissions.BasePermission):
+    """The default for any view that forgets to declare its permissions."""
+
+    def has_permission(self, request, view):
+        return False
+
+
+class Authenticated(permissions.BasePermission):
+    """Authenticated, and when the request carries an API token, the token holds the view's scope.
+
+    Views set ``scope = "registry"`` (say); reads need ``registry:read`` (or write), writes need ``registry:write``.
+    """
+
+    message = "Authentication credentials were not provided or the token lacks the scope for this action."
+
+    def has_permission(self, request, view):
+        user = request.user
+        if not (user and user.is_authenticated and user.is_active):
+            return False
+        token = request.auth
+        if not isinstance(token, ApiToken):
+            return True  # session login: the UI user acts with their own rights
+        family = getattr(view, "scope", None)
+        if family is None:
+            return False
+        write = f"{family}:write"
+        if request.method in permissions.SAFE_METHODS:
+            return token.has_scope(f"{family}:read") or token.has_scope(write)
+        return token.has_scope(write)

@@ -1,0 +1,8 @@
+"""Embedded default for one machine: SQLite, local files, a filesystem Celery broker, DEBUG on."""
+
+import os
+
+os.environ.setdefault("DJANGO_SECRET_KEY", "local-development-only-not-secret")
+os.environ.setdefault("DJANGO_DEBUG", "true")
+
+from .base import *  # noqa: E402,F403

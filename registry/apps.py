@@ -1,0 +1,10 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class RegistryConfig(AppConfig):
+    name = "registry"
+    verbose_name = _("Registry")
+
+    def ready(self) -> None:
+        from . import permissions  # noqa: F401  registers the relation rules

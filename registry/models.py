@@ -1,0 +1,165 @@
+"""Registry models: passports, versions with their ONNX artifacts, datasets and aliases."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.validators import RegexValidator
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from .choices import DatasetFormat, DatasetKind, DecisionType, Materiality, RegulatoryExposure, RiskTier, VersionState
+
+key_validator = RegexValidator(r"^[a-z0-9][a-z0-9-]{1,98}[a-z0-9]$", _("Lowercase letters, digits and dashes."))
+
+
+def artifact_path(instance: ModelVersion, filename: str) -> str:
+    return f"artifacts/{instance.passport.key}/{instance.sha256}.onnx"
+
+
+def dataset_path(instance: Dataset, filename: str) -> str:
+    return f"datasets/{instance.passport.key}/{instance.sha256}.{instance.format}"
+
+
+class ModelPassport(models.Model):
+    """One production model: purpose, owners, risk tier and its limits. Changed only via registry services."""
+
+    key = models.CharField(_("key"), max_length=100, unique=True, validators=[key_validator])
+    name = models.CharField(_("name"), max_length=200)
+    purpose = models.TextField(_("purpose"))
+    intended_use = models.TextField(_("intended use"), blank=True)
+    out_of_scope_uses = models.TextField(_("out-of-scope uses"), blank=True)
+    business_owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="owned_passports",
+        verbose_name=_("business owner"),
+    )
+    technical_owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="technical_passports",
+        verbose_name=_("technical owner"),
+    )
+    development_team = models.ForeignKey(
+        "governance.Team", on_delete=models.PROTECT, related_name="passports", verbose_name=_("development team")
+    )
+    business_unit = models.ForeignKey(
+        "governance.BusinessUnit", on_delete=models.PROTECT, related_name="passports", verbose_name=_("business unit")
+    )
+    # Tiering questionnaire; risk_tier is derived from it by registry.services.tier_from_answers.
+    materiality = models.CharField(_("materiality"), max_length=10, choices=Materiality.choices)
+    decision_type = models.CharField(_("decision type"), max_length=20, choices=DecisionType.choices)
+    processes_personal_data = models.BooleanField(_("processes personal data"), default=False)
+    regulatory_exposure = models.CharField(_("regulatory exposure"), max_length=10, choices=RegulatoryExposure.choices)
+    risk_tier = models.PositiveSmallIntegerField(_("risk tier"), choices=RiskTier.choices, db_index=True)
+    personal_data_legal_basis = models.TextField(_("legal basis for personal data"), blank=True)
+    data_sources = models.TextField(_("data sources"), blank=True)
+    features_description = models.TextField(_("features"), blank=True)
+    target = models.CharField(_("target"), max_length=200, blank=True)
+    limitations = models.TextField(_("limitations and known failure modes"), blank=True)
+    stop_limits = models.JSONField(_("stop-limits"), default=dict, blank=True)
+    monitoring_thresholds = models.JSONField(_("monitoring thresholds"), default=dict, blank=True)
+    contacts = models.TextField(_("contacts"), blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(_("created"), default=timezone.now, db_index=True)
+    updated_at = models.DateTimeField(_("updated"), default=timezone.now)
+
+    class Meta:
+        ordering = ["key"]
+        verbose_name = _("model passport")
+        verbose_name_plural = _("model passports")
+        permissions = [
+            ("upload_version_modelpassport", "Can register versions and datasets of this passport"),
+            ("move_alias_modelpassport", "Can move aliases of this passport"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.name}"
+
+
+class Dataset(models.Model):
+    """An uploaded CSV or Parquet file with its digest and inferred schema; immutable once stored."""
+
+    passport = models.ForeignKey(ModelPassport, on_delete=models.PROTECT, related_name="datasets")
+    name = models.CharField(_("name"), max_length=200)
+    kind = models.CharField(_("kind"), max_length=20, choices=DatasetKind.choices)
+    format = models.CharField(_("format"), max_length=10, choices=DatasetFormat.choices)
+    file = models.FileField(_("file"), upload_to=dataset_path, max_length=300)
+    sha256 = models.CharField(_("sha256"), max_length=64, db_index=True)
+    size = models.BigIntegerField(_("size in bytes"))
+    row_count = models.BigIntegerField(_("rows"))
+    schema = models.JSONField(_("schema"), default=list)
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(_("uploaded"), default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("dataset")
+        verbose_name_plural = _("datasets")
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.sha256[:12]})"
+
+
+class ModelVersion(models.Model):
+    """An ONNX artifact of a passport, immutable once registered except for its state (governance moves it)
+    and its feature schema (refined through ``registry.services.version_refine_schema``)."""
+
+    passport = models.ForeignKey(ModelPassport, on_delete=models.PROTECT, related_name="versions")
+    number = models.PositiveIntegerField(_("version"))
+    state = models.CharField(
+        _("state"), max_length=20, choices=VersionState.choices, default=VersionState.DRAFT, db_index=True
+    )
+    artifact = models.FileField(_("ONNX artifact"), upload_to=artifact_path, max_length=300)
+    sha256 = models.CharField(_("sha256"), max_length=64, db_index=True)
+    size = models.BigIntegerField(_("size in bytes"))
+    ir_version = models.PositiveIntegerField(_("IR version"))
+    opset = models.PositiveIntegerField(_("opset"))
+    opset_imports = models.JSONField(_("opset imports"), default=dict)
+    producer_name = models.CharField(_("producer"), max_length=200, blank=True)
+    producer_version = models.CharField(_("producer version"), max_length=100, blank=True)
+    operators = models.JSONField(_("operators"), default=list)
+    inputs = models.JSONField(_("inputs"), default=list)
+    outputs = models.JSONField(_("outputs"), default=list)
+    feature_schema = models.JSONField(_("feature schema"), default=dict)
+    training_dataset = models.ForeignKey(
+        Dataset, on_delete=models.PROTECT, null=True, blank=True, related_name="trained_versions",
+        verbose_name=_("training dataset"),
+    )
+    training_data_digest = models.CharField(_("training data digest"), max_length=64, blank=True)
+    metrics = models.JSONField(_("developer-reported metrics"), default=dict, blank=True)
+    parent = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="children", verbose_name=_("parent")
+    )
+    mlflow_run_id = models.CharField(_("MLflow run id"), max_length=100, blank=True)
+    mlflow_model_uri = models.CharField(_("MLflow model URI"), max_length=500, blank=True)
+    change_description = models.TextField(_("change description"), blank=True)
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="authored_versions")
+    approval_expires_at = models.DateTimeField(_("approval expires"), null=True, blank=True)
+    created_at = models.DateTimeField(_("registered"), default=timezone.now)
+
+    class Meta:
+        ordering = ["passport_id", "-number"]
+        verbose_name = _("model version")
+        verbose_name_plural = _("model versions")
+        constraints = [models.UniqueConstraint(fields=["passport", "number"], name="unique_version_number")]
+        indexes = [models.Index(fields=["passport", "state"])]
+
+    def __str__(self) -> str:
+        return f"{self.passport.key} v{self.number}"
+
+
+class Alias(models.Model):
+    """A movable name (``champion``, ``challenger``, free names) that points at one version of a passport."""
+
+    passport = models.ForeignKey(ModelPassport, on_delete=models.PROTECT, related_name="aliases")
+    name = models.SlugField(_("name"), max_length=50)
+    version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="aliases")
+    updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    updated_at = models.DateTimeField(_("updated"), default=timezone.now)
+
+    class Meta:
+        ordering = ["passport_id", "name"]
+        verbose_name = _("alias")
+        verbose_name_plural = _("aliases")
+        constraints = [models.UniqueConstraint(fields=["passport", "name"], name="unique_alias_name")]
+
+    def __str__(self) -> str:
+        return f"{self.passport.key}@{self.name}"

@@ -1,0 +1,87 @@
+"""Relation rules for registry objects: owners and development-team members act on their passports.
+
+Versions, datasets and aliases are judged by their passport.
+"""
+
+from __future__ import annotations
+
+from django.db.models import Q, QuerySet
+from guardian.shortcuts import get_objects_for_user
+
+from governance.auth_backends import rule
+from governance.errors import PermissionDenied
+
+VIEW = "registry.view_modelpassport"
+CHANGE = "registry.change_modelpassport"
+UPLOAD = "registry.upload_version_modelpassport"
+MOVE_ALIAS = "registry.move_alias_modelpassport"
+CREATE = "registry.add_modelpassport"
+
+
+def _passport(obj):
+    return getattr(obj, "passport", obj)
+
+
+def is_owner(user, passport) -> bool:
+    return user.pk in (passport.business_owner_id, passport.technical_owner_id)
+
+
+def in_team(user, passport) -> bool:
+    return passport.development_team.members.filter(pk=user.pk).exists()
+
+
+@rule(VIEW)
+def _can_view(user, obj) -> bool:
+    passport = _passport(obj)
+    return is_owner(user, passport) or in_team(user, passport)
+
+
+@rule(CHANGE)
+def _can_change(user, obj) -> bool:
+    return is_owner(user, _passport(obj))
+
+
+@rule(UPLOAD)
+def _can_upload(user, obj) -> bool:
+    passport = _passport(obj)
+    return user.pk == passport.technical_owner_id or in_team(user, passport)
+
+
+@rule(MOVE_ALIAS)
+def _can_move_alias(user, obj) -> bool:
+    passport = _passport(obj)
+    return is_owner(user, passport) or in_team(user, passport)
+
+
+def visible_passport_filter(user) -> Q | None:
+    """A Q limiting passports to those ``user`` may view; None means all of them."""
+    if user.has_perm(VIEW):
+        return None
+    if not user.is_authenticated or not user.is_active:
+        return Q(pk__in=[])
+    from registry.models import ModelPassport
+
+    granted = get_objects_for_user(
+        user, VIEW, klass=ModelPassport, accept_global_perms=False, with_superuser=False
+    ).values("pk")
+    return (
+        Q(business_owner=user) | Q(technical_owner=user) | Q(development_team__members=user) | Q(pk__in=granted)
+    )
+
+
+def restrict_passports(qs: QuerySet, user, *, prefix: str = "") -> QuerySet:
+    """Limit a queryset (of passports, or of rows with a ``passport`` FK when prefix='passport__')."""
+    condition = visible_passport_filter(user)
+    if condition is None:
+        return qs
+    if prefix:
+        from registry.models import ModelPassport
+
+        return qs.filter(**{f"{prefix}in": ModelPassport.objects.filter(condition).values("pk")})
+    return qs.filter(pk__in=qs.model.objects.filter(condition).values("pk"))
+
+
+def require(user, perm: str, obj, action: str) -> None:
+    """Raise PermissionDenied naming the action unless ``user`` holds ``perm`` on ``obj``."""
+    if not user.has_perm(perm, obj):
+        raise PermissionDenied(f"You may not {action} for passport '{_passport(obj).key}'.")

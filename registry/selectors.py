@@ -1,0 +1,73 @@
+"""Registry reads, already limited to what the user may see, with related rows fetched up front."""
+
+from __future__ import annotations
+
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
+from django.http import Http404
+
+from .models import Alias, Dataset, ModelPassport, ModelVersion
+from .permissions import restrict_passports
+
+
+def passport_list(*, user, filters: dict | None = None) -> QuerySet[ModelPassport]:
+    """Passports visible to ``user``, annotated with version count and latest version number and state.
+
+    filters: ``q`` (key or name contains), ``tier``, ``owner`` (user id: business or technical owner),
+    ``state`` (has a version in that state), ``business_unit`` (id or code).
+    """
+    filters = filters or {}
+    latest = ModelVersion.objects.filter(passport=OuterRef("pk")).order_by("-number")
+    qs = restrict_passports(ModelPassport.objects.all(), user)
+    if q := (filters.get("q") or "").strip():
+        qs = qs.filter(Q(key__icontains=q) | Q(name__icontains=q))
+    if tier := filters.get("tier"):
+        qs = qs.filter(risk_tier=tier)
+    if owner := filters.get("owner"):
+        qs = qs.filter(Q(business_owner_id=owner) | Q(technical_owner_id=owner))
+    if state := filters.get("state"):
+        qs = qs.filter(pk__in=ModelVersion.objects.filter(state=state).values("passport_id"))
+    if unit := filters.get("business_unit"):
+        qs = qs.filter(business_unit__code=unit) if not str(unit).isdigit() else qs.filter(business_unit_id=unit)
+    return qs.select_related("business_owner", "technical_owner", "business_unit", "development_team").annotate(
+        version_count=Count("versions", distinct=True),
+        latest_version=Subquery(latest.values("number")[:1]),
+        latest_state=Subquery(latest.values("state")[:1]),
+    )
+
+
+def passport_get(*, user, key: str) -> ModelPassport:
+    """The passport with ``key`` if ``user`` may see it; Http404 otherwise (missing and forbidden look alike)."""
+    passport = restrict_passports(ModelPassport.objects.all(), user).select_related(
+        "business_owner", "technical_owner", "business_unit", "development_team", "created_by"
+    ).filter(key=key).first()
+    if passport is None:
+        raise Http404("No such passport.")
+    return passport
+
+
+def version_list(*, user, passport: ModelPassport | None = None) -> QuerySet[ModelVersion]:
+    qs = restrict_passports(ModelVersion.objects.all(), user, prefix="passport__")
+    if passport is not None:
+        qs = qs.filter(passport=passport)
+    return qs.select_related("passport", "author", "training_dataset", "parent")
+
+
+def version_get(*, user, passport_key: str, number: int) -> ModelVersion:
+    version = version_list(user=user).filter(passport__key=passport_key, number=number).first()
+    if version is None:
+        raise Http404("No such version.")
+    return version
+
+
+def dataset_list(*, user, passport: ModelPassport | None = None) -> QuerySet[Dataset]:
+    qs = restrict_passports(Dataset.objects.all(), user, prefix="passport__")
+    if passport is not None:
+        qs = qs.filter(passport=passport)
+    return qs.select_related("passport", "uploaded_by")
+
+
+def alias_list(*, user, passport: ModelPassport | None = None) -> QuerySet[Alias]:
+    qs = restrict_passports(Alias.objects.all(), user, prefix="passport__")
+    if passport is not None:
+        qs = qs.filter(passport=passport)
+    return qs.select_related("passport", "version", "updated_by")

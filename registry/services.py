@@ -1,0 +1,258 @@
+"""Registry writes: passports, versions (checked ONNX artifacts), datasets and aliases.
+
+Each service checks permission, validates, writes in one transaction and appends its audit event there.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.conf import settings
+from django.core.files.storage import default_storage
+from django.db import IntegrityError, transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from governance.errors import Conflict, DomainError, PermissionDenied, validate_model
+from governance.services.audit import audit_append
+
+from . import permissions as perms
+from .choices import DatasetFormat, DecisionType, Materiality, RegulatoryExposure, VersionState
+from .models import Alias, Dataset, ModelPassport, ModelVersion
+from .onnx_inspect import derive_feature_schema, inspect_onnx
+from .schema import clean_feature_schema, infer_dataset_schema
+from .storage import staged_upload, store_staged
+
+TIERING_FIELDS = ("materiality", "decision_type", "processes_personal_data", "regulatory_exposure")
+PASSPORT_FIELDS = (
+    "name", "purpose", "intended_use", "out_of_scope_uses", "business_owner", "technical_owner",
+    "development_team", "business_unit", *TIERING_FIELDS, "personal_data_legal_basis", "data_sources",
+    "features_description", "target", "limitations", "stop_limits", "monitoring_thresholds", "contacts",
+)
+
+
+def tier_from_answers(*, materiality: str, decision_type: str, processes_personal_data: bool,
+                      regulatory_exposure: str) -> int:
+    """Risk tier from the tiering questionnaire (1 high .. 3 low).
+
+    Points: materiality low/medium/high 0/1/2, automated decisions 1, personal data 1, regulatory exposure
+    none/moderate/high 0/1/2. High materiality of an automated decision, or 4+ points, is tier 1; 2-3 points tier 2.
+    """
+    points = {Materiality.LOW: 0, Materiality.MEDIUM: 1, Materiality.HIGH: 2}[materiality]
+    points += 1 if decision_type == DecisionType.AUTOMATED else 0
+    points += 1 if processes_personal_data else 0
+    points += {RegulatoryExposure.NONE: 0, RegulatoryExposure.MODERATE: 1, RegulatoryExposure.HIGH: 2}[
+        regulatory_exposure
+    ]
+    if points >= 4 or (materiality == Materiality.HIGH and decision_type == DecisionType.AUTOMATED):
+        return 1
+    return 2 if points >= 2 else 3
+
+
+def _audit_value(value):
+    return getattr(value, "pk", value)
+
+
+def _is_metric_map(metrics) -> bool:
+    return isinstance(metrics, dict) and all(
+        isinstance(v, int | float) and not isinstance(v, bool) for v in metrics.values()
+    )
+
+
+@transaction.atomic
+def passport_create(*, actor, key: str, **fields) -> ModelPassport:
+    """Create a passport; the actor needs ``registry.add_modelpassport``. The tier is derived from the answers."""
+    if not actor.has_perm(perms.CREATE):
+        raise PermissionDenied("You may not create passports.")
+    unknown = set(fields) - set(PASSPORT_FIELDS)
+    if unknown:
+        raise DomainError(f"Unknown passport fields: {', '.join(sorted(unknown))}.", code="invalid")
+    passport = ModelPassport(key=key, created_by=actor, **fields)
+    passport.risk_tier = tier_from_answers(**{f: getattr(passport, f) for f in TIERING_FIELDS})
+    if ModelPassport.objects.filter(key=key).exists():
+        raise Conflict(f"A passport with key '{key}' already exists.", field="key")
+    validate_model(passport)
+    passport.save()
+    audit_append(
+        actor=actor, action="passport.created", obj=passport, passport_key=passport.key,
+        data={
+            "fields": {f: _audit_value(getattr(passport, f)) for f in PASSPORT_FIELDS},
+            "risk_tier": passport.risk_tier,
+        },
+    )
+    return passport
+
+
+@transaction.atomic
+def passport_update(*, actor, passport: ModelPassport, **fields) -> ModelPassport:
+    """Change passport fields (not its key); records old and new values of what changed."""
+    passport = ModelPassport.objects.select_for_update().get(pk=passport.pk)
+    perms.require(actor, perms.CHANGE, passport, "change this passport")
+    unknown = set(fields) - set(PASSPORT_FIELDS)
+    if unknown:
+        raise DomainError(f"Unknown or read-only passport fields: {', '.join(sorted(unknown))}.", code="invalid")
+    changes = {}
+    for name, value in fields.items():
+        old = getattr(passport, name)
+        if old != value:
+            changes[name] = {"old": _audit_value(old), "new": _audit_value(value)}
+            setattr(passport, name, value)
+    if not changes:
+        return passport
+    old_tier = passport.risk_tier
+    passport.risk_tier = tier_from_answers(**{f: getattr(passport, f) for f in TIERING_FIELDS})
+    if passport.risk_tier != old_tier:
+        changes["risk_tier"] = {"old": old_tier, "new": passport.risk_tier}
+    passport.updated_at = timezone.now()
+    validate_model(passport)
+    passport.save()
+    audit_append(actor=actor, action="passport.changed", obj=passport, passport_key=passport.key,
+                 data={"changes": changes})
+    return passport
+
+
+
+def version_register(
+    *, actor, passport: ModelPassport, upload, feature_names: list[str] | None = None,
+    training_dataset: Dataset | None = None, metrics: dict | None = None, parent: ModelVersion | None = None,
+    change_description: str = "", mlflow_run_id: str = "", mlflow_model_uri: str = "",
+) -> ModelVersion:
+    """Stream an ONNX upload to the store, check it, and register it as the passport's next draft version.
+
+    Every rejection (size, not ONNX, truncated, external data, custom operator domains, no inputs) raises a
+    DomainError naming the problem and leaves nothing stored: no file, no row, no audit event.
+    """
+    perms.require(actor, perms.UPLOAD, passport, "register versions")
+    for other, label in ((training_dataset, "training dataset"), (parent, "parent version")):
+        if other is not None and other.passport_id != passport.pk:
+            raise DomainError(
+                f"The {label} belongs to another passport.", code="invalid", field=label.replace(" ", "_")
+            )
+    if metrics is not None and not _is_metric_map(metrics):
+        raise DomainError("Metrics must be an object of metric name to number.", code="invalid", field="metrics")
+    max_bytes = settings.MG_MAX_ARTIFACT_BYTES
+    with staged_upload(upload, max_bytes=max_bytes, suffix=".onnx") as staged:
+        info = inspect_onnx(staged.path, max_bytes=max_bytes,
+                            allowed_domains=frozenset(settings.MG_ALLOWED_OPERATOR_DOMAINS))
+        schema = derive_feature_schema(info, feature_names)
+        name, created = store_staged(staged, f"artifacts/{passport.key}/{staged.sha256}.onnx")
+    try:
+        return _version_insert(actor=actor, passport=passport, name=name, staged=staged, info=info, schema=schema,
+                               training_dataset=training_dataset, metrics=metrics or {}, parent=parent,
+                               change_description=change_description, mlflow_run_id=mlflow_run_id,
+                               mlflow_model_uri=mlflow_model_uri)
+    except Exception:
+        if created:
+            default_storage.delete(name)
+        raise
+
+
+@transaction.atomic
+def _version_insert(*, actor, passport, name, staged, info, schema, **extra) -> ModelVersion:
+    passport = ModelPassport.objects.select_for_update().get(pk=passport.pk)
+    duplicate = passport.versions.filter(sha256=staged.sha256).values_list("number", flat=True).first()
+    if duplicate is not None:
+        raise Conflict(f"This artifact is identical to version {duplicate} (sha256 {staged.sha256[:12]}…).",
+                       field="artifact")
+    number = (passport.versions.aggregate(n=Max("number"))["n"] or 0) + 1
+    training = extra.get("training_dataset")
+    version = ModelVersion(
+        passport=passport, number=number, author=actor, sha256=staged.sha256, size=staged.size,
+        ir_version=info.ir_version, opset=info.opset, opset_imports=info.opset_imports,
+        producer_name=info.producer_name[:200], producer_version=info.producer_version[:100],
+        operators=info.operators, inputs=info.inputs, outputs=info.outputs, feature_schema=schema,
+        training_data_digest=training.sha256 if training else "", **extra,
+    )
+    version.artifact.name = name
+    validate_model(version)
+    try:
+        version.save()
+    except IntegrityError:
+        raise Conflict("Another version was registered at the same moment; try again.")
+    audit_append(
+        actor=actor, action="version.registered", obj=version, passport_key=passport.key,
+        digests={"artifact_sha256": version.sha256, "training_data_sha256": version.training_data_digest},
+        data={"number": number, "size": version.size, "opset": version.opset, "producer": version.producer_name,
+              "operators": version.operators, "parent": extra.get("parent") and extra["parent"].number},
+    )
+    return version
+
+
+@transaction.atomic
+def version_refine_schema(*, actor, version: ModelVersion, feature_schema: dict) -> ModelVersion:
+    """Replace a version's feature schema with a refinement (names, ranges, categories) of the derived one.
+
+    Only draft versions may be refined: once submitted, the schema is part of what reviewers sign.
+    """
+    version = ModelVersion.objects.select_for_update().select_related("passport").get(pk=version.pk)
+    perms.require(actor, perms.UPLOAD, version, "refine feature schemas")
+    if version.state != VersionState.DRAFT:
+        raise DomainError(f"Only a draft version's schema can be refined; v{version.number} is {version.state}.",
+                          code="invalid_state")
+    old = version.feature_schema
+    version.feature_schema = clean_feature_schema(feature_schema, derived=old)
+    version.save(update_fields=["feature_schema"])
+    audit_append(actor=actor, action="version.schema_refined", obj=version, passport_key=version.passport.key,
+                 data={"old": old, "new": version.feature_schema})
+    return version
+
+
+def dataset_register(
+    *, actor, passport: ModelPassport, upload, name: str, kind: str, fmt: str | None = None
+) -> Dataset:
+    """Stream a CSV or Parquet upload, infer its schema, and store it with its digest."""
+    perms.require(actor, perms.UPLOAD, passport, "register datasets")
+    filename = getattr(upload, "name", "") or ""
+    fmt = fmt or (DatasetFormat.PARQUET if filename.lower().endswith((".parquet", ".pq")) else DatasetFormat.CSV)
+    if fmt not in DatasetFormat.values:
+        raise DomainError("Datasets must be CSV or Parquet.", code="invalid_dataset", field="format")
+    with staged_upload(upload, max_bytes=settings.MG_MAX_DATASET_BYTES, suffix=f".{fmt}") as staged:
+        row_count, schema = infer_dataset_schema(Path(staged.path), fmt)
+        stored, created = store_staged(staged, f"datasets/{passport.key}/{staged.sha256}.{fmt}")
+    try:
+        return _dataset_insert(actor=actor, passport=passport, stored=stored, staged=staged, name=name, kind=kind,
+                               fmt=fmt, row_count=row_count, schema=schema)
+    except Exception:
+        if created:
+            default_storage.delete(stored)
+        raise
+
+
+@transaction.atomic
+def _dataset_insert(*, actor, passport, stored, staged, name, kind, fmt, row_count, schema) -> Dataset:
+    dataset = Dataset(passport=passport, name=(name or "").strip() or staged.sha256[:12], kind=kind, format=fmt,
+                      sha256=staged.sha256, size=staged.size, row_count=row_count, schema=schema, uploaded_by=actor)
+    dataset.file.name = stored
+    validate_model(dataset)
+    dataset.save()
+    audit_append(actor=actor, action="dataset.registered", obj=dataset, passport_key=passport.key,
+                 digests={"dataset_sha256": dataset.sha256},
+                 data={"name": dataset.name, "kind": kind, "format": fmt, "rows": row_count})
+    return dataset
+
+
+@transaction.atomic
+def alias_set(*, actor, passport: ModelPassport, name: str, version: ModelVersion) -> Alias:
+    """Point alias ``name`` of a passport at ``version`` (creating it if new).
+
+    Production aliases (settings.MG_PRODUCTION_ALIASES, e.g. ``champion``) may point only at an approved version.
+    """
+    perms.require(actor, perms.MOVE_ALIAS, passport, "move aliases")
+    if version.passport_id != passport.pk:
+        raise DomainError("The version belongs to another passport.", code="invalid", field="version")
+    version = ModelVersion.objects.select_for_update().get(pk=version.pk)
+    if name in settings.MG_PRODUCTION_ALIASES and version.state != VersionState.APPROVED:
+        raise DomainError(
+            f"The production alias '{name}' may point only at an approved version; v{version.number} is "
+            f"{version.get_state_display()}.", code="alias_requires_approval", field="version")
+    alias = Alias.objects.select_for_update().filter(passport=passport, name=name).first()
+    previous = alias.version.number if alias else None
+    if alias is None:
+        alias = Alias(passport=passport, name=name, version=version, updated_by=actor)
+    alias.version, alias.updated_by, alias.updated_at = version, actor, timezone.now()
+    validate_model(alias)
+    alias.save()
+    audit_append(actor=actor, action="alias.moved", obj=alias, passport_key=passport.key,
+                 digests={"artifact_sha256": version.sha256},
+                 data={"alias": name, "from_version": previous, "to_version": version.number})
+    return alias

@@ -1,0 +1,80 @@
+"""Streaming uploads into the artifact store: chunked copy to a temporary file with sha256 and a size cap."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.conf import settings
+from django.core.files import File
+from django.core.files.storage import default_storage
+
+from governance.errors import DomainError
+
+CHUNK = 1024 * 1024
+
+
+class TooLarge(DomainError):
+    def __init__(self, limit: int):
+        super().__init__(
+            f"The file is larger than the limit of {limit:,} bytes ({limit / 1024 / 1024:.0f} MB).", code="too_large"
+        )
+
+
+@dataclass(frozen=True)
+class StagedFile:
+    path: Path
+    sha256: str
+    size: int
+
+
+def _chunks(upload):
+    if hasattr(upload, "chunks"):
+        yield from upload.chunks(CHUNK)
+        return
+    while chunk := upload.read(CHUNK):
+        yield chunk
+
+
+@contextmanager
+def staged_upload(upload, *, max_bytes: int, suffix: str = ""):
+    """Copy ``upload`` chunk by chunk to a temporary file, hashing on the way; removed on exit.
+
+    Raises TooLarge as soon as the limit is passed, so an oversized upload never lands whole on disk.
+    """
+    tmp_dir = Path(settings.MEDIA_ROOT) / "tmp"
+    tmp_dir.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=tmp_dir, suffix=suffix)
+    digest, size = hashlib.sha256(), 0
+    try:
+        with os.fdopen(fd, "wb") as out:
+            for chunk in _chunks(upload):
+                size += len(chunk)
+                if size > max_bytes:
+                    raise TooLarge(max_bytes)
+                digest.update(chunk)
+                out.write(chunk)
+        yield StagedFile(Path(name), digest.hexdigest(), size)
+    finally:
+        Path(name).unlink(missing_ok=True)
+
+
+def store_staged(staged: StagedFile, storage_name: str) -> tuple[str, bool]:
+    """Save a staged file under ``storage_name`` (content-addressed); returns (name, created_now)."""
+    if default_storage.exists(storage_name):
+        return storage_name, False
+    with staged.path.open("rb") as fh:
+        saved = default_storage.save(storage_name, File(fh, name=os.path.basename(storage_name)))
+    return saved, True
+
+
+def file_sha256(storage_name: str) -> str:
+    digest = hashlib.sha256()
+    with default_storage.open(storage_name, "rb") as fh:
+        while chunk := fh.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()

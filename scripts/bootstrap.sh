@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Creates .venv and installs the project (with test extras when asked) and the Debian packages it needs.
+# Idempotent: a stamp file skips the pip step while pyproject.toml is unchanged.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+extras="${1:-}"
+
+need_apt=()
+command -v chromium >/dev/null 2>&1 || [ "$extras" != "test" ] || need_apt+=(chromium)
+[ -e /usr/lib/x86_64-linux-gnu/libpango-1.0.so.0 ] || [ -n "$(ls /usr/lib/*/libpango-1.0.so.0 2>/dev/null)" ] || need_apt+=(libpango-1.0-0 libpangoft2-1.0-0)
+command -v msgfmt >/dev/null 2>&1 || need_apt+=(gettext)
+fc-list 2>/dev/null | grep -qi dejavu || need_apt+=(fonts-dejavu-core)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  if [ "$(id -u)" = "0" ]; then
+    echo "==> apt-get install ${need_apt[*]}"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
+  else
+    echo "==> missing system packages: ${need_apt[*]} (run: sudo apt-get install ${need_apt[*]})" >&2
+  fi
+fi
+
+PY="${PYTHON:-python3}"
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+stamp=".venv/.installed-${extras:-base}"
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  echo "==> installing Python packages into .venv"
+  .venv/bin/pip install -q --upgrade pip setuptools wheel
+  if [ "$extras" = "test" ]; then .venv/bin/pip install -q -e '.[test]'; else .venv/bin/pip install -q -e .; fi
+  touch "$stamp"
+fi

@@ -1,0 +1,66 @@
+"""Bring the whole product up on the embedded default and stop it all on Ctrl-C.
+
+SQLite in var/, artifacts in var/media/, a real Celery worker and beat on kombu's filesystem broker (or on
+CELERY_BROKER_URL when set), migrations, demo data seeded once, the web server on 127.0.0.1:8000.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PY = sys.executable
+HOST = os.environ.get("MG_HOST", "127.0.0.1")
+PORT = os.environ.get("MG_PORT", "8000")
+
+
+def manage(*args: str) -> None:
+    subprocess.run([PY, "manage.py", *args], cwd=ROOT, check=True)
+
+
+def main() -> int:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "governance.settings.local")
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    (ROOT / "var").mkdir(exist_ok=True)
+    manage("migrate", "--noinput", "-v", "0")
+    manage("seed_demo")
+    procs = {
+        "worker": [PY, "-m", "celery", "-A", "governance", "worker", "-l", "INFO", "--concurrency", "2",
+                   "-n", "local@%h"],
+        "beat": [PY, "-m", "celery", "-A", "governance", "beat", "-l", "INFO",
+                 "--schedule", str(ROOT / "var" / "celerybeat-schedule")],
+        "web": [PY, "manage.py", "runserver", f"{HOST}:{PORT}", "--noreload"],
+    }
+    running = {name: subprocess.Popen(cmd, cwd=ROOT) for name, cmd in procs.items()}
+    print(f"\n  Model Governance is up: http://{HOST}:{PORT}/  (API docs: http://{HOST}:{PORT}/api/docs/)")
+    print("  Demo accounts (password: demo-Passw0rd):")
+    from_env = subprocess.run([PY, "manage.py", "seed_demo", "--accounts"], cwd=ROOT, capture_output=True, text=True)
+    print(from_env.stdout.rstrip() or "   (see seed_demo)")
+    print("  Ctrl-C stops everything.\n")
+    try:
+        while all(p.poll() is None for p in running.values()):
+            time.sleep(0.5)
+        dead = [n for n, p in running.items() if p.poll() is not None]
+        print(f"  {', '.join(dead)} stopped; shutting down the rest.", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        for proc in running.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        deadline = time.time() + 10
+        for proc in running.values():
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.time()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,73 @@
+"""Fixtures shared by the whole suite."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+from django.conf import settings
+
+from tests.factories import TeamFactory, UserFactory, make_passport
+
+os.environ.setdefault("DO_NOT_TRACK", "1")
+
+
+@pytest.fixture(autouse=True)
+def _media_root(tmp_path, settings):
+    """Each test stores artifacts in its own folder, so tests never see each other's files."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+    yield
+    shutil.rmtree(tmp_path / "media", ignore_errors=True)
+
+
+@pytest.fixture
+def developer(db):
+    return UserFactory(username="dev", roles=["model_developer"])
+
+
+@pytest.fixture
+def owner(db):
+    return UserFactory(username="owner", roles=["model_owner"])
+
+
+@pytest.fixture
+def outsider(db):
+    """Authenticated, but with no role and no relation to any passport."""
+    return UserFactory(username="outsider")
+
+
+@pytest.fixture
+def auditor(db):
+    return UserFactory(username="auditor", roles=["auditor"])
+
+
+@pytest.fixture
+def validator(db):
+    return UserFactory(username="validator", roles=["validator"])
+
+
+@pytest.fixture
+def admin_user(db):
+    user = UserFactory(username="admin", roles=["admin"])
+    user.is_staff = user.is_superuser = True
+    user.save()
+    return user
+
+
+@pytest.fixture
+def team(developer):
+    return TeamFactory(name="Risk models", members=[developer])
+
+
+@pytest.fixture
+def passport(developer, owner, team):
+    return make_passport(actor=developer, key="credit-score", team=team, business_owner=owner)
+
+
+def pytest_collection_modifyitems(config, items):
+    """PostgreSQL-only tests are skipped on SQLite (the README's test command runs both in CI)."""
+    on_postgres = settings.DATABASES["default"]["ENGINE"].endswith("postgresql")
+    for item in items:
+        if "postgres" in item.keywords and not on_postgres:
+            item.add_marker(pytest.mark.skip(reason="needs PostgreSQL (set DATABASE_URL)"))
