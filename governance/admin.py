@@ -4,7 +4,19 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
 from guardian.admin import GuardedModelAdmin
 
-from .models import ApiToken, AuditEvent, BusinessUnit, Team, User
+from .models import (
+    ApiToken,
+    AuditEvent,
+    BusinessUnit,
+    ChecklistItem,
+    Finding,
+    RiskTierPolicy,
+    SignOff,
+    Team,
+    User,
+    ValidatorAssignment,
+    VersionReview,
+)
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -45,3 +57,32 @@ class AuditEventAdmin(ReadOnlyAdmin):
 class ApiTokenAdmin(ReadOnlyAdmin):
     list_display = ("prefix", "user", "name", "expires_at", "revoked_at")
     exclude = ("key_hash",)
+
+
+@admin.register(RiskTierPolicy)
+class RiskTierPolicyAdmin(admin.ModelAdmin):
+    """Administrators edit tier policies here; the save goes through the service (validated and audited)."""
+
+    list_display = ("tier", "required_roles", "checklist_required", "validation_depth", "approval_validity_months",
+                    "updated_at", "updated_by")
+    fields = ("tier", "required_roles", "checklist_required", "validation_depth", "approval_validity_months")
+    readonly_fields = ("tier",)
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        from governance.errors import DomainError
+        from governance.services.policies import policy_update
+
+        try:
+            policy_update(actor=request.user, policy=obj, **{f: form.cleaned_data[f] for f in form.changed_data})
+        except DomainError as exc:
+            self.message_user(request, exc.message, level="error")
+
+
+for _model in (VersionReview, SignOff, Finding, ChecklistItem, ValidatorAssignment):
+    admin.site.register(_model, ReadOnlyAdmin)

@@ -25,3 +25,53 @@ class TokenScope(models.TextChoices):
     REGISTRY_WRITE = "registry:write", _("Create and change passports, versions, datasets, aliases")
     AUDIT_READ = "audit:read", _("Read and verify the audit chain")
     TOKENS_WRITE = "tokens:write", _("Create and revoke own API tokens")
+    GOVERNANCE_READ = "governance:read", _("Read reviews, sign-offs, findings, checklists, policies")
+    GOVERNANCE_WRITE = "governance:write", _("Submit, assign, validate, sign off, raise findings, answer checklists")
+
+
+class SignoffRole(models.TextChoices):
+    """The hats a sign-off can be given in; a tier policy lists which an approval needs."""
+
+    VALIDATOR = "validator", _("Validator")
+    RISK_OFFICER = "risk_officer", _("Risk officer")
+    SECURITY = "security", _("Security")
+    BUSINESS_OWNER = "business_owner", _("Business owner")
+
+
+class Decision(models.TextChoices):
+    APPROVE = "approve", _("Approve")
+    APPROVE_WITH_CONDITIONS = "approve_with_conditions", _("Approve with conditions")
+    REJECT = "reject", _("Reject")
+
+
+class ValidationDepth(models.TextChoices):
+    BASIC = "basic", _("Basic: performance and data quality")
+    STANDARD = "standard", _("Standard: + stability, calibration, explainability")
+    FULL = "full", _("Full: + robustness, segments, champion vs challenger")
+
+
+class FindingSeverity(models.TextChoices):
+    HIGH = "high", _("High")
+    MEDIUM = "medium", _("Medium")
+    LOW = "low", _("Low")
+
+
+class FindingStatus(models.TextChoices):
+    OPEN = "open", _("Open")
+    REMEDIATED = "remediated", _("Remediated")
+    RISK_ACCEPTED = "risk_accepted", _("Risk accepted")
+
+
+FINDING_TRANSITIONS: dict[str, frozenset[str]] = {
+    FindingStatus.OPEN: frozenset({FindingStatus.REMEDIATED, FindingStatus.RISK_ACCEPTED}),
+    FindingStatus.REMEDIATED: frozenset({FindingStatus.OPEN}),
+    FindingStatus.RISK_ACCEPTED: frozenset({FindingStatus.OPEN}),
+}
+
+
+class ChecklistStatus(models.TextChoices):
+    UNANSWERED = "unanswered", _("Unanswered")
+    MITIGATED = "mitigated", _("Mitigated")
+    PARTIALLY_MITIGATED = "partially_mitigated", _("Partially mitigated")
+    OPEN = "open", _("Open")
+    NOT_APPLICABLE = "not_applicable", _("Not applicable")

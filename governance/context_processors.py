@@ -1,13 +1,53 @@
 """Template context: the navigation that later capabilities plug into."""
 
+from datetime import timedelta
+
+from django.contrib.auth import get_user_model
+from django.db.models import Count, IntegerField, OuterRef, Q, Subquery, Value
+from django.db.models.functions import Coalesce
 from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 NAV_ITEMS = [
     ("passports", _("Passports"), "registry:passport_list", None),
+    ("inbox", _("My reviews"), "governance:inbox", None),
+    ("portfolio", _("Portfolio"), "governance:portfolio", None),
     ("audit", _("Audit log"), "governance:audit_log", "governance.view_auditevent"),
     ("tokens", _("API tokens"), "governance:token_list", None),
 ]
+
+
+def _count(qs):
+    counted = qs.order_by().values(_k=Value(1)).annotate(n=Count("pk")).values("n")
+    return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
+
+
+def inbox_counts(user) -> dict:
+    """The navbar badge of "My reviews", in one query: validations assigned to the user, open findings they own
+    (and how many are overdue), their approvals expiring within 30 days.
+
+    Sign-offs due are left out: deciding them takes the full eligibility rules per version (the page shows them).
+    """
+    from governance.choices import FindingStatus
+    from governance.models import Finding, ValidatorAssignment
+    from governance.selectors import WARN_DAYS
+    from registry.choices import VersionState
+    from registry.models import ModelVersion
+
+    me = OuterRef("pk")
+    findings = Finding.objects.filter(owner=me, status=FindingStatus.OPEN)
+    soon = timezone.now() + timedelta(days=WARN_DAYS)
+    row = get_user_model().objects.filter(pk=user.pk).annotate(
+        assigned=_count(ValidatorAssignment.objects.filter(
+            validator=me, version__state__in=[VersionState.IN_VALIDATION, VersionState.VALIDATED])),
+        findings=_count(findings),
+        overdue=_count(findings.filter(due_date__lt=timezone.localdate())),
+        expiring=_count(ModelVersion.objects.filter(state=VersionState.APPROVED, approval_expires_at__lte=soon).filter(
+            Q(passport__business_owner=me) | Q(passport__technical_owner=me) | Q(author=me))),
+    ).values("assigned", "findings", "overdue", "expiring").first() or {}
+    return {"total": row.get("assigned", 0) + row.get("findings", 0) + row.get("expiring", 0),
+            "overdue": row.get("overdue", 0)}
 
 
 def navigation(request):
@@ -22,4 +62,10 @@ def navigation(request):
             items.append({"key": key, "label": label, "url": reverse(url_name)})
         except NoReverseMatch:
             continue
+    for item in items:
+        if item["key"] == "inbox":
+            counts = inbox_counts(user)
+            item["badge"] = counts["total"] or None
+            item["badge_alert"] = counts["overdue"] > 0
+            item["badge_title"] = _("Assigned validations, open findings you own and approvals expiring soon")
     return {"nav_items": items}

@@ -11,22 +11,30 @@ _READ_ALL = [
     "registry.view_modelpassport", "registry.view_modelversion", "registry.view_dataset", "registry.view_alias",
 ]
 
+_READ_REVIEWS = [
+    "governance.view_versionreview", "governance.view_signoff", "governance.view_finding",
+    "governance.view_checklistitem", "governance.view_validatorassignment", "governance.view_risktierpolicy",
+    "validation.view_validationreport",
+]
+
 ROLE_PERMISSIONS: dict[str, list[str]] = {
     Role.MODEL_DEVELOPER: ["registry.add_modelpassport"],
     Role.MODEL_OWNER: ["registry.add_modelpassport"],
     Role.ENGINEER: ["registry.add_modelpassport"],
-    Role.VALIDATOR: [*_READ_ALL],
-    Role.RISK_OFFICER: [*_READ_ALL, "governance.view_auditevent"],
-    Role.SECURITY: [*_READ_ALL, "governance.view_auditevent"],
+    Role.VALIDATOR: [*_READ_ALL, *_READ_REVIEWS, "governance.raise_finding"],
+    Role.RISK_OFFICER: [*_READ_ALL, *_READ_REVIEWS, "governance.view_auditevent", "governance.assign_validator",
+                        "governance.revoke_approval", "governance.raise_finding", "governance.accept_risk"],
+    Role.SECURITY: [*_READ_ALL, *_READ_REVIEWS, "governance.view_auditevent", "governance.raise_finding",
+                    "governance.answer_checklist"],
     Role.FINANCE: [*_READ_ALL],
-    Role.AUDITOR: [*_READ_ALL, "governance.view_auditevent", "governance.view_apitoken", "governance.view_team",
-                   "governance.view_businessunit"],
+    Role.AUDITOR: [*_READ_ALL, *_READ_REVIEWS, "governance.view_auditevent", "governance.view_apitoken",
+                   "governance.view_team", "governance.view_businessunit"],
     Role.ADMIN: ["*"],
 }
 
 
 def sync_role_groups(apps) -> None:
-    """Create every role group and give it exactly the permissions listed above (idempotent)."""
+    """Create every role group and give it the permissions listed above that exist so far (idempotent)."""
     from django.contrib.auth.management import create_permissions
 
     for app_config in apps.get_app_configs():
@@ -43,5 +51,6 @@ def sync_role_groups(apps) -> None:
         wanted = []
         for perm in perms:
             app_label, codename = perm.split(".", 1)
-            wanted.append(Permission.objects.get(content_type__app_label=app_label, codename=codename))
+            # A permission of a model that a later migration creates is granted when that migration syncs.
+            wanted.extend(Permission.objects.filter(content_type__app_label=app_label, codename=codename))
         group.permissions.set(wanted)

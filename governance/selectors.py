@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from datetime import timedelta
 
-from .models import ApiToken, AuditEvent
+from django.db.models import Count, Q, QuerySet
+from django.utils import timezone
+
+from governance.choices import FindingStatus
+from governance.errors import DomainError
+from governance.models import ApiToken, AuditEvent, Finding, ValidatorAssignment, VersionReview
+from governance.permissions import ANSWER, ASSIGN, RAISE, REVOKE, can
+from governance.services.signoffs import check_eligible, signoff_status
+from governance.services.workflow import is_assigned
+from registry import permissions as registry_perms
+from registry.choices import VersionState
+from registry.models import ModelVersion
+from registry.permissions import restrict_passports
 
 
 def audit_event_list(*, user, filters: dict | None = None) -> QuerySet[AuditEvent]:
@@ -31,3 +43,109 @@ def token_list(*, user) -> QuerySet[ApiToken]:
     """A user's own tokens; administrators see everyone's."""
     qs = ApiToken.objects.select_related("user")
     return qs if user.is_superuser else qs.filter(user=user)
+
+
+# --- workflow ---------------------------------------------------------------------------------------------------
+
+WARN_DAYS = 30
+
+
+def eligible_signoff_roles(user, version) -> list[str]:
+    """The required roles ``user`` could sign in now (same rules as the sign-off service, without raising)."""
+
+    if version.state not in (VersionState.IN_VALIDATION, VersionState.VALIDATED):
+        return []
+    review = VersionReview.objects.filter(version=version).first()
+    if review is None:
+        return []
+    status = signoff_status(version)
+    roles = []
+    for role in review.required_roles:
+        if role in status.current and version.state == VersionState.VALIDATED:
+            continue
+        try:
+            check_eligible(user, version, role)
+        except DomainError:
+            continue
+        roles.append(role)
+    return roles
+
+
+def available_actions(user, version) -> set[str]:
+    """Which workflow verbs ``user`` may use on ``version`` now; the UI shows buttons only for these."""
+    actions = set()
+    state = version.state
+    under_review = state in (VersionState.SUBMITTED, VersionState.IN_VALIDATION, VersionState.VALIDATED)
+    if state == VersionState.DRAFT and user.has_perm(registry_perms.UPLOAD, version.passport):
+        actions.add("submit")
+    if state in (VersionState.SUBMITTED, VersionState.IN_VALIDATION) and can(user, ASSIGN, version):
+        actions.add("assign")
+    if state in (VersionState.IN_VALIDATION, VersionState.VALIDATED) and is_assigned(user, version):
+        actions.add("issue_report")
+        if state == VersionState.IN_VALIDATION:
+            actions.add("mark_validated")
+    if (under_review or state == VersionState.APPROVED) and can(user, RAISE, version):
+        actions.add("raise_finding")
+    if under_review and can(user, ANSWER, version):
+        actions.add("answer_checklist")
+    if under_review and can(user, REVOKE, version):
+        actions.add("reject")
+    if state == VersionState.APPROVED and can(user, REVOKE, version):
+        actions.update({"revoke", "retire"})
+    if state == VersionState.APPROVED and user.pk == version.passport.business_owner_id:
+        actions.add("retire")
+    if eligible_signoff_roles(user, version):
+        actions.add("sign")
+    return actions
+
+
+def version_history(version):
+    """Audit events about the version and its review records, oldest first."""
+
+    return AuditEvent.objects.filter(
+        Q(object_type="registry.modelversion", object_id=str(version.pk))
+        | Q(passport_key=version.passport.key, data__version=version.number)
+    ).select_related("actor").order_by("seq")
+
+
+def inbox(*, user) -> dict:
+    """What waits on ``user``: assigned validations, sign-offs due, findings they own, approvals expiring soon."""
+
+
+    visible = restrict_passports(ModelVersion.objects.all(), user, prefix="passport__").select_related(
+        "passport", "author")
+    assigned = visible.filter(
+        pk__in=ValidatorAssignment.objects.filter(validator=user).values("version_id"),
+        state__in=[VersionState.IN_VALIDATION, VersionState.VALIDATED])
+    candidates = visible.filter(state=VersionState.VALIDATED)
+    signoffs_due = [v for v in candidates if eligible_signoff_roles(user, v)]
+    findings = Finding.objects.filter(owner=user, status=FindingStatus.OPEN).select_related(
+        "version__passport").order_by("due_date")
+    soon = timezone.now() + timedelta(days=WARN_DAYS)
+    expiring = visible.filter(state=VersionState.APPROVED, approval_expires_at__lte=soon).filter(
+        Q(passport__business_owner=user) | Q(passport__technical_owner=user) | Q(author=user)
+    ).order_by("approval_expires_at")
+    return {"assigned": list(assigned), "signoffs_due": signoffs_due, "findings": list(findings),
+            "expiring": list(expiring)}
+
+
+def portfolio_summary(*, user) -> dict:
+    """Counts of versions by state and tier, overdue findings and approvals expiring within 30 days."""
+
+
+    versions = restrict_passports(ModelVersion.objects.all(), user, prefix="passport__")
+    by_state_tier = list(versions.values("state", "passport__risk_tier").annotate(n=Count("pk")).order_by())
+    today = timezone.localdate()
+    overdue = Finding.objects.filter(version__in=versions, status=FindingStatus.OPEN, due_date__lt=today)
+    expiring = versions.filter(state=VersionState.APPROVED,
+                               approval_expires_at__lte=timezone.now() + timedelta(days=WARN_DAYS))
+    return {
+        "by_state_tier": [{"state": r["state"], "tier": r["passport__risk_tier"], "count": r["n"]}
+                          for r in by_state_tier],
+        "overdue_findings": list(overdue.select_related("version__passport", "owner").order_by("due_date")[:100]),
+        "overdue_count": overdue.count(),
+        "expiring": list(expiring.select_related("passport").order_by("approval_expires_at")[:100]),
+        "open_findings_by_severity": dict(
+            Finding.objects.filter(version__in=versions, status=FindingStatus.OPEN).values_list("severity")
+            .annotate(n=Count("pk")).order_by()),
+    }

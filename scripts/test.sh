@@ -2,7 +2,7 @@
 # The whole suite: ruff, Django's deploy checks, then pytest (SQLite unless DATABASE_URL is set).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export DO_NOT_TRACK=1 DJANGO_ALLOW_ASYNC_UNSAFE=true
+export DO_NOT_TRACK=1
 .venv/bin/ruff check .
 mkdir -p var
 exec .venv/bin/python -m pytest -n "${PYTEST_WORKERS:-2}" --dist loadgroup -p no:cacheprovider "$@"

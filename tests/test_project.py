@@ -13,7 +13,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def run(args, env=None, timeout=300):
-    return subprocess.run(args, cwd=ROOT, capture_output=True, text=True, env={**os.environ, **(env or {})},
+    # Test-only switches (Playwright's async-unsafe flag) must not leak into the deploy checks.
+    base = {k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"}
+    return subprocess.run(args, cwd=ROOT, capture_output=True, text=True, env={**base, **(env or {})},
                           timeout=timeout)
 
 

@@ -8,7 +8,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from .choices import TokenScope
+from governance.choices import TokenScope
 
 
 class User(AbstractUser):

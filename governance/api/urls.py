@@ -1,0 +1,22 @@
+"""Governance API routes, mounted under /api/v1/ by the root urls."""
+
+from django.urls import path
+from rest_framework.routers import SimpleRouter
+
+from . import views, workflow_views
+
+app_name = "governance-api"
+
+router = SimpleRouter()
+router.register("audit-events", views.AuditEventViewSet, basename="audit-event")
+router.register("tokens", views.TokenViewSet, basename="token")
+router.register(r"passports/(?P<passport_key>[^/]+)/versions", workflow_views.VersionWorkflowViewSet,
+                basename="passport-version-workflow")
+router.register("findings", workflow_views.FindingViewSet, basename="finding")
+router.register("policies", workflow_views.PolicyViewSet, basename="policy")
+
+urlpatterns = [
+    *router.urls,
+    path("inbox/", workflow_views.InboxView.as_view(), name="inbox"),
+    path("portfolio/", workflow_views.PortfolioView.as_view(), name="portfolio"),
+]

@@ -1,0 +1,32 @@
+"""E-mail notifications, sent after the transaction that caused them commits (never for a rolled-back change)."""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.mail import send_mail
+from django.db import transaction
+
+logger = logging.getLogger(__name__)
+
+
+def users_in_role(role: str):
+    return get_user_model().objects.filter(groups__name=role, is_active=True)
+
+
+def notify(users, subject: str, body: str) -> None:
+    """Queue one e-mail to each distinct address among ``users``, sent on commit; failures are logged."""
+    recipients = sorted({u.email for u in users if u is not None and u.email})
+    if not recipients:
+        return
+
+    def send():
+        try:
+            send_mail(f"[Model Governance] {subject}", f"{body}\n\n{settings.MG_BASE_URL}",
+                      settings.DEFAULT_FROM_EMAIL, recipients)
+        except Exception:  # a mail outage must not undo the governance action that already committed
+            logger.exception("notification e-mail failed: %s", subject)
+
+    transaction.on_commit(send)

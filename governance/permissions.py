@@ -1,0 +1,22 @@
+"""Governance permission checks: a role-wide workflow permission, exercised on a passport the user may see.
+
+(guardian refuses object checks whose permission belongs to another app, so workflow permissions on a
+registry version are asked as role permissions plus visibility of the version's passport.)
+"""
+
+from __future__ import annotations
+
+from registry import permissions as registry_perms
+
+ASSIGN = "governance.assign_validator"
+REVOKE = "governance.revoke_approval"
+RAISE = "governance.raise_finding"
+ACCEPT = "governance.accept_risk"
+ANSWER = "governance.answer_checklist"
+
+
+def can(user, perm: str, version) -> bool:
+    """True when ``user`` holds the workflow permission ``perm`` and may see ``version``'s passport."""
+    if not (user and user.is_authenticated and user.is_active):
+        return False
+    return user.has_perm(perm) and user.has_perm(registry_perms.VIEW, version.passport)

@@ -1,0 +1,40 @@
+"""Risk-tier policies, edited by administrators. Versions keep the snapshot taken when they were submitted."""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.utils import timezone
+
+from governance.choices import SignoffRole
+from governance.errors import DomainError, PermissionDenied, validate_model
+from governance.models import RiskTierPolicy
+from governance.services.audit import audit_append
+
+EDITABLE = ("required_roles", "checklist_required", "validation_depth", "approval_validity_months")
+
+
+@transaction.atomic
+def policy_update(*, actor, policy: RiskTierPolicy, **fields) -> RiskTierPolicy:
+    """Change a tier's policy (administrators); applies to versions submitted from now on."""
+    if not actor.has_perm("governance.change_risktierpolicy"):
+        raise PermissionDenied("Only an administrator may change approval policies.")
+    unknown = set(fields) - set(EDITABLE)
+    if unknown:
+        raise DomainError(f"Unknown policy fields: {', '.join(sorted(unknown))}.", code="invalid")
+    policy = RiskTierPolicy.objects.select_for_update().get(pk=policy.pk)
+    roles = fields.get("required_roles", policy.required_roles)
+    valid = isinstance(roles, list) and roles and not set(roles) - set(SignoffRole.values)
+    if not valid or len(set(roles)) != len(roles):
+        raise DomainError(f"required_roles must be distinct values among {', '.join(SignoffRole.values)}.",
+                          code="invalid", field="required_roles")
+    if SignoffRole.VALIDATOR not in roles:
+        raise DomainError("Every tier needs an independent validator's sign-off.", code="invalid",
+                          field="required_roles")
+    old = policy.snapshot()
+    for name, value in fields.items():
+        setattr(policy, name, value)
+    policy.updated_by, policy.updated_at = actor, timezone.now()
+    validate_model(policy)
+    policy.save()
+    audit_append(actor=actor, action="policy.changed", obj=policy, data={"old": old, "new": policy.snapshot()})
+    return policy

@@ -1,0 +1,152 @@
+"""Badges and small renderings of the approval workflow (colours in static/css/app.css)."""
+
+from __future__ import annotations
+
+import re
+
+from django import template
+from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
+from django.utils.translation import ngettext
+
+from governance.choices import ChecklistStatus, Decision, FindingSeverity, FindingStatus, SignoffRole, ValidationDepth
+from registry.choices import VersionState
+
+register = template.Library()
+
+HEX_DIGEST = re.compile(r"^[0-9a-f]{40,128}$")
+
+
+def _badge(css: str, value: str, choices) -> str:
+    if not value:
+        return ""
+    label = choices(value).label if value in choices.values else value
+    return format_html('<span class="badge {} {}-{}">{}</span>', css, css, value, label)
+
+
+@register.simple_tag
+def severity_badge(value):
+    return _badge("severity", value, FindingSeverity)
+
+
+@register.simple_tag
+def finding_status_badge(value):
+    return _badge("fstatus", value, FindingStatus)
+
+
+@register.simple_tag
+def checklist_badge(value):
+    return _badge("cstatus", value, ChecklistStatus)
+
+
+@register.simple_tag
+def decision_badge(value):
+    return _badge("decision", value, Decision)
+
+
+@register.simple_tag
+def digest(value, length: int = 12):
+    """A digest cut to ``length`` in monospace; the full value in its title and behind a copy button."""
+    if not value:
+        return format_html('<span class="text-secondary">{}</span>', _("none yet"))
+    return format_html(
+        '<span class="digest-box"><code class="digest" title="{}">{}…</code>'
+        '<button type="button" class="btn-copy" data-copy-text="{}" data-copied-label="{}" title="{}" '
+        'aria-label="{}">{}</button></span>',
+        value, str(value)[: int(length)], value, _("Copied"), _("Copy the full value"), _("Copy the full value"),
+        _("Copy"),
+    )
+
+
+@register.filter
+def is_digest(value) -> bool:
+    return isinstance(value, str) and bool(HEX_DIGEST.match(value))
+
+
+@register.filter
+def evidence_text(value) -> str:
+    """A value of auto evidence as short text: yes/no, comma-separated lists, "—" for nothing."""
+    if value is True:
+        return _("yes")
+    if value is False:
+        return _("no")
+    if value in (None, "", [], {}):
+        return "—"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(str(v) for v in value)
+    return str(value)
+
+
+@register.filter
+def signoff_role(value) -> str:
+    return SignoffRole(value).label if value in SignoffRole.values else str(value)
+
+
+@register.filter
+def days_phrase(days) -> str:
+    """"in 5 days", "today", "3 days ago"."""
+    if days == 0:
+        return _("today")
+    if days > 0:
+        return ngettext("in %(n)s day", "in %(n)s days", days) % {"n": days}
+    return ngettext("%(n)s day ago", "%(n)s days ago", -days) % {"n": -days}
+
+
+def _label(choices, value) -> str:
+    return str(choices(value).label) if value in choices.values else str(value or "")
+
+
+def _move(data, choices) -> str:
+    return f"{_label(choices, data.get('from'))} → {_label(choices, data.get('to'))}"
+
+
+@register.simple_tag
+def event_summary(event):
+    """One line saying what an audit event of a version did; the raw JSON stays behind "Details"."""
+    data, action = event.data or {}, event.action
+    parts = []
+    if action == "finding.status_changed":
+        parts.append(_move(data, FindingStatus))
+    elif "to" in data and action.startswith("version."):
+        parts.append(_move(data, VersionState))
+    if action == "signoff.recorded":
+        parts.append(f"{_label(SignoffRole, data.get('role'))}: {_label(Decision, data.get('decision'))}")
+    if action == "validator.assigned":
+        parts.append(str(data.get("validator", "")))
+    if action == "checklist.answered":
+        parts.append(f"{data.get('code')}: {_label(ChecklistStatus, data.get('status'))}")
+    if action == "report.issued":
+        parts.append(str(data.get("filename", "")))
+    if action == "finding.raised":
+        parts.extend([str(data.get("title", "")), _label(FindingSeverity, data.get("severity"))])
+        if data.get("condition_of"):
+            parts.append(_("condition of a sign-off"))
+    for key in ("reason", "note", "comment"):
+        if data.get(key):
+            parts.append(f"“{data[key]}”")
+    return format_html_join(" · ", "<span>{}</span>", ((p,) for p in parts if p))
+
+
+@register.filter
+def depth_label(value) -> str:
+    return ValidationDepth(value).label if value in ValidationDepth.values else (value or "—")
+
+
+EVIDENCE_LABELS = {
+    "artifact_sha256": _lazy("Artifact SHA-256"),
+    "operators": _lazy("Operators used"),
+    "operator_domains": _lazy("Operator domains"),
+    "allowed_domains": _lazy("Allowed domains"),
+    "custom_operators": _lazy("Custom operators"),
+    "verified_at_registration": _lazy("Verified at registration"),
+    "digest_bound_to_signoffs": _lazy("Digest bound to sign-offs"),
+    "training_dataset": _lazy("Training dataset"),
+    "training_data_sha256": _lazy("Training data SHA-256"),
+}
+
+
+@register.filter
+def evidence_label(key) -> str:
+    """A readable name for a key of auto evidence; unknown keys as words."""
+    return str(EVIDENCE_LABELS.get(key) or str(key).replace("_", " ").capitalize())

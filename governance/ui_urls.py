@@ -1,0 +1,46 @@
+"""UI routes mounted at the site root.
+
+``home``, ``login`` and ``logout`` are top-level names (settings.LOGIN_URL, LOGIN_REDIRECT_URL and
+LOGOUT_REDIRECT_URL refer to them); governance pages live in the ``governance`` namespace. Workflow verbs of a
+version sit under its page, ``/passports/<key>/versions/<n>/review/<verb>/`` (the registry has no ``review/``).
+"""
+
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+
+from governance import views, workflow_views
+
+governance_patterns = [
+    path("audit/", views.audit_log, name="audit_log"),
+    path("audit/verify/", views.audit_verify_view, name="audit_verify"),
+    path("tokens/", views.token_list, name="token_list"),
+    path("tokens/<int:pk>/revoke/", views.token_revoke_view, name="token_revoke"),
+    path("reviews/", workflow_views.inbox, name="inbox"),
+    path("portfolio/", workflow_views.portfolio, name="portfolio"),
+]
+
+VERSION = "passports/<slug:key>/versions/<int:number>/review/"
+workflow_patterns = [
+    path(f"{VERSION}submit/", workflow_views.version_submit, name="version_submit"),
+    path(f"{VERSION}assign/", workflow_views.validator_assign, name="validator_assign"),
+    path(f"{VERSION}report/", workflow_views.report_issue, name="report_issue"),
+    path(f"{VERSION}reports/<int:pk>/download/", workflow_views.report_download, name="report_download"),
+    path(f"{VERSION}validated/", workflow_views.version_mark_validated, name="version_mark_validated"),
+    path(f"{VERSION}findings/", workflow_views.finding_raise, name="finding_raise"),
+    path(f"{VERSION}findings/<int:pk>/status/", workflow_views.finding_set_status, name="finding_set_status"),
+    path(f"{VERSION}checklist/<str:code>/", workflow_views.checklist_answer, name="checklist_answer"),
+    path(f"{VERSION}checklist/<str:code>/attachment/", workflow_views.checklist_attachment,
+         name="checklist_attachment"),
+    path(f"{VERSION}sign/", workflow_views.signoff_record, name="signoff_record"),
+    path(f"{VERSION}reject/", workflow_views.version_reject, name="version_reject"),
+    path(f"{VERSION}revoke/", workflow_views.version_revoke, name="version_revoke"),
+    path(f"{VERSION}retire/", workflow_views.version_retire, name="version_retire"),
+]
+governance_patterns += workflow_patterns
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("", include((governance_patterns, "governance"))),
+]

@@ -1,0 +1,131 @@
+// Small progressive enhancements; every page works without them.
+(function () {
+  "use strict";
+
+  // Forms with data-confirm ask before submitting (token revocation).
+  document.addEventListener("submit", function (event) {
+    var message = event.target.getAttribute("data-confirm");
+    if (message && !window.confirm(message)) {
+      event.preventDefault();
+    }
+  });
+
+  // Buttons with data-copy-target copy that field's value to the clipboard.
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest("[data-copy-target]");
+    if (!button) {
+      return;
+    }
+    var field = document.querySelector(button.getAttribute("data-copy-target"));
+    if (!field) {
+      return;
+    }
+    field.select();
+    var done = function () {
+      button.textContent = button.getAttribute("data-copied-label") || button.textContent;
+    };
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(field.value).then(done);
+    } else {
+      document.execCommand("copy");
+      done();
+    }
+  });
+
+  // Buttons with data-copy-text copy that text (full digests shown truncated).
+  function copyText(text) {
+    if (navigator.clipboard && window.isSecureContext) {
+      return navigator.clipboard.writeText(text);
+    }
+    var area = document.createElement("textarea");
+    area.value = text;
+    area.setAttribute("readonly", "");
+    area.style.position = "fixed";
+    area.style.opacity = "0";
+    document.body.appendChild(area);
+    area.select();
+    document.execCommand("copy");
+    document.body.removeChild(area);
+    return Promise.resolve();
+  }
+
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest("[data-copy-text]");
+    if (!button) {
+      return;
+    }
+    copyText(button.getAttribute("data-copy-text")).then(function () {
+      var label = button.textContent;
+      button.textContent = button.getAttribute("data-copied-label") || label;
+      button.classList.add("copied");
+      window.setTimeout(function () {
+        button.textContent = label;
+        button.classList.remove("copied");
+      }, 1500);
+    });
+  });
+
+  // Sign-off form: the conditions box shows only for "approve with conditions"; "Add a condition" adds a row.
+  function syncConditions(form) {
+    var box = form.querySelector("[data-conditions]");
+    if (!box) {
+      return;
+    }
+    var checked = form.querySelector("input[name$='decision']:checked");
+    box.hidden = !checked || checked.value !== box.getAttribute("data-conditions-value");
+  }
+
+  function initSignoffForms(root) {
+    root.querySelectorAll("form[data-signoff-form]").forEach(syncConditions);
+  }
+
+  document.addEventListener("change", function (event) {
+    var form = event.target.closest("form[data-signoff-form]");
+    if (form && event.target.name && /decision$/.test(event.target.name)) {
+      syncConditions(form);
+    }
+  });
+
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest("[data-add-condition]");
+    if (!button) {
+      return;
+    }
+    var box = button.closest("[data-conditions]");
+    var total = box.querySelector("input[name$='-TOTAL_FORMS']");
+    var max = box.querySelector("input[name$='-MAX_NUM_FORMS']");
+    var index = parseInt(total.value, 10);
+    if (max && index >= parseInt(max.value, 10)) {
+      button.disabled = true;
+      return;
+    }
+    var template = box.querySelector("template[data-condition-template]");
+    var html = template.innerHTML.replace(/__prefix__/g, String(index));
+    box.querySelector("[data-condition-rows]").insertAdjacentHTML("beforeend", html);
+    total.value = String(index + 1);
+  });
+
+  // Plotly charts: each [data-chart] names a json_script element holding {data, layout}.
+  function renderCharts(root) {
+    if (!window.Plotly) {
+      return;
+    }
+    root.querySelectorAll("[data-chart]").forEach(function (el) {
+      var source = document.getElementById(el.getAttribute("data-chart"));
+      if (!source) {
+        return;
+      }
+      var spec = JSON.parse(source.textContent);
+      window.Plotly.newPlot(el, spec.data, spec.layout, {displaylogo: false, responsive: true,
+        modeBarButtonsToRemove: ["select2d", "lasso2d", "autoScale2d"]});
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    initSignoffForms(document);
+    renderCharts(document);
+  });
+  document.addEventListener("htmx:afterSettle", function () {
+    initSignoffForms(document);
+  });
+})();

@@ -1,0 +1,86 @@
+"""Concurrent reviewers on PostgreSQL: two real connections act on one version at the same moment."""
+
+import threading
+
+import pytest
+from django.db import connection
+
+from governance.errors import Conflict
+from governance.models import AuditEvent
+from governance.services import workflow
+from governance.services.audit import audit_verify
+from registry.choices import VersionState
+from registry.models import ModelVersion
+from tests.factories import UserFactory
+from tests.governance.workflow_helpers import Cast, answer_checklist, register, sign, to_validated
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+
+
+def run_together(*calls):
+    """Start every call in its own thread (its own database connection) at the same instant."""
+    barrier = threading.Barrier(len(calls))
+    results: list = [None] * len(calls)
+
+    def worker(i, call):
+        try:
+            barrier.wait(timeout=10)
+            results[i] = ("ok", call())
+        except Exception as exc:
+            results[i] = ("error", exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker, args=(i, c)) for i, c in enumerate(calls)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    return results
+
+
+def test_two_risk_officers_rejecting_at_once_give_one_transition(passport, developer):
+    cast = Cast()
+    second = UserFactory(username="risk2", roles=["risk_officer"])
+    version = to_validated(register(passport, developer), developer, cast)
+    results = run_together(
+        lambda: workflow.version_reject(actor=cast.risk, version=version, reason="first"),
+        lambda: workflow.version_reject(actor=second, version=version, reason="second"),
+    )
+    outcomes = sorted(r[0] for r in results)
+    assert outcomes == ["error", "ok"], results
+    error = next(r[1] for r in results if r[0] == "error")
+    assert isinstance(error, Conflict) and error.code == "illegal_transition" and "rejected" in error.message
+    assert AuditEvent.objects.filter(action="version.rejected").count() == 1
+    assert ModelVersion.objects.get(pk=version.pk).state == VersionState.REJECTED
+    assert audit_verify().ok
+
+
+def test_last_two_signoffs_at_once_approve_exactly_once(passport, developer, owner):
+    cast = Cast()
+    version = to_validated(register(passport, developer), developer, cast)
+    answer_checklist(version, cast.security)
+    sign(version, cast.validator, "validator")
+    sign(version, cast.risk, "risk_officer")
+    results = run_together(
+        lambda: sign(version, cast.security, "security"),
+        lambda: sign(version, owner, "business_owner"),
+    )
+    assert [r[0] for r in results] == ["ok", "ok"], results
+    assert ModelVersion.objects.get(pk=version.pk).state == VersionState.APPROVED
+    assert AuditEvent.objects.filter(action="version.approved").count() == 1
+    assert audit_verify().ok
+
+
+def test_concurrent_version_registration_numbers_uniquely(passport, developer):
+    from registry import services
+    from tests.factories import linear_onnx, onnx_upload
+
+    results = run_together(*[
+        (lambda s=s: services.version_register(actor=developer, passport=passport,
+                                               upload=onnx_upload(linear_onnx(seed=100 + s))))
+        for s in range(3)
+    ])
+    assert all(r[0] == "ok" for r in results), results
+    assert sorted(ModelVersion.objects.values_list("number", flat=True)) == [1, 2, 3]
+    assert audit_verify().ok

@@ -1,0 +1,59 @@
+"""Helpers that walk a version through the workflow, for workflow tests."""
+
+from __future__ import annotations
+
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from governance.models import ChecklistItem
+from governance.services import findings, signoffs, workflow
+from registry import services as registry_services
+from tests.factories import UserFactory, linear_onnx, onnx_upload
+from validation import services as validation_services
+
+PASSWORD = "pw-Secret-123"
+
+
+class Cast:
+    """The people of one review, none of them in the development team."""
+
+    def __init__(self):
+        self.risk = UserFactory(username="risk", roles=["risk_officer"])
+        self.validator = UserFactory(username="val", roles=["validator"])
+        self.validator2 = UserFactory(username="val2", roles=["validator"])
+        self.security = UserFactory(username="sec", roles=["security"])
+
+
+def register(passport, author, seed=0):
+    return registry_services.version_register(actor=author, passport=passport,
+                                              upload=onnx_upload(linear_onnx(seed=seed)))
+
+
+def to_in_validation(version, author, cast):
+    workflow.version_submit(actor=author, version=version)
+    workflow.validator_assign(actor=cast.risk, version=version, validator=cast.validator)
+    version.refresh_from_db()
+    return version
+
+
+def issue_report(version, validator, text="report body"):
+    upload = SimpleUploadedFile("report.md", text.encode())
+    return validation_services.report_issue_uploaded(actor=validator, version=version, upload=upload,
+                                                     conclusion="Fit for purpose.")
+
+
+def to_validated(version, author, cast):
+    to_in_validation(version, author, cast)
+    issue_report(version, cast.validator)
+    workflow.version_mark_validated(actor=cast.validator, version=version)
+    version.refresh_from_db()
+    return version
+
+
+def answer_checklist(version, security, status="mitigated"):
+    for item in ChecklistItem.objects.filter(version=version):
+        findings.checklist_answer(actor=security, item=item, status=status, evidence="Reviewed.")
+
+
+def sign(version, user, role, decision="approve", **kw):
+    return signoffs.signoff_record(actor=user, version=version, role=role, decision=decision, password=PASSWORD,
+                                   **kw)
