@@ -27,6 +27,8 @@ class TokenScope(models.TextChoices):
     TOKENS_WRITE = "tokens:write", _("Create and revoke own API tokens")
     GOVERNANCE_READ = "governance:read", _("Read reviews, sign-offs, findings, checklists, policies")
     GOVERNANCE_WRITE = "governance:write", _("Submit, assign, validate, sign off, raise findings, answer checklists")
+    FINANCE_READ = "finance:read", _("Read ledgers, business cases and the portfolio (where the user may see amounts)")
+    FINANCE_WRITE = "finance:write", _("Book and reverse ledger entries, import them, set business cases")
 
 
 class SignoffRole(models.TextChoices):
@@ -75,3 +77,35 @@ class ChecklistStatus(models.TextChoices):
     PARTIALLY_MITIGATED = "partially_mitigated", _("Partially mitigated")
     OPEN = "open", _("Open")
     NOT_APPLICABLE = "not_applicable", _("Not applicable")
+
+
+# --- Finance: the ROI / P&L ledger -----------------------------------------------------------------------------
+
+
+class LedgerCategory(models.TextChoices):
+    """What a ledger entry records. Benefits add to the P&L, costs subtract (see ``BENEFIT_CATEGORIES``)."""
+
+    REVENUE_UPLIFT = "revenue_uplift", _("Revenue uplift")
+    COST_SAVING = "cost_saving", _("Cost saving")
+    LOSS_AVOIDED = "loss_avoided", _("Loss avoided")
+    DEVELOPMENT = "development", _("Development")
+    INFRASTRUCTURE = "infrastructure", _("Infrastructure / GPU hours")
+    INFERENCE = "inference", _("Inference")
+    LICENCES = "licences", _("Licences")
+    STAFF = "staff", _("Staff")
+    INCIDENT_LOSS = "incident_loss", _("Incident loss")
+
+
+BENEFIT_CATEGORIES: frozenset[str] = frozenset(
+    {LedgerCategory.REVENUE_UPLIFT, LedgerCategory.COST_SAVING, LedgerCategory.LOSS_AVOIDED}
+)
+COST_CATEGORIES: frozenset[str] = frozenset(set(LedgerCategory.values) - BENEFIT_CATEGORIES)
+
+
+class LedgerSource(models.TextChoices):
+    """Where a ledger entry's figure came from."""
+
+    MANUAL = "manual", _("Manual")
+    AB_EXPERIMENT = "ab_experiment", _("A/B experiment")
+    SERVING_USAGE = "serving_usage", _("Serving usage")
+    IMPORT = "import", _("Import")

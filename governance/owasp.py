@@ -49,7 +49,7 @@ def auto_evidence_for(code: str, version) -> dict:
     Filled now: artifact digest and operator allow-list (ML06, ML10), training-data digest (ML02). Robustness,
     generalisation gap, deployment auth and drift monitoring are added by validation and serving.
     """
-    allowed = sorted(d or "ai.onnx" for d in set(settings.MG_ALLOWED_OPERATOR_DOMAINS))
+    allowed = sorted({d or "ai.onnx" for d in settings.MG_ALLOWED_OPERATOR_DOMAINS})
     domains = sorted({op.split(":", 1)[0] if ":" in op else "ai.onnx" for op in version.operators})
     if code == "ML06":
         return {

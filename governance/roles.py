@@ -17,17 +17,22 @@ _READ_REVIEWS = [
     "validation.view_validationreport",
 ]
 
+# Amounts of every ledger (finance, risk officers, auditors). Booking also needs the object permission
+# governance.manage_ledger_businessunit on the passport's business unit (governance.ledger_permissions).
+_LEDGER_READ = ["governance.view_ledgerentry"]  # also decides who reads business cases
+
 ROLE_PERMISSIONS: dict[str, list[str]] = {
     Role.MODEL_DEVELOPER: ["registry.add_modelpassport"],
     Role.MODEL_OWNER: ["registry.add_modelpassport"],
     Role.ENGINEER: ["registry.add_modelpassport"],
     Role.VALIDATOR: [*_READ_ALL, *_READ_REVIEWS, "governance.raise_finding"],
-    Role.RISK_OFFICER: [*_READ_ALL, *_READ_REVIEWS, "governance.view_auditevent", "governance.assign_validator",
+    Role.RISK_OFFICER: [*_READ_ALL, *_READ_REVIEWS, *_LEDGER_READ, "governance.view_auditevent",
+                        "governance.assign_validator",
                         "governance.revoke_approval", "governance.raise_finding", "governance.accept_risk"],
     Role.SECURITY: [*_READ_ALL, *_READ_REVIEWS, "governance.view_auditevent", "governance.raise_finding",
                     "governance.answer_checklist"],
-    Role.FINANCE: [*_READ_ALL],
-    Role.AUDITOR: [*_READ_ALL, *_READ_REVIEWS, "governance.view_auditevent", "governance.view_apitoken",
+    Role.FINANCE: [*_READ_ALL, *_LEDGER_READ, "governance.add_ledgerentry"],
+    Role.AUDITOR: [*_READ_ALL, *_READ_REVIEWS, *_LEDGER_READ, "governance.view_auditevent", "governance.view_apitoken",
                    "governance.view_team", "governance.view_businessunit"],
     Role.ADMIN: ["*"],
 }

@@ -45,6 +45,28 @@ def token_list(*, user) -> QuerySet[ApiToken]:
     return qs if user.is_superuser else qs.filter(user=user)
 
 
+def finding_list(*, user, filters: dict | None = None) -> QuerySet[Finding]:
+    """Findings on versions of passports ``user`` may see, soonest due first.
+
+    filters: ``status``, ``severity``, ``owner`` (username), ``passport`` (key), ``overdue`` (True: open and past
+    due; False: the others).
+    """
+    filters = filters or {}
+    qs = restrict_passports(Finding.objects.all(), user, prefix="version__passport__")
+    if value := filters.get("status"):
+        qs = qs.filter(status=value)
+    if value := filters.get("severity"):
+        qs = qs.filter(severity=value)
+    if value := filters.get("owner"):
+        qs = qs.filter(owner__username=value)
+    if value := filters.get("passport"):
+        qs = qs.filter(version__passport__key=value)
+    if filters.get("overdue") is not None:
+        overdue = {"status": FindingStatus.OPEN, "due_date__lt": timezone.localdate()}
+        qs = qs.filter(**overdue) if filters["overdue"] else qs.exclude(**overdue)
+    return qs.select_related("version__passport", "owner", "raised_by", "accepted_by").order_by("due_date", "pk")
+
+
 # --- workflow ---------------------------------------------------------------------------------------------------
 
 WARN_DAYS = 30
@@ -119,7 +141,8 @@ def inbox(*, user) -> dict:
         state__in=[VersionState.IN_VALIDATION, VersionState.VALIDATED])
     candidates = visible.filter(state=VersionState.VALIDATED)
     signoffs_due = [v for v in candidates if eligible_signoff_roles(user, v)]
-    findings = Finding.objects.filter(owner=user, status=FindingStatus.OPEN).select_related(
+    findings = restrict_passports(Finding.objects.all(), user, prefix="version__passport__").filter(
+        owner=user, status=FindingStatus.OPEN).select_related(
         "version__passport").order_by("due_date")
     soon = timezone.now() + timedelta(days=WARN_DAYS)
     expiring = visible.filter(state=VersionState.APPROVED, approval_expires_at__lte=soon).filter(
@@ -145,6 +168,7 @@ def portfolio_summary(*, user) -> dict:
         "overdue_findings": list(overdue.select_related("version__passport", "owner").order_by("due_date")[:100]),
         "overdue_count": overdue.count(),
         "expiring": list(expiring.select_related("passport").order_by("approval_expires_at")[:100]),
+        "expiring_count": expiring.count(),
         "open_findings_by_severity": dict(
             Finding.objects.filter(version__in=versions, status=FindingStatus.OPEN).values_list("severity")
             .annotate(n=Count("pk")).order_by()),

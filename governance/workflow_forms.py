@@ -10,8 +10,15 @@ from django.contrib.auth import get_user_model
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from governance.choices import FINDING_TRANSITIONS, ChecklistStatus, Decision, FindingSeverity, FindingStatus, Role
-from governance.choices import SignoffRole
+from governance.choices import (
+    FINDING_TRANSITIONS,
+    ChecklistStatus,
+    Decision,
+    FindingSeverity,
+    FindingStatus,
+    Role,
+    SignoffRole,
+)
 from governance.forms import BootstrapFormMixin
 
 MAX_CONDITIONS = 10
@@ -181,7 +188,7 @@ class SignoffForm(BootstrapFormMixin, forms.Form):
     def __init__(self, data=None, *, roles, reject_only: bool = False, **kwargs):
         kwargs.setdefault("prefix", "sign")
         super().__init__(data, **kwargs)
-        self.fields["role"].choices = [(r, SignoffRole(r).label) for r in roles]
+        self.fields["role"].choices = [(r, SignoffRole(r).label if r in SignoffRole.values else r) for r in roles]
         if len(roles) == 1:
             self.fields["role"].initial = roles[0]
         if reject_only:

@@ -44,8 +44,21 @@ TRANSLATED_ERRORS = {
 }
 
 
+FORM_ANCHORS = {"assign": "wf-review", "report": "wf-reports", "finding": "wf-findings", "sign": "sign",
+                "reject": "wf-actions", "revoke": "wf-actions", "retire": "wf-actions"}
+
+
 def error_message(exc: DomainError) -> str:
     return str(TRANSLATED_ERRORS.get(exc.code, exc.message))
+
+
+def form_anchor(key: str | None) -> str:
+    """The element id of the form ``key`` on the version page (to scroll to it when it comes back with errors)."""
+    if not key:
+        return "workflow"
+    if key.startswith("checklist-"):
+        return f"check-{key.removeprefix('checklist-')}"
+    return FORM_ANCHORS.get(key, key)
 
 
 @dataclass
@@ -112,27 +125,32 @@ def policy_in_force(version, review):
     return (policy.snapshot() if policy else None), False
 
 
-def finding_moves(user, finding, version) -> list[str]:
-    """The status moves of ``finding`` this user may make (the same rules as ``finding_set_status``)."""
-    reviewer = can(user, RAISE, version)
-    moves = []
-    if reviewer or user.pk == finding.owner_id:
-        moves.append(FindingStatus.REMEDIATED)
-    if can(user, ACCEPT, version):
-        moves.append(FindingStatus.RISK_ACCEPTED)
-    if reviewer:
-        moves.append(FindingStatus.OPEN)
+def finding_moves(user, version):
+    """A function giving the status moves of a finding this user may make (the rules of ``finding_set_status``);
+    the role checks run once per page, not once per finding."""
+    reviewer, accepter = can(user, RAISE, version), can(user, ACCEPT, version)
+
+    def moves(finding) -> list[str]:
+        allowed = []
+        if reviewer or user.pk == finding.owner_id:
+            allowed.append(FindingStatus.REMEDIATED)
+        if accepter:
+            allowed.append(FindingStatus.RISK_ACCEPTED)
+        if reviewer:
+            allowed.append(FindingStatus.OPEN)
+        return allowed
+
     return moves
 
 
 def _findings(request, version, forms):
     today = timezone.localdate()
     rows = list(version.findings.select_related("owner", "raised_by", "accepted_by").order_by("status", "due_date"))
+    moves_of = finding_moves(request.user, version)
     for finding in rows:
         finding.overdue = finding.status == FindingStatus.OPEN and finding.due_date < today
-        moves = finding_moves(request.user, finding, version)
         key = f"finding-{finding.pk}"
-        form = forms.get(key) or FindingStatusForm(finding=finding, allowed=moves, prefix=key)
+        form = forms.get(key) or FindingStatusForm(finding=finding, allowed=moves_of(finding), prefix=key)
         finding.status_form = form if form.fields["status"].choices else None
     return rows
 
@@ -182,8 +200,11 @@ def build(request, version, *, forms: dict | None = None, error: DomainError | N
         "assignments": list(version.assignments.select_related("validator", "assigned_by")),
         "history": history,
         "error": error_message(error) if error else None,
+        "error_anchor": form_anchor(next(iter(forms), None)) if (error or forms) else None,
         "saved": saved,
     }
+    expires = version.approval_expires_at if version.state == VersionState.APPROVED else None
+    ctx["expires_in_days"] = (expires - timezone.now()).days if expires else None
     ctx["checklist_answered"] = sum(1 for i in ctx["checklist"] if i.status != "unanswered")
     ctx["open_findings"] = sum(1 for f in ctx["findings"] if f.status == FindingStatus.OPEN)
     ctx.update(_forms(version, actions, forms, user))

@@ -24,6 +24,7 @@ from governance.models import ChecklistItem, Finding
 from governance.services import findings as finding_services
 from governance.services import signoffs as signoff_services
 from governance.services import workflow as workflow_services
+from governance.templatetags.workflow_ui import attachment_name
 from governance.workflow_forms import (
     AssignValidatorForm,
     ChecklistAnswerForm,
@@ -212,8 +213,7 @@ def checklist_answer(request, key: str, number: int, code: str):
     if request.htmx:  # the item again, with the errors; a 200 so that HTMX swaps it in
         wf = workflow_panel.build(request, version, forms={forms_key: form})
         return render(request, "governance/workflow/_checklist_item.html",
-                      {"version": version, "passport": version.passport, "wf": wf, "item": _item_of(wf, item.code),
-                       "item_error": workflow_panel.error_message(exc) if exc else None})
+                      {"version": version, "passport": version.passport, "wf": wf, "item": _item_of(wf, item.code)})
     return _refused(request, version, exc, {forms_key: form})
 
 
@@ -245,7 +245,7 @@ def report_download(request, key: str, number: int, pk: int):
 def checklist_attachment(request, key: str, number: int, code: str):
     version = _version(request, key, number)
     item = get_object_or_404(ChecklistItem.objects.filter(version=version), code=code.upper())
-    return _download(item.attachment, item.attachment.name.rsplit("/", 1)[-1].split("-", 1)[-1])
+    return _download(item.attachment, attachment_name(item.attachment))
 
 
 # --- pages ------------------------------------------------------------------------------------------------------
@@ -307,9 +307,11 @@ def state_tier_chart(rows) -> dict:
                          "marker": {"color": STATE_COLOURS[state]},
                          "hovertemplate": "%{x} · %{fullData.name}: %{y}<extra></extra>"})
     yaxis = {"title": {"text": str(_("Versions"))}, "rangemode": "tozero", "gridcolor": "#eaecf0"}
-    if max((sum(col) for col in zip(*(d["y"] for d in data))), default=0) <= 10:
+    if max((sum(col) for col in zip(*(d["y"] for d in data), strict=True)), default=0) <= 10:
         yaxis["dtick"] = 1  # small counts: whole numbers only
-    return {"data": data, "layout": _chart_layout(barmode="stack", yaxis=yaxis, xaxis={"type": "category"})}
+    layout = _chart_layout(barmode="stack", yaxis=yaxis, xaxis={"type": "category"})
+    layout["legend"]["traceorder"] = "normal"  # lifecycle order, not Plotly's reversed stack order
+    return {"data": data, "layout": layout}
 
 
 def severity_chart(by_severity: dict) -> dict:
@@ -341,7 +343,7 @@ def portfolio_context(user) -> dict:
             "approved": by_state[VersionState.APPROVED],
             "open_high": by_severity.get(FindingSeverity.HIGH, 0),
             "overdue": summary["overdue_count"],
-            "expiring": len(summary["expiring"]),
+            "expiring": summary["expiring_count"],
         },
         "total_versions": sum(by_state.values()),
         "open_findings": sum(by_severity.values()),

@@ -13,8 +13,8 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
-from governance.errors import DomainError
 from governance import workflow_panel
+from governance.errors import DomainError
 from governance.forms import apply_domain_error
 from governance.views import paginate
 

@@ -1,11 +1,17 @@
-"""Validation reports: the frozen document a validator issues for a version; sign-offs bind to its sha256."""
+"""Validation records: runs of the test library on a version (ValidationRun) and the frozen report document a
+validator issues for it (ValidationReport), whose sha256 sign-offs bind to."""
 
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+
+from governance.choices import ValidationDepth
+
+from .choices import ACTIVE_RUN_STATES, Outcome, RunState, RunStep
 
 
 def report_path(instance: ValidationReport, filename: str) -> str:
@@ -36,3 +42,68 @@ class ValidationReport(models.Model):
 
     def __str__(self) -> str:
         return f"report {self.sha256[:12]} for {self.version}"
+
+
+class ValidationRun(models.Model):
+    """One independent validation of a version's ONNX artifact on a reference and a validation dataset.
+
+    Created queued by ``validation.services.run_start`` with everything it needs to be reproduced (datasets,
+    target, tier thresholds, seed and the digests it must find); a Celery worker then runs the test library and
+    the run ends succeeded with all its results, or failed with the reason and no results: results are written
+    once, at the end, in one transaction. ``step``/``progress`` and ``heartbeat_at`` change while it runs;
+    everything else changes only through the services of ``validation.services``.
+    """
+
+    version = models.ForeignKey("registry.ModelVersion", on_delete=models.PROTECT, related_name="validation_runs")
+    reference = models.ForeignKey("registry.Dataset", on_delete=models.PROTECT, related_name="+",
+                                  verbose_name=_("reference dataset"))
+    validation = models.ForeignKey("registry.Dataset", on_delete=models.PROTECT, related_name="+",
+                                   verbose_name=_("validation dataset"))
+    target = models.CharField(_("target column"), max_length=200)
+    segment_column = models.CharField(_("segment column"), max_length=200, blank=True)
+    champion = models.ForeignKey("registry.ModelVersion", on_delete=models.PROTECT, null=True, blank=True,
+                                 related_name="+", verbose_name=_("champion"))
+    tier = models.PositiveSmallIntegerField(_("risk tier"))
+    depth = models.CharField(_("validation depth"), max_length=20, choices=ValidationDepth.choices)
+    # {"tier", "depth", "tests": [...in run order], "thresholds": {test: {...}}} as resolved at start
+    thresholds = models.JSONField(_("tests and thresholds"), default=dict, blank=True)
+    seed = models.PositiveIntegerField(_("seed"))
+    digests = models.JSONField(_("digests"), default=dict, blank=True)
+
+    state = models.CharField(_("state"), max_length=20, choices=RunState.choices, default=RunState.QUEUED,
+                             db_index=True)
+    step = models.CharField(_("step"), max_length=20, choices=RunStep.choices, default=RunStep.QUEUED)
+    progress = models.PositiveSmallIntegerField(_("progress (%)"), default=0, validators=[MaxValueValidator(100)])
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    attempt_log = models.JSONField(_("attempts"), default=list, blank=True)
+    claim = models.CharField(max_length=64, blank=True, help_text="Token of the attempt that holds the run.")
+    worker = models.CharField(_("worker"), max_length=200, blank=True)
+    failure_reason = models.TextField(_("failure reason"), blank=True)
+
+    outcome = models.CharField(_("outcome"), max_length=10, choices=Outcome.choices, blank=True)
+    results = models.JSONField(_("results"), default=dict, blank=True)
+    environment = models.JSONField(_("environment"), default=dict, blank=True)
+    duration_seconds = models.FloatField(_("duration (s)"), null=True, blank=True)
+
+    started_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(_("created"), default=timezone.now, db_index=True)
+    enqueued_at = models.DateTimeField(_("enqueued"), default=timezone.now)
+    started_at = models.DateTimeField(_("started"), null=True, blank=True)
+    heartbeat_at = models.DateTimeField(_("last sign of life"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        verbose_name = _("validation run")
+        verbose_name_plural = _("validation runs")
+        indexes = [models.Index(fields=["version", "state"])]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(progress__lte=100), name="validation_run_progress_max_100"),
+        ]
+
+    def __str__(self) -> str:
+        return f"validation run #{self.pk} of {self.version}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.state in ACTIVE_RUN_STATES

@@ -1,17 +1,26 @@
-"""Validation writes. For now: an assigned validator issues a report document they prepared; validation runs
-(a later capability) will issue generated reports through the same record."""
+"""Validation writes: validators issue report documents, and start (and cancel) validation runs; the Celery
+task claims a run, reports its progress and stores its outcome through the run services below."""
 
 from __future__ import annotations
 
-from django.db import transaction
+import hashlib
+import json
+from datetime import timedelta
 
-from governance.errors import DomainError, PermissionDenied, validate_model
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from governance.errors import Conflict, DomainError, PermissionDenied, validate_model
 from governance.services.audit import audit_append
 from registry.choices import VersionState
-from registry.models import ModelVersion
+from registry.models import Alias, ModelVersion
 from registry.storage import staged_upload, store_staged
 
-from .models import ValidationReport
+from . import thresholds
+from .choices import ACTIVE_RUN_STATES, RUN_TRANSITIONS, RunState, RunStep
+from .models import ValidationReport, ValidationRun
+from .runner import missing_column_error, missing_columns
 
 MAX_REPORT_BYTES = 100 * 1024 * 1024
 ALLOWED_SUFFIXES = (".pdf", ".html", ".htm", ".md", ".txt", ".docx", ".xlsx", ".zip")
@@ -25,8 +34,8 @@ def report_issue_uploaded(*, actor, version, upload, conclusion: str) -> Validat
     if not is_assigned(actor, version):
         raise PermissionDenied("Only a validator assigned to this version may issue its validation report.")
     if version.state not in (VersionState.IN_VALIDATION, VersionState.VALIDATED):
-        raise DomainError(f"Reports are issued for versions in validation; v{version.number} is {version.state}.",
-                          code="invalid_state")
+        raise Conflict(f"Reports are issued for versions in validation; v{version.number} is {version.state}.",
+                       code="invalid_state")
     filename = (getattr(upload, "name", "") or "report").rsplit("/", 1)[-1][:200]
     if not filename.lower().endswith(ALLOWED_SUFFIXES):
         raise DomainError(f"Report files must be one of: {', '.join(ALLOWED_SUFFIXES)}.", code="invalid_file",
@@ -53,7 +62,7 @@ def _report_insert(*, actor, version, stored, staged, filename, conclusion) -> V
 
     version = lock_version(version)
     if version.state not in (VersionState.IN_VALIDATION, VersionState.VALIDATED):
-        raise DomainError(f"v{version.number} left validation while the report was uploading.", code="invalid_state")
+        raise Conflict(f"v{version.number} left validation while the report was uploading.", code="invalid_state")
     report = ValidationReport(version=version, source=ValidationReport.Source.UPLOADED, filename=filename,
                               sha256=staged.sha256, size=staged.size, conclusion=conclusion, issued_by=actor)
     report.file.name = stored
@@ -63,3 +72,321 @@ def _report_insert(*, actor, version, stored, staged, filename, conclusion) -> V
                  digests={"report_sha256": report.sha256, "artifact_sha256": version.sha256},
                  data={"version": version.number, "filename": filename})
     return report
+
+
+# --- validation runs ---------------------------------------------------------------------------------------------
+
+CHAMPION_ALIAS = "champion"
+
+
+def _setting(name: str, default):
+    return getattr(settings, name, default)
+
+
+def run_start(*, actor, version, reference, validation, target: str, segment_column: str | None = None,
+              champion=None) -> ValidationRun:
+    """Queue a validation run of a version in validation, by a validator assigned to it.
+
+    The datasets must belong to the version's passport and hold every feature of the version's feature schema
+    (and of the champion's), the target and the segment column; a missing column is refused here, naming it,
+    before anything is stored or enqueued. ``champion`` defaults to the version the passport's ``champion`` alias
+    points at. The tier policy in force at submission fixes the depth and thresholds, which the run snapshots with
+    the digests of what it will validate. The Celery task is enqueued after commit; audit: validation_run.queued.
+    """
+    from governance.services.workflow import is_assigned
+
+    version = ModelVersion.objects.select_related("passport").get(pk=version.pk)
+    if not is_assigned(actor, version):
+        raise PermissionDenied("Only a validator assigned to this version may start its validation runs.")
+    if version.state != VersionState.IN_VALIDATION:
+        raise DomainError(f"Validation runs are started on versions in validation; v{version.number} is "
+                          f"{version.get_state_display().lower()}.", code="invalid_state")
+    target, segment_column = (target or "").strip(), (segment_column or "").strip()
+    if not target:
+        raise DomainError("Name the target column.", code="required", field="target")
+    _check_datasets(version, reference, validation)
+    policy = _policy(version)
+    plan = thresholds.resolve(tier=policy["tier"], depth=policy["validation_depth"],
+                              overrides=policy.get("validation_thresholds"))
+    champion = _champion(version, champion) if "champion" in plan["tests"] else None
+    for dataset, label in ((reference, "reference"), (validation, "validation")):
+        for owner in filter(None, (version, champion)):
+            _check_columns(dataset, label, owner, target=target,
+                           segment=segment_column if label == "validation" else "")
+    return _run_insert(actor=actor, version=version, reference=reference, validation=validation, target=target,
+                       segment_column=segment_column, champion=champion, plan=plan)
+
+
+def _check_datasets(version, reference, validation) -> None:
+    for dataset, field in ((reference, "reference"), (validation, "validation")):
+        if dataset.passport_id != version.passport_id:
+            raise DomainError(f"The {field} dataset belongs to another passport.", code="invalid", field=field)
+    if reference.pk == validation.pk:
+        raise DomainError("The reference and validation datasets must differ.", code="invalid", field="validation")
+
+
+def _policy(version) -> dict:
+    from governance.models import VersionReview
+    from governance.services.workflow import policy_for_tier
+
+    review = VersionReview.objects.filter(version=version).first()
+    policy = review.policy if review else policy_for_tier(version.passport.risk_tier).snapshot()
+    return {"tier": version.passport.risk_tier, **policy}
+
+
+def _champion(version, champion):
+    if champion is None:
+        alias = Alias.objects.filter(passport_id=version.passport_id, name=CHAMPION_ALIAS).first()
+        return alias.version if alias is not None and alias.version_id != version.pk else None
+    if champion.passport_id != version.passport_id:
+        raise DomainError("The champion must be a version of the same passport.", code="invalid", field="champion")
+    if champion.pk == version.pk:
+        raise DomainError("A version cannot be compared with itself.", code="invalid", field="champion")
+    return champion
+
+
+def _check_columns(dataset, label: str, version, *, target: str, segment: str) -> None:
+    """Refuse a dataset whose recorded schema lacks a column the run needs, or holds text in a numeric feature."""
+    columns = {column["name"]: column for column in dataset.schema}
+    features = version.feature_schema.get("features", [])
+    missing = missing_columns(columns, features=[f["name"] for f in features], target=target, segment=segment)
+    what = f"the {label} dataset '{dataset.name}'"
+    if missing:
+        raise missing_column_error(what, missing, target=target, segment=segment, schema_of=f"v{version.number}")
+    for feature in features:
+        if feature["type"] in ("float", "int", "bool") and columns[feature["name"]].get("type") == "string":
+            raise DomainError(f"Column '{feature['name']}' of {what} holds text, but the feature schema of "
+                              f"v{version.number} declares it {feature['type']}.", code="invalid_column_type",
+                              field=label, details={"column": feature["name"]})
+
+
+def _seed(*digests: str) -> int:
+    """The same inputs give the same seed, so re-running a validation reproduces it exactly."""
+    return int(hashlib.sha256("".join(digests).encode()).hexdigest()[:8], 16) % 2**31
+
+
+@transaction.atomic(durable=True)
+def _run_insert(*, actor, version, reference, validation, target, segment_column, champion, plan) -> ValidationRun:
+    from governance.services.workflow import lock_version
+
+    version = lock_version(version)
+    if version.state != VersionState.IN_VALIDATION:
+        raise DomainError(f"v{version.number} left validation meanwhile.", code="invalid_state")
+    same = ValidationRun.objects.filter(version=version, reference=reference, validation=validation, target=target,
+                                        segment_column=segment_column, champion=champion,
+                                        state__in=ACTIVE_RUN_STATES).first()
+    if same is not None:
+        raise Conflict(f"Run #{same.pk} with the same inputs is already {same.get_state_display().lower()}.",
+                       code="run_active")
+    digests = {"artifact": version.sha256, "reference": reference.sha256, "validation": validation.sha256,
+               **({"champion_artifact": champion.sha256} if champion else {})}
+    run = ValidationRun(version=version, reference=reference, validation=validation, target=target,
+                        segment_column=segment_column, champion=champion, tier=plan["tier"], depth=plan["depth"],
+                        thresholds=plan, seed=_seed(*digests.values()), digests=digests, started_by=actor)
+    validate_model(run)
+    run.save()
+    audit_append(actor=actor, action="validation_run.queued", obj=run, passport_key=version.passport.key,
+                 digests={f"{k}_sha256": v for k, v in digests.items()},
+                 data={"version": version.number, "target": target, "depth": run.depth, "tier": run.tier,
+                       "segment_column": segment_column, "champion": champion.number if champion else None})
+    transaction.on_commit(lambda: enqueue(run.pk), robust=True)
+    return run
+
+
+def enqueue(run_id: int) -> None:
+    """Send the run's task (to ``MG_VALIDATION_QUEUE`` when set, so heavy runs can have workers of their own)."""
+    from .tasks import run_validation
+
+    queue = _setting("MG_VALIDATION_QUEUE", None)
+    run_validation.apply_async(kwargs={"run_id": run_id}, **({"queue": queue} if queue else {}))
+
+
+def _move(run: ValidationRun, to: str) -> str:
+    if to not in RUN_TRANSITIONS[run.state]:
+        raise Conflict(f"Run #{run.pk} is {run.get_state_display().lower()}; it cannot become "
+                       f"{RunState(to).label.lower()}.", code="illegal_transition",
+                       details={"from": run.state, "to": to})
+    previous, run.state = run.state, to
+    return previous
+
+
+def _save(run: ValidationRun, fields: list[str]) -> None:
+    validate_model(run)
+    run.save(update_fields=fields)
+
+
+def _lock_run(run_id: int) -> ValidationRun | None:
+    return ValidationRun.objects.select_for_update().select_related("version__passport").filter(pk=run_id).first()
+
+
+def _audit_run(run: ValidationRun, action: str, actor, digests: dict | None = None, **data) -> None:
+    audit_append(actor=actor, action=action, obj=run, passport_key=run.version.passport.key,
+                 digests={"artifact_sha256": run.digests.get("artifact", ""), **(digests or {})},
+                 data={"version": run.version.number, "attempt": run.attempts, **data})
+
+
+def _log_attempt_end(run: ValidationRun, ended: str, now, reason: str = "") -> None:
+    if run.attempt_log:
+        last = {**run.attempt_log[-1], "ended": ended, "ended_at": now.isoformat(), "step": run.step}
+        run.attempt_log = [*run.attempt_log[:-1], {**last, **({"reason": reason} if reason else {})}]
+
+
+def _stale_before(now):
+    return now - timedelta(seconds=float(_setting("MG_VALIDATION_STALE_SECONDS", 120)))
+
+
+def _lost(run: ValidationRun, now) -> bool:
+    """Release a run whose worker went silent (running -> queued); fail it after too many lost attempts."""
+    reason = f"worker {run.worker or '?'} stopped answering during step '{run.step}'"
+    _log_attempt_end(run, "lost", now, reason)
+    if run.attempts >= int(_setting("MG_VALIDATION_MAX_ATTEMPTS", 3)):
+        times = "once" if run.attempts == 1 else f"{run.attempts} times"
+        _fail(run, f"The run was interrupted {times} and is not retried again; last: {reason}.", now,
+              actor="system")
+        return False
+    _move(run, RunState.QUEUED)
+    run.claim, run.step, run.progress, run.enqueued_at = "", RunStep.QUEUED, 0, now
+    _save(run, ["state", "claim", "step", "progress", "enqueued_at", "attempt_log"])
+    _audit_run(run, "validation_run.worker_lost", "system", worker=run.worker, reason=reason)
+    return True
+
+
+def _fail(run: ValidationRun, reason: str, now, *, actor, environment: dict | None = None) -> None:
+    _move(run, RunState.FAILED)
+    run.failure_reason, run.finished_at, run.claim = reason[:5000], now, ""
+    run.results, run.outcome = {}, ""  # a failed run keeps no partial results
+    if environment:
+        run.environment = environment
+    _save(run, ["state", "failure_reason", "finished_at", "claim", "results", "outcome", "environment",
+                            "attempt_log"])
+    _audit_run(run, "validation_run.failed", actor, reason=run.failure_reason)
+
+
+@transaction.atomic(durable=True)
+def run_claim(*, run_id: int, token: str, worker: str) -> ValidationRun | None:
+    """Take a queued run (or one whose worker went silent) for this attempt; None when there is nothing to do:
+    the run is finished, cancelled, or held by a live attempt (a duplicate delivery). Audit: validation_run.started.
+    """
+    run = _lock_run(run_id)
+    now = timezone.now()
+    if run is None or run.state not in ACTIVE_RUN_STATES:
+        return None
+    if run.state == RunState.RUNNING:
+        if run.heartbeat_at and run.heartbeat_at >= _stale_before(now):
+            return None
+        if not _lost(run, now):
+            return None
+    _move(run, RunState.RUNNING)
+    run.attempts += 1
+    run.claim, run.worker, run.step, run.progress = token, worker[:200], RunStep.LOAD, 0
+    run.started_at, run.heartbeat_at = run.started_at or now, now
+    run.attempt_log = [*run.attempt_log, {"attempt": run.attempts, "worker": run.worker, "started_at": now.isoformat()}]
+    _save(run, ["state", "attempts", "claim", "worker", "step", "progress", "started_at", "heartbeat_at",
+                            "attempt_log"])
+    _audit_run(run, "validation_run.started", f"worker {run.worker}")
+    return run
+
+
+def run_progress(*, run_id: int, token: str, step: str, progress: int) -> bool:
+    """Record the step and percentage of a running attempt; False when the attempt no longer holds the run."""
+    return ValidationRun.objects.filter(pk=run_id, claim=token, state=RunState.RUNNING).update(
+        step=step, progress=max(0, min(100, int(progress))), heartbeat_at=timezone.now()) == 1
+
+
+def run_heartbeat(*, run_id: int, token: str) -> bool:
+    """A sign of life from a running attempt; False when the attempt no longer holds the run."""
+    return ValidationRun.objects.filter(pk=run_id, claim=token, state=RunState.RUNNING).update(
+        heartbeat_at=timezone.now()) == 1
+
+
+@transaction.atomic(durable=True)
+def run_succeed(*, run_id: int, token: str, results: dict, environment: dict,
+                duration_seconds: float) -> ValidationRun | None:
+    """Store the results of a finished attempt, all at once. None (nothing written) when the attempt no longer
+    holds the run. Audit: validation_run.succeeded with the digests of the inputs and of the results."""
+    run = _lock_run(run_id)
+    if run is None or run.state != RunState.RUNNING or run.claim != token:
+        return None
+    now = timezone.now()
+    _move(run, RunState.SUCCEEDED)
+    results_sha256 = hashlib.sha256(json.dumps(results, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    _log_attempt_end(run, "succeeded", now)
+    run.results, run.outcome, run.environment = results, results["summary"]["outcome"], environment
+    run.digests = {**run.digests, "results": results_sha256}
+    run.duration_seconds, run.finished_at = duration_seconds, now
+    run.step, run.progress, run.claim, run.failure_reason = RunStep.DONE, 100, "", ""
+    _save(run, ["state", "results", "outcome", "environment", "digests", "duration_seconds",
+                            "finished_at", "step", "progress", "claim", "failure_reason", "attempt_log"])
+    _audit_run(run, "validation_run.succeeded", f"worker {run.worker}", outcome=run.outcome,
+               summary={k: v for k, v in results["summary"].items() if k != "outcome"},
+               digests={f"{k}_sha256": v for k, v in run.digests.items()})
+    return run
+
+
+@transaction.atomic(durable=True)
+def run_fail(*, run_id: int, token: str, reason: str, environment: dict | None = None) -> ValidationRun | None:
+    """End a running attempt as failed with ``reason`` and no results; None when it no longer holds the run."""
+    run = _lock_run(run_id)
+    if run is None or run.state != RunState.RUNNING or run.claim != token:
+        return None
+    now = timezone.now()
+    _log_attempt_end(run, "failed", now, reason)
+    _fail(run, reason, now, actor=f"worker {run.worker}", environment=environment)
+    return run
+
+
+@transaction.atomic(durable=True)
+def run_cancel(*, actor, run: ValidationRun) -> ValidationRun:
+    """Cancel a queued or running run (the validator who may start runs on its version). A running attempt notices
+    at its next step and stops without writing. Audit: validation_run.cancelled."""
+    from governance.services.workflow import is_assigned
+
+    run = _lock_run(run.pk)
+    if not is_assigned(actor, run.version):
+        raise PermissionDenied("Only a validator assigned to this version may cancel its validation runs.")
+    now = timezone.now()
+    _log_attempt_end(run, "cancelled", now)
+    _move(run, RunState.CANCELLED)
+    run.finished_at, run.claim = now, ""
+    _save(run, ["state", "finished_at", "claim", "attempt_log"])
+    _audit_run(run, "validation_run.cancelled", actor)
+    return run
+
+
+def runs_recover(*, now=None) -> dict:
+    """Find runs whose worker died: running with no sign of life for ``MG_VALIDATION_STALE_SECONDS`` go back to
+    the queue and are re-enqueued (failed after ``MG_VALIDATION_MAX_ATTEMPTS``); queued runs older than
+    ``MG_VALIDATION_REQUEUE_SECONDS`` are enqueued again in case their message was lost. Duplicates are harmless:
+    a delivery for a run that is finished or held by a live attempt does nothing."""
+    now = now or timezone.now()
+    stale = ValidationRun.objects.filter(state=RunState.RUNNING, heartbeat_at__lt=_stale_before(now))
+    waiting = ValidationRun.objects.filter(state=RunState.QUEUED, enqueued_at__lt=now - timedelta(
+        seconds=float(_setting("MG_VALIDATION_REQUEUE_SECONDS", 900))))
+    done = {"requeued": [], "failed": [], "reenqueued": []}
+    for pk in stale.values_list("pk", flat=True):
+        outcome = _recover_one(pk, now)
+        if outcome:
+            done[outcome].append(pk)
+    for pk in waiting.values_list("pk", flat=True):
+        if _reenqueue(pk, now):
+            done["reenqueued"].append(pk)
+    return done
+
+
+@transaction.atomic(durable=True)
+def _recover_one(pk: int, now) -> str | None:
+    run = _lock_run(pk)
+    if run is None or run.state != RunState.RUNNING or run.heartbeat_at >= _stale_before(now):
+        return None
+    if _lost(run, now):
+        transaction.on_commit(lambda: enqueue(pk), robust=True)
+        return "requeued"
+    return "failed"
+
+
+@transaction.atomic(durable=True)
+def _reenqueue(pk: int, now) -> bool:
+    updated = ValidationRun.objects.filter(pk=pk, state=RunState.QUEUED).update(enqueued_at=now)
+    if updated:
+        transaction.on_commit(lambda: enqueue(pk), robust=True)
+    return bool(updated)

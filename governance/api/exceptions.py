@@ -14,6 +14,7 @@ def _first_message(detail):
     if isinstance(detail, dict):
         for key, value in detail.items():
             field, message = _first_message(value)
+            field = None if field == "non_field_errors" else field
             return (key if field is None or key == "non_field_errors" else f"{key}.{field}"), message
     if isinstance(detail, list) and detail:
         return _first_message(detail[0])

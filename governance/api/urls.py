@@ -1,6 +1,6 @@
 """Governance API routes, mounted under /api/v1/ by the root urls."""
 
-from django.urls import path
+from django.urls import include, path
 from rest_framework.routers import SimpleRouter
 
 from . import views, workflow_views
@@ -17,6 +17,7 @@ router.register("policies", workflow_views.PolicyViewSet, basename="policy")
 
 urlpatterns = [
     *router.urls,
+    path("", include("governance.api.ledger_urls")),
     path("inbox/", workflow_views.InboxView.as_view(), name="inbox"),
     path("portfolio/", workflow_views.PortfolioView.as_view(), name="portfolio"),
 ]

@@ -9,12 +9,12 @@ duties and the transition map (400/403/409), and renders the result with an outp
 
 from __future__ import annotations
 
+import json
 from functools import cached_property
 
 import django_filters
 from django.db.models import QuerySet
 from django.http import FileResponse
-from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
@@ -24,6 +24,7 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
+from rest_framework.throttling import UserRateThrottle
 
 from governance import selectors
 from governance.api.permissions import Authenticated
@@ -38,7 +39,6 @@ from registry import selectors as registry_selectors
 from registry.api.serializers import VersionSerializer
 from registry.api.views import PASSPORT_KEY, VERSION_NUMBER
 from registry.models import ModelVersion
-from registry.permissions import restrict_passports
 from validation import services as validation_services
 from validation.models import ValidationReport
 
@@ -87,12 +87,16 @@ class BinaryRenderer(BaseRenderer):
     render_style = "binary"
 
     def render(self, data, accepted_media_type=None, renderer_context=None):
-        import json
-
         return data if isinstance(data, bytes) else json.dumps(data).encode()
 
 
 # --------------------------------------------------------------------------- one version's review
+
+
+class ReauthThrottle(UserRateThrottle):
+    """Sign-off attempts (each one re-authenticates with a password) per user."""
+
+    scope = "reauth"
 
 
 @extend_schema(parameters=[PASSPORT_KEY, VERSION_NUMBER])
@@ -120,6 +124,11 @@ class VersionWorkflowViewSet(viewsets.GenericViewSet):
 
     def get_queryset(self):
         return ModelVersion.objects.none()  # every action works on self.version; this only serves the schema
+
+    def get_throttles(self):
+        # A stolen token must not be able to guess a signer's password at the ordinary API rate.
+        throttles = super().get_throttles()
+        return [*throttles, ReauthThrottle()] if self.action == "signoff_record" else throttles
 
     def _version_out(self, version: ModelVersion) -> Response:
         return Response(VersionSerializer(version, context=self.get_serializer_context()).data)
@@ -233,8 +242,8 @@ class VersionWorkflowViewSet(viewsets.GenericViewSet):
     @extend_schema(
         summary="Assign a validator",
         description="Risk officers only. The validator must hold the validator role and be neither the author "
-        "nor a development-team member (400 `not_a_validator`, `sod_author`, `sod_team`). The first assignment moves submitted -> in_validation. Audit events "
-        "`validator.assigned`, `version.validation_started`.",
+        "nor a development-team member (400 `not_a_validator`, `sod_author`, `sod_team`). The first assignment "
+        "moves submitted -> in_validation. Audit events `validator.assigned`, `version.validation_started`.",
         request=AssignSerializer,
         responses={201: AssignmentSerializer, **VERB_ERRORS},
     )
@@ -363,28 +372,6 @@ class VersionWorkflowViewSet(viewsets.GenericViewSet):
 # --------------------------------------------------------------------------- findings across versions
 
 
-def finding_list(*, user, filters: dict | None = None) -> QuerySet[Finding]:
-    """Findings on versions of passports ``user`` may see, soonest due first.
-
-    filters: ``status``, ``severity``, ``owner`` (username), ``passport`` (key), ``overdue`` (True: open and past
-    due; False: the others). A read for ``governance.selectors``; kept beside its only caller for now.
-    """
-    filters = filters or {}
-    qs = restrict_passports(Finding.objects.all(), user, prefix="version__passport__")
-    if value := filters.get("status"):
-        qs = qs.filter(status=value)
-    if value := filters.get("severity"):
-        qs = qs.filter(severity=value)
-    if value := filters.get("owner"):
-        qs = qs.filter(owner__username=value)
-    if value := filters.get("passport"):
-        qs = qs.filter(version__passport__key=value)
-    if filters.get("overdue") is not None:
-        overdue = {"status": FindingStatus.OPEN, "due_date__lt": timezone.localdate()}
-        qs = qs.filter(**overdue) if filters["overdue"] else qs.exclude(**overdue)
-    return qs.select_related("version__passport", "owner", "raised_by", "accepted_by").order_by("due_date", "pk")
-
-
 class FindingFilterSet(django_filters.FilterSet):
     """Query parameters of the findings list; :func:`finding_list` applies them."""
 
@@ -420,7 +407,7 @@ class FindingViewSet(SelectorFilterMixin, mixins.ListModelMixin, viewsets.Generi
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation: no request user
             return Finding.objects.none()
-        return finding_list(user=self.request.user, filters=self.selector_filters())
+        return selectors.finding_list(user=self.request.user, filters=self.selector_filters())
 
     @extend_schema(
         summary="Change a finding's status",
@@ -433,9 +420,10 @@ class FindingViewSet(SelectorFilterMixin, mixins.ListModelMixin, viewsets.Generi
     )
     @action(detail=True, methods=["post"], url_path="status", url_name="status")
     def set_status(self, request, pk=None):
+        finding = self.get_object()  # a finding the user may not see is a 404 whatever the input
         data = _validated(FindingStatusChangeSerializer, request.data)
-        finding = finding_services.finding_set_status(actor=request.user, finding=self.get_object(),
-                                                      status=data["status"], note=data.get("note", ""))
+        finding = finding_services.finding_set_status(actor=request.user, finding=finding, status=data["status"],
+                                                      note=data.get("note", ""))
         return Response(self.get_serializer(finding).data)
 
 

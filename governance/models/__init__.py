@@ -1,9 +1,11 @@
 """Governance models: people and organisation, audit chain, API tokens (core) and the approval workflow."""
 
 from .core import ApiToken, AuditChainHead, AuditEvent, BusinessUnit, Team, User
+from .ledger import BusinessCase, LedgerEntry, LedgerYearTotal, PlanLine
 from .workflow import ChecklistItem, Finding, RiskTierPolicy, SignOff, ValidatorAssignment, VersionReview
 
 __all__ = [
     "ApiToken", "AuditChainHead", "AuditEvent", "BusinessUnit", "Team", "User",
     "ChecklistItem", "Finding", "RiskTierPolicy", "SignOff", "ValidatorAssignment", "VersionReview",
+    "BusinessCase", "LedgerEntry", "LedgerYearTotal", "PlanLine",
 ]

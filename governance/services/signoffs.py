@@ -129,16 +129,25 @@ def _clean_conditions(conditions) -> list[dict]:
     return cleaned
 
 
-@transaction.atomic
 def signoff_record(*, actor, version: ModelVersion, role: str, decision: str, password: str, comment: str = "",
                    conditions: list | None = None) -> SignOff:
     """Record a sign-off after re-authenticating the signer with their password.
 
     Approvals need the version validated; a reject (in validation or validated) returns it to the author.
     Conditions (approve with conditions) become dated findings. Approves the version when ready.
+    A failed re-authentication records nothing but its own audit event (``signoff.reauth_failed``).
     """
     if not password or not actor.check_password(password):
+        with transaction.atomic():
+            audit_append(actor=actor, action="signoff.reauth_failed", obj=version,
+                         passport_key=version.passport.key, data={"version": version.number, "role": role})
         raise PermissionDenied("Re-authentication failed: the password does not match.", code="reauth_failed")
+    return _signoff_record(actor=actor, version=version, role=role, decision=decision, comment=comment,
+                           conditions=conditions)
+
+
+@transaction.atomic
+def _signoff_record(*, actor, version, role, decision, comment, conditions) -> SignOff:
     version = lock_version(version)
     review = VersionReview.objects.filter(version=version).first()
     if role not in SignoffRole.values or review is None or role not in review.required_roles:
@@ -200,5 +209,5 @@ def _condition_finding(actor, version, signoff, cond) -> Finding:
         from_signoff=signoff)
     audit_append(actor=actor, action="finding.raised", obj=finding, passport_key=version.passport.key,
                  data={"version": version.number, "severity": finding.severity, "condition_of": signoff.pk,
-                       "due_date": cond["due_date"]})
+                       "due_date": cond["due_date"], "title": finding.title})
     return finding

@@ -130,6 +130,7 @@ MG_PRODUCTION_ALIASES = env.list("MG_PRODUCTION_ALIASES", default=["champion", "
 MG_TOKEN_DEFAULT_TTL_DAYS = env.int("MG_TOKEN_DEFAULT_TTL_DAYS", default=90)
 MG_TOKEN_MAX_TTL_DAYS = env.int("MG_TOKEN_MAX_TTL_DAYS", default=365)
 MG_BASE_URL = env.str("MG_BASE_URL", default="http://127.0.0.1:8000")
+MG_BASE_CURRENCY = env.str("MG_BASE_CURRENCY", default="EUR")
 
 # --- Celery -----------------------------------------------------------------------------------
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
@@ -156,7 +157,16 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "governance.approvals_expire_and_notify",
         "schedule": env.float("MG_EXPIRY_CHECK_SECONDS", default=3600.0),
     },
+    "validation-recover-runs": {"task": "validation.recover_runs", "schedule": 60.0},
 }
+
+# --- Validation runs ----------------------------------------------------------------------------
+MG_VALIDATION_QUEUE = env.str("MG_VALIDATION_QUEUE", default="") or None  # None: the default queue
+MG_VALIDATION_HEARTBEAT_SECONDS = env.int("MG_VALIDATION_HEARTBEAT_SECONDS", default=10)
+MG_VALIDATION_STALE_SECONDS = env.int("MG_VALIDATION_STALE_SECONDS", default=120)
+MG_VALIDATION_MAX_ATTEMPTS = env.int("MG_VALIDATION_MAX_ATTEMPTS", default=3)
+MG_VALIDATION_REQUEUE_SECONDS = env.int("MG_VALIDATION_REQUEUE_SECONDS", default=900)
+MG_VALIDATION_SOFT_TIME_LIMIT = env.int("MG_VALIDATION_SOFT_TIME_LIMIT", default=3600)
 
 # --- REST API ---------------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -179,6 +189,7 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "anon": env.str("API_THROTTLE_ANON", default="60/min"),
         "user": env.str("API_THROTTLE_USER", default="1200/min"),
+        "reauth": env.str("API_THROTTLE_REAUTH", default="10/min"),
     },
     "EXCEPTION_HANDLER": "governance.api.exceptions.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

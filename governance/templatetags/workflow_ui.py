@@ -7,8 +7,7 @@ import re
 from django import template
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
-from django.utils.translation import ngettext
+from django.utils.translation import gettext_lazy, ngettext
 
 from governance.choices import ChecklistStatus, Decision, FindingSeverity, FindingStatus, SignoffRole, ValidationDepth
 from registry.choices import VersionState
@@ -134,15 +133,15 @@ def depth_label(value) -> str:
 
 
 EVIDENCE_LABELS = {
-    "artifact_sha256": _lazy("Artifact SHA-256"),
-    "operators": _lazy("Operators used"),
-    "operator_domains": _lazy("Operator domains"),
-    "allowed_domains": _lazy("Allowed domains"),
-    "custom_operators": _lazy("Custom operators"),
-    "verified_at_registration": _lazy("Verified at registration"),
-    "digest_bound_to_signoffs": _lazy("Digest bound to sign-offs"),
-    "training_dataset": _lazy("Training dataset"),
-    "training_data_sha256": _lazy("Training data SHA-256"),
+    "artifact_sha256": gettext_lazy("Artifact SHA-256"),
+    "operators": gettext_lazy("Operators used"),
+    "operator_domains": gettext_lazy("Operator domains"),
+    "allowed_domains": gettext_lazy("Allowed domains"),
+    "custom_operators": gettext_lazy("Custom operators"),
+    "verified_at_registration": gettext_lazy("Verified at registration"),
+    "digest_bound_to_signoffs": gettext_lazy("Digest bound to sign-offs"),
+    "training_dataset": gettext_lazy("Training dataset"),
+    "training_data_sha256": gettext_lazy("Training data SHA-256"),
 }
 
 
@@ -150,3 +149,11 @@ EVIDENCE_LABELS = {
 def evidence_label(key) -> str:
     """A readable name for a key of auto evidence; unknown keys as words."""
     return str(EVIDENCE_LABELS.get(key) or str(key).replace("_", " ").capitalize())
+
+
+@register.filter
+def attachment_name(field) -> str:
+    """The uploaded file's own name: stored names are ``checklist/<version>/<code>/<sha256>-<name>``."""
+    name = str(getattr(field, "name", field) or "").rsplit("/", 1)[-1]
+    prefix, sep, rest = name.partition("-")
+    return rest if sep and HEX_DIGEST.match(prefix) else name

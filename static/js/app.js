@@ -35,8 +35,14 @@
   // Buttons with data-copy-text copy that text (full digests shown truncated).
   function copyText(text) {
     if (navigator.clipboard && window.isSecureContext) {
-      return navigator.clipboard.writeText(text);
+      return navigator.clipboard.writeText(text).catch(function () {
+        return copyWithSelection(text);
+      });
     }
+    return copyWithSelection(text);
+  }
+
+  function copyWithSelection(text) {
     var area = document.createElement("textarea");
     area.value = text;
     area.setAttribute("readonly", "");
@@ -121,9 +127,19 @@
     });
   }
 
+  // A workflow form that came back with errors: bring it into view (the alert at the top says why).
+  function scrollToRefusedForm() {
+    var alert = document.getElementById("workflow-error");
+    var target = alert && document.getElementById(alert.getAttribute("data-scroll-to") || "");
+    if (target && target.id !== "workflow") {
+      target.scrollIntoView({block: "center"});
+    }
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     initSignoffForms(document);
     renderCharts(document);
+    scrollToRefusedForm();
   });
   document.addEventListener("htmx:afterSettle", function () {
     initSignoffForms(document);

@@ -216,6 +216,8 @@ def test_wrong_password_is_refused_and_records_nothing(version, developer, cast)
         signoffs.signoff_record(actor=cast.validator, version=version, role="validator", decision="approve",
                                 password="wrong")
     assert excinfo.value.code == "reauth_failed" and not SignOff.objects.exists()
+    failed = last_event("signoff.reauth_failed")
+    assert failed.actor == cast.validator and failed.data["role"] == "validator"
 
 
 # --- sign-offs and approval ----------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ endpoint, segregation-of-duties and re-authentication refusals, input errors, sc
 from __future__ import annotations
 
 from datetime import date, timedelta
+from functools import cached_property
 from types import SimpleNamespace
 
 import pytest
@@ -12,6 +13,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from governance.models import AuditEvent, ChecklistItem, Finding, RiskTierPolicy, SignOff
 from governance.owasp import CHECKLIST_CODES
 from governance.services import findings as finding_services
+from governance.services import workflow
 from registry.choices import VersionState
 from registry.models import ModelVersion
 from tests import api_helpers
@@ -48,30 +50,69 @@ def people(users, cast):
     return {**users, "risk": cast.risk, "val": cast.validator, "val2": cast.validator2, "sec": cast.security}
 
 
+class Flow:
+    """``world`` (v1 draft) plus versions in each review state, each built on first use (a test pays only for
+    the states it touches): submitted, in_validation (val assigned, report issued), validated (checklist
+    answered, a finding owned by dev, one report) and approved."""
+
+    def __init__(self, world, people, cast):
+        self._world, self._people, self._cast = world, people, cast
+
+    def __getattr__(self, name):
+        return getattr(self._world, name)
+
+    def build(self, *names: str) -> None:
+        for name in names:
+            getattr(self, name)
+
+    def _new(self, seed: int) -> ModelVersion:
+        return register(self._world.passport, self._people["developer"], seed=seed)
+
+    @cached_property
+    def submitted(self) -> int:
+        version = self._new(2)
+        workflow.version_submit(actor=self._people["developer"], version=version)
+        return version.number
+
+    @cached_property
+    def in_validation(self) -> int:
+        version = to_in_validation(self._new(3), self._people["developer"], self._cast)
+        issue_report(version, self._cast.validator)
+        return version.number
+
+    @cached_property
+    def _validated(self) -> ModelVersion:
+        version = to_validated(self._new(4), self._people["developer"], self._cast)
+        answer_checklist(version, self._cast.security)
+        return version
+
+    @cached_property
+    def validated(self) -> int:
+        return self._validated.number
+
+    @cached_property
+    def report(self) -> int:
+        return self._validated.reports.get().pk
+
+    @cached_property
+    def finding(self) -> int:
+        return finding_services.finding_raise(actor=self._cast.validator, version=self._validated, title="Docs gap",
+                                              severity="low", owner=self._people["developer"],
+                                              due_date=date.today() + timedelta(days=30)).pk
+
+    @cached_property
+    def approved(self) -> int:
+        version = to_validated(self._new(5), self._people["developer"], self._cast)
+        answer_checklist(version, self._cast.security)
+        for user, role in ((self._cast.validator, "validator"), (self._cast.risk, "risk_officer"),
+                           (self._cast.security, "security"), (self._people["owner"], "business_owner")):
+            sign(version, user, role)
+        return version.number
+
+
 @pytest.fixture
 def flow(world, people, cast):
-    """``world`` (v1 draft) plus v2 submitted, v3 in validation (val assigned, report issued), v4 validated
-    (checklist answered, a finding owned by dev) and v5 approved."""
-    dev, owner = people["developer"], people["owner"]
-    passport = world.passport
-    submitted = register(passport, dev, seed=2)
-    from governance.services import workflow
-
-    workflow.version_submit(actor=dev, version=submitted)
-    in_validation = to_in_validation(register(passport, dev, seed=3), dev, cast)
-    issue_report(in_validation, cast.validator)
-    validated = to_validated(register(passport, dev, seed=4), dev, cast)
-    answer_checklist(validated, cast.security)
-    finding = finding_services.finding_raise(actor=cast.validator, version=validated, title="Docs gap",
-                                             severity="low", owner=dev, due_date=date.today() + timedelta(days=30))
-    approved = to_validated(register(passport, dev, seed=5), dev, cast)
-    answer_checklist(approved, cast.security)
-    for user, role in ((cast.validator, "validator"), (cast.risk, "risk_officer"), (cast.security, "security"),
-                       (owner, "business_owner")):
-        sign(approved, user, role)
-    return SimpleNamespace(**vars(world), submitted=submitted.number, in_validation=in_validation.number,
-                           validated=validated.number, approved=approved.number, finding=finding.pk,
-                           report=validated.reports.get().pk)
+    return Flow(world, people, cast)
 
 
 def _url(w, number, tail=""):
@@ -184,8 +225,8 @@ def test_full_review_over_http(world, people, cast):
                             format="json")
         assert response.status_code == 200, response.data
     evidence = SimpleUploadedFile("pentest.txt", b"no findings", "text/plain")
-    response = sec.post(url + "checklist/ML10/", {"status": "mitigated", "evidence": "Pentest.", "attachment": evidence},
-                        format="multipart")
+    response = sec.post(url + "checklist/ML10/", {"status": "mitigated", "evidence": "Pentest.",
+                                                  "attachment": evidence}, format="multipart")
     assert response.status_code == 200, response.data
     checklist = response.data
     ml10 = next(i for i in checklist["items"] if i["code"] == "ML10")
@@ -309,9 +350,9 @@ def test_illegal_transition_is_409(flow, people):
     ("reject/", "submitted", "risk", {}, "reason"),  # the service's rule: a rejection needs a reason
 ])
 def test_wrong_input_is_400_naming_the_field(flow, people, tail, number, user, body, field):
-    client = bearer_client(people[user], WRITE)
+    url, client = API + _url(flow, getattr(flow, number), tail), bearer_client(people[user], WRITE)
     before = AuditEvent.objects.count()
-    response = client.post(API + _url(flow, getattr(flow, number), tail), body, format="json")
+    response = client.post(url, body, format="json")
     assert assert_error(response, 400)["field"] == field
     assert AuditEvent.objects.count() == before
 
@@ -377,6 +418,7 @@ def test_reject_revoke_retire_record_their_events(flow, people):
 
 
 def test_findings_raise_status_and_filters(flow, people):
+    flow.build("finding")
     val = bearer_client(people["val"], WRITE)
     response = val.post(API + _url(flow, flow.validated, "findings/"),
                         {"title": "Leakage", "description": "Target leaks.", "severity": "high", "owner": "dev",
@@ -451,6 +493,7 @@ def test_policies_list_and_update(flow, people):
 
 
 def test_inbox_and_portfolio(flow, people):
+    flow.build("submitted", "in_validation", "finding", "approved")
     inbox = bearer_client(people["val"], WRITE).get(f"{API}/inbox/").data
     assert {v["number"] for v in inbox["assigned"]} == {flow.in_validation, flow.validated}
     assert {v["number"] for v in inbox["signoffs_due"]} == {flow.validated}
@@ -474,3 +517,30 @@ def test_checklist_before_submission_is_empty(world, people):
     response = bearer_client(people["developer"], WRITE).get(API + _url(world, world.version, "checklist/"))
     assert response.status_code == 200 and response.data == {"digest": "", "items": []}
     assert not ChecklistItem.objects.exists()
+
+
+def test_signoff_attempts_are_throttled_per_user(settings):
+    """Password guessing through the sign-off endpoint stops at the 'reauth' rate."""
+    from django.core.cache import cache
+    from rest_framework.test import APIClient
+
+    from governance.api.workflow_views import ReauthThrottle
+    from tests.factories import UserFactory
+
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {
+        **settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "reauth": "2/min"}}
+    ReauthThrottle.THROTTLE_RATES = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]
+    cache.clear()
+    try:
+        user = UserFactory(username="guesser", roles=["validator"])
+        client = APIClient()
+        client.force_authenticate(user)
+        url = "/api/v1/passports/nope/versions/1/signoffs/"
+        codes = [client.post(url, {"role": "validator", "decision": "approve", "password": "x"}, format="json")
+                 .status_code for _ in range(3)]
+        assert codes[:2] == [404, 404] and codes[2] == 429
+    finally:
+        from rest_framework.settings import api_settings
+
+        ReauthThrottle.THROTTLE_RATES = api_settings.DEFAULT_THROTTLE_RATES
+        cache.clear()

@@ -31,7 +31,7 @@ def demo_models():
 def seeded(demo_models, monkeypatch):
     monkeypatch.setattr(demo, "build_demo_models", lambda: list(demo_models.values()))
     out = StringIO()
-    call_command("seed_demo", stdout=out)
+    call_command("seed_demo", force=True, stdout=out)
     return out.getvalue()
 
 
@@ -96,10 +96,17 @@ def test_seed_demo_credit_scoring_has_a_challenger(seeded):
 def test_seed_demo_second_run_changes_nothing(seeded):
     before = _counts()
     out = StringIO()
-    call_command("seed_demo", stdout=out)
+    call_command("seed_demo", force=True, stdout=out)
     assert "exists" in out.getvalue()
     assert _counts() == before
     assert audit_verify().ok
+
+
+def test_seed_demo_refuses_with_debug_off_unless_forced(settings):
+    settings.DEBUG = False
+    with pytest.raises(CommandError, match="DEBUG"):
+        call_command("seed_demo", stdout=StringIO())
+    assert not User.objects.exists()
 
 
 def test_seed_demo_accounts_prints_the_table_only():

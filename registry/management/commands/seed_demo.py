@@ -1,6 +1,7 @@
 """Seed the demo data (accounts, organisation, four passports with datasets and versions); idempotent."""
 
-from django.core.management.base import BaseCommand
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
 
 from registry.demo import account_rows, seed_demo
 
@@ -9,18 +10,23 @@ class Command(BaseCommand):
     help = (
         "Create one demo account per role, business units, teams and four documented passports (credit scoring, "
         "fraud detection, demand forecast, churn MLP) with datasets and ONNX versions, all through the registry "
-        "services as the developer. Does nothing when the demo passports exist. --accounts prints only the "
-        "account table."
+        "services as the developer. Does nothing when the demo passports exist. Refuses to run with DEBUG off "
+        "unless --force: every account's password is published. --accounts prints only the account table."
     )
 
     def add_arguments(self, parser):
         parser.add_argument("--accounts", action="store_true", help="Print the demo accounts (role, username, "
                             "password) and change nothing.")
+        parser.add_argument("--force", action="store_true", help="Seed even with DEBUG off (the accounts, a "
+                            "superuser included, share a published password).")
 
     def handle(self, *args, **options):
         if options["accounts"]:
             self._print_accounts()
             return
+        if not settings.DEBUG and not options["force"]:
+            raise CommandError("seed_demo creates accounts with a published password, a superuser among them; it "
+                               "runs only with DEBUG on (the local settings). Pass --force to seed anyway.")
         result = seed_demo()
         if not result.created:
             self.stdout.write("Demo data exists (the demo passports are there); nothing changed.")
