@@ -23,25 +23,33 @@ def manage(*args: str) -> None:
     subprocess.run([PY, "manage.py", *args], cwd=ROOT, check=True)
 
 
+def _stop(signum, frame):
+    raise KeyboardInterrupt
+
+
 def main() -> int:
+    # Ctrl-C (SIGINT) and SIGTERM both stop everything, even when started from a shell that ignored SIGINT.
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "governance.settings.local")
     os.environ.setdefault("DO_NOT_TRACK", "1")
-    (ROOT / "var").mkdir(exist_ok=True)
+    var_dir = Path(os.environ.get("MG_VAR_DIR", ROOT / "var"))
+    var_dir.mkdir(parents=True, exist_ok=True)
     manage("migrate", "--noinput", "-v", "0")
     manage("seed_demo")
     procs = {
         "worker": [PY, "-m", "celery", "-A", "governance", "worker", "-l", "INFO", "--concurrency", "2",
                    "-n", "local@%h"],
         "beat": [PY, "-m", "celery", "-A", "governance", "beat", "-l", "INFO",
-                 "--schedule", str(ROOT / "var" / "celerybeat-schedule")],
+                 "--schedule", str(var_dir / "celerybeat-schedule")],
         "web": [PY, "manage.py", "runserver", f"{HOST}:{PORT}", "--noreload"],
     }
+    accounts = subprocess.run([PY, "manage.py", "seed_demo", "--accounts"], cwd=ROOT, capture_output=True, text=True)
     running = {name: subprocess.Popen(cmd, cwd=ROOT) for name, cmd in procs.items()}
-    print(f"\n  Model Governance is up: http://{HOST}:{PORT}/  (API docs: http://{HOST}:{PORT}/api/docs/)")
-    print("  Demo accounts (password: demo-Passw0rd):")
-    from_env = subprocess.run([PY, "manage.py", "seed_demo", "--accounts"], cwd=ROOT, capture_output=True, text=True)
-    print(from_env.stdout.rstrip() or "   (see seed_demo)")
-    print("  Ctrl-C stops everything.\n")
+    print(f"\n  Model Governance: http://{HOST}:{PORT}/  (API docs: http://{HOST}:{PORT}/api/docs/)")
+    print("  Demo accounts, one per role:")
+    print(accounts.stdout.rstrip() or "   (see manage.py seed_demo --accounts)")
+    print("  Ctrl-C stops everything.\n", flush=True)
     try:
         while all(p.poll() is None for p in running.values()):
             time.sleep(0.5)

@@ -519,7 +519,7 @@ def test_checklist_before_submission_is_empty(world, people):
     assert not ChecklistItem.objects.exists()
 
 
-def test_signoff_attempts_are_throttled_per_user(settings):
+def test_signoff_attempts_are_throttled_per_user(monkeypatch):
     """Password guessing through the sign-off endpoint stops at the 'reauth' rate."""
     from django.core.cache import cache
     from rest_framework.test import APIClient
@@ -527,20 +527,13 @@ def test_signoff_attempts_are_throttled_per_user(settings):
     from governance.api.workflow_views import ReauthThrottle
     from tests.factories import UserFactory
 
-    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {
-        **settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "reauth": "2/min"}}
-    ReauthThrottle.THROTTLE_RATES = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]
+    monkeypatch.setattr(ReauthThrottle, "THROTTLE_RATES", {**ReauthThrottle.THROTTLE_RATES, "reauth": "2/min"})
     cache.clear()
-    try:
-        user = UserFactory(username="guesser", roles=["validator"])
-        client = APIClient()
-        client.force_authenticate(user)
-        url = "/api/v1/passports/nope/versions/1/signoffs/"
-        codes = [client.post(url, {"role": "validator", "decision": "approve", "password": "x"}, format="json")
-                 .status_code for _ in range(3)]
-        assert codes[:2] == [404, 404] and codes[2] == 429
-    finally:
-        from rest_framework.settings import api_settings
-
-        ReauthThrottle.THROTTLE_RATES = api_settings.DEFAULT_THROTTLE_RATES
-        cache.clear()
+    user = UserFactory(username="guesser", roles=["validator"])
+    client = APIClient()
+    client.force_authenticate(user)
+    url = "/api/v1/passports/nope/versions/1/signoffs/"
+    codes = [client.post(url, {"role": "validator", "decision": "approve", "password": "x"}, format="json")
+             .status_code for _ in range(3)]
+    cache.clear()
+    assert codes == [404, 404, 429]
