@@ -6,7 +6,9 @@ import re
 
 from django import forms
 from django.contrib.auth import get_user_model
-from django.db.models import Q
+from django.forms.utils import flatatt
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 
 from governance.forms import BootstrapFormMixin, PrettyJSONField
@@ -23,6 +25,20 @@ def _user_queryset():
     return get_user_model().objects.filter(is_active=True).order_by("username")
 
 
+class FastSelect(forms.Select):
+    """A single select rendered in Python: Django's per-option templates cost ~0.1 ms an option, and the owner
+    filter lists hundreds of people on a large registry."""
+
+    def render(self, name, value, attrs=None, renderer=None):
+        selected = "" if value is None else str(value)
+        options = format_html_join(
+            "", '<option value="{}"{}>{}</option>',
+            ((str(v), mark_safe(" selected") if str(v) == selected else "", label) for v, label in self.choices),
+        )
+        final = self.build_attrs(self.attrs, attrs)
+        return format_html('<select name="{}"{}>{}</select>', name, flatatt(final), options)
+
+
 class PassportFilterForm(BootstrapFormMixin, forms.Form):
     """GET filters of the passport list. Owner and business-unit choices come from the visible passports."""
 
@@ -31,18 +47,24 @@ class PassportFilterForm(BootstrapFormMixin, forms.Form):
     tier = forms.TypedChoiceField(label=_("Risk tier"), required=False, coerce=int, empty_value=None,
                                   choices=[("", _("Any tier")), *RiskTier.choices])
     owner = forms.ModelChoiceField(label=_("Owner"), required=False, queryset=get_user_model().objects.none(),
-                                   empty_label=_("Any owner"))
+                                   empty_label=_("Any owner"), widget=FastSelect)
     state = forms.ChoiceField(label=_("Version state"), required=False,
                               choices=[("", _("Any state")), *VersionState.choices])
     business_unit = forms.ModelChoiceField(label=_("Business unit"), required=False, to_field_name="code",
-                                           queryset=BusinessUnit.objects.none(), empty_label=_("Any unit"))
+                                           queryset=BusinessUnit.objects.none(), empty_label=_("Any unit"),
+                                           widget=FastSelect)
 
     def __init__(self, *args, visible_passports, **kwargs):
         super().__init__(*args, **kwargs)
-        ids = visible_passports.order_by().values("pk")
-        owners = get_user_model().objects.filter(Q(owned_passports__in=ids) | Q(technical_passports__in=ids))
-        self.fields["owner"].queryset = owners.distinct().order_by("username")
-        self.fields["business_unit"].queryset = BusinessUnit.objects.filter(passports__in=ids).distinct()
+        # One narrow scan of the visible passports' foreign keys, then primary-key lookups: no DISTINCT over
+        # joins and no per-row subqueries, so the list stays fast at 10,000 passports.
+        keys = visible_passports.order_by().values_list("business_owner_id", "technical_owner_id", "business_unit_id")
+        owner_ids, unit_ids = set(), set()
+        for business_owner, technical_owner, unit in keys.distinct():
+            owner_ids.update((business_owner, technical_owner))
+            unit_ids.add(unit)
+        self.fields["owner"].queryset = get_user_model().objects.filter(pk__in=owner_ids).order_by("username")
+        self.fields["business_unit"].queryset = BusinessUnit.objects.filter(pk__in=unit_ids)
 
     def filters(self) -> dict:
         """The valid filters, shaped for ``registry.selectors.passport_list``."""

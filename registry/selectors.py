@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce
 from django.http import Http404
 
 from .models import Alias, Dataset, ModelPassport, ModelVersion
@@ -28,8 +29,12 @@ def passport_list(*, user, filters: dict | None = None) -> QuerySet[ModelPasspor
         qs = qs.filter(pk__in=ModelVersion.objects.filter(state=state).values("passport_id"))
     if unit := filters.get("business_unit"):
         qs = qs.filter(business_unit__code=unit) if not str(unit).isdigit() else qs.filter(business_unit_id=unit)
+    # Correlated subqueries, not a JOIN + GROUP BY: the database orders and limits the passports first and
+    # computes the three figures only for the rows of the page (a GROUP BY would aggregate every version).
+    version_count = (ModelVersion.objects.filter(passport=OuterRef("pk")).order_by().values("passport")
+                     .annotate(n=Count("pk")).values("n"))
     return qs.select_related("business_owner", "technical_owner", "business_unit", "development_team").annotate(
-        version_count=Count("versions", distinct=True),
+        version_count=Coalesce(Subquery(version_count[:1]), Value(0)),
         latest_version=Subquery(latest.values("number")[:1]),
         latest_state=Subquery(latest.values("state")[:1]),
     )

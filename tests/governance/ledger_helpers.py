@@ -3,13 +3,11 @@ one unit each, and a booking shortcut. Test modules import the fixtures they use
 
 from __future__ import annotations
 
-import threading
 from datetime import date
 from decimal import Decimal
 from types import SimpleNamespace
 
 import pytest
-from django.db import connection
 from guardian.shortcuts import assign_perm
 
 from governance.services import ledger as ledger_services
@@ -57,26 +55,3 @@ def book_payback_example(actor, passport, first_year: int = 2022):
     for year in range(first_year, first_year + 3):
         book(actor, passport, "infrastructure", 30_000, period=date(year, 6, 1))
         book(actor, passport, "cost_saving", 100_000, period=date(year, 12, 1))
-
-
-def run_together(*calls):
-    """Start every call in its own thread (its own database connection) at the same instant; returns
-    ("ok", result) or ("error", exception) per call."""
-    barrier = threading.Barrier(len(calls))
-    results: list = [None] * len(calls)
-
-    def worker(i, call):
-        try:
-            barrier.wait(timeout=10)
-            results[i] = ("ok", call())
-        except Exception as exc:
-            results[i] = ("error", exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker, args=(i, c)) for i, c in enumerate(calls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    return results

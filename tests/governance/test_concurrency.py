@@ -1,9 +1,6 @@
 """Concurrent reviewers on PostgreSQL: two real connections act on one version at the same moment."""
 
-import threading
-
 import pytest
-from django.db import connection
 
 from governance.errors import Conflict
 from governance.models import AuditEvent
@@ -13,30 +10,9 @@ from registry.choices import VersionState
 from registry.models import ModelVersion
 from tests.factories import UserFactory
 from tests.governance.workflow_helpers import Cast, answer_checklist, register, sign, to_validated
+from tests.threads import run_together
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
-
-
-def run_together(*calls):
-    """Start every call in its own thread (its own database connection) at the same instant."""
-    barrier = threading.Barrier(len(calls))
-    results: list = [None] * len(calls)
-
-    def worker(i, call):
-        try:
-            barrier.wait(timeout=10)
-            results[i] = ("ok", call())
-        except Exception as exc:
-            results[i] = ("error", exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker, args=(i, c)) for i, c in enumerate(calls)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    return results
 
 
 def test_two_risk_officers_rejecting_at_once_give_one_transition(passport, developer):

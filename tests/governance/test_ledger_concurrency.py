@@ -13,7 +13,8 @@ from governance.models import LedgerEntry, LedgerYearTotal
 from governance.services import ledger as services
 from governance.services.audit import audit_verify
 from tests.governance import ledger_helpers
-from tests.governance.ledger_helpers import book, run_together
+from tests.governance.ledger_helpers import book
+from tests.threads import run_together
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 

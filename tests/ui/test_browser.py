@@ -32,7 +32,7 @@ def browser_page():
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
-        page.set_default_timeout(15_000)
+        page.set_default_timeout(60_000)  # generous: CI machines are shared and slow
         yield page
         browser.close()
 

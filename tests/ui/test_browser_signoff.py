@@ -41,7 +41,7 @@ def browser():
 def open_as(browser, live_server, username: str, path: str):
     """A fresh browser session logged in as ``username``, on ``path``; console errors are collected."""
     page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
-    page.set_default_timeout(15_000)
+    page.set_default_timeout(60_000)  # generous: CI machines are shared and slow
     page.console_errors = []
     page.on("console", lambda m: page.console_errors.append(m.text) if m.type == "error" else None)
     page.goto(f"{live_server.url}{path}")
