@@ -7,10 +7,20 @@ import shutil
 
 import pytest
 from django.conf import settings
+from django.utils import translation
 
 from tests.factories import TeamFactory, UserFactory, make_passport
 
 os.environ.setdefault("DO_NOT_TRACK", "1")
+
+
+@pytest.fixture(autouse=True)
+def _english_by_default():
+    """The locale middleware leaves the language a request chose active in the thread that served it, and the
+    test client serves requests in the test's own thread: every test starts in English whatever ran before."""
+    translation.activate(settings.LANGUAGE_CODE)
+    yield
+    translation.activate(settings.LANGUAGE_CODE)
 
 
 @pytest.fixture(autouse=True)
