@@ -64,8 +64,13 @@ def visible_passport_filter(user) -> Q | None:
     granted = get_objects_for_user(
         user, VIEW, klass=ModelPassport, accept_global_perms=False, with_superuser=False
     ).values("pk")
+    # Teams through the membership table: a join on development_team__members would duplicate rows and force
+    # callers into a ``pk IN (self-join)``; a team-id subquery keeps the condition a plain filter.
+    teams = ModelPassport.development_team.field.related_model.members.through.objects.filter(
+        user_id=user.pk).values("team_id")
     return (
-        Q(business_owner=user) | Q(technical_owner=user) | Q(development_team__members=user) | Q(pk__in=granted)
+        Q(business_owner_id=user.pk) | Q(technical_owner_id=user.pk) | Q(development_team_id__in=teams)
+        | Q(pk__in=granted)
     )
 
 
@@ -78,7 +83,7 @@ def restrict_passports(qs: QuerySet, user, *, prefix: str = "") -> QuerySet:
         from registry.models import ModelPassport
 
         return qs.filter(**{f"{prefix}in": ModelPassport.objects.filter(condition).values("pk")})
-    return qs.filter(pk__in=qs.model.objects.filter(condition).values("pk"))
+    return qs.filter(condition)  # no joins in the condition: filtering in place cannot duplicate rows
 
 
 def require(user, perm: str, obj, action: str) -> None:
