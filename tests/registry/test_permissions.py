@@ -75,3 +75,14 @@ def test_versions_follow_their_passport(developer, passport, second_passport, ou
     assert selectors.version_list(user=outsider).count() == 0
     with pytest.raises(Http404):
         selectors.version_get(user=outsider, passport_key=passport.key, number=1)
+
+
+def test_every_path_to_a_passport_lists_it_once(passport, second_passport):
+    """Owner, technical owner, member of two teams and holder of a grant at once: one row, counted once."""
+    user = UserFactory(username="many-paths", roles=["model_developer"])
+    passport.development_team.members.add(user)
+    TeamFactory(name="Second team of the same user", members=[user])
+    type(passport).objects.filter(pk=passport.pk).update(business_owner=user, technical_owner=user)
+    assign_perm(perms.VIEW, user, passport)
+    listed = selectors.passport_list(user=user)
+    assert list(listed.values_list("key", flat=True)) == [passport.key] and listed.count() == 1
