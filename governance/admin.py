@@ -1,5 +1,6 @@
 """Admin: people and organisation are edited here; audit events and tokens are read-only."""
 
+from django import forms
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
 from guardian.admin import GuardedModelAdmin
@@ -59,6 +60,23 @@ class ApiTokenAdmin(ReadOnlyAdmin):
     exclude = ("key_hash",)
 
 
+class RiskTierPolicyForm(forms.ModelForm):
+    class Meta:
+        model = RiskTierPolicy
+        fields = ("required_roles", "checklist_required", "validation_depth", "approval_validity_months")
+
+    def clean_required_roles(self):
+        from governance.errors import DomainError
+        from governance.services.policies import policy_check_roles
+
+        roles = self.cleaned_data.get("required_roles")
+        try:
+            policy_check_roles(roles)
+        except DomainError as exc:
+            raise forms.ValidationError(exc.message) from exc
+        return roles
+
+
 @admin.register(RiskTierPolicy)
 class RiskTierPolicyAdmin(admin.ModelAdmin):
     """Administrators edit tier policies here; the save goes through the service (validated and audited)."""
@@ -74,14 +92,14 @@ class RiskTierPolicyAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        return super().get_form(request, obj, change, form=RiskTierPolicyForm, **kwargs)
+
     def save_model(self, request, obj, form, change):
-        from governance.errors import DomainError
         from governance.services.policies import policy_update
 
-        try:
-            policy_update(actor=request.user, policy=obj, **{f: form.cleaned_data[f] for f in form.changed_data})
-        except DomainError as exc:
-            self.message_user(request, exc.message, level="error")
+        # The form's clean() has run the service's checks: a refusal is shown on the form, never as "saved".
+        policy_update(actor=request.user, policy=obj, **{f: form.cleaned_data[f] for f in form.changed_data})
 
 
 for _model in (VersionReview, SignOff, Finding, ChecklistItem, ValidatorAssignment):

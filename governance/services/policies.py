@@ -13,6 +13,18 @@ from governance.services.audit import audit_append
 EDITABLE = ("required_roles", "checklist_required", "validation_depth", "approval_validity_months")
 
 
+def policy_check_roles(roles) -> None:
+    """Raise DomainError unless ``roles`` is a non-empty list of distinct sign-off roles with the validator in it
+    (the admin form calls this too, so a bad value is shown on the form and nothing is saved)."""
+    valid = isinstance(roles, list) and roles and not set(roles) - set(SignoffRole.values)
+    if not valid or len(set(roles)) != len(roles):
+        raise DomainError(f"required_roles must be distinct values among {', '.join(SignoffRole.values)}.",
+                          code="invalid", field="required_roles")
+    if SignoffRole.VALIDATOR not in roles:
+        raise DomainError("Every tier needs an independent validator's sign-off.", code="invalid",
+                          field="required_roles")
+
+
 @transaction.atomic
 def policy_update(*, actor, policy: RiskTierPolicy, **fields) -> RiskTierPolicy:
     """Change a tier's policy (administrators); applies to versions submitted from now on."""
@@ -22,14 +34,7 @@ def policy_update(*, actor, policy: RiskTierPolicy, **fields) -> RiskTierPolicy:
     if unknown:
         raise DomainError(f"Unknown policy fields: {', '.join(sorted(unknown))}.", code="invalid")
     policy = RiskTierPolicy.objects.select_for_update().get(pk=policy.pk)
-    roles = fields.get("required_roles", policy.required_roles)
-    valid = isinstance(roles, list) and roles and not set(roles) - set(SignoffRole.values)
-    if not valid or len(set(roles)) != len(roles):
-        raise DomainError(f"required_roles must be distinct values among {', '.join(SignoffRole.values)}.",
-                          code="invalid", field="required_roles")
-    if SignoffRole.VALIDATOR not in roles:
-        raise DomainError("Every tier needs an independent validator's sign-off.", code="invalid",
-                          field="required_roles")
+    policy_check_roles(fields.get("required_roles", policy.required_roles))
     old = policy.snapshot()
     for name, value in fields.items():
         setattr(policy, name, value)
