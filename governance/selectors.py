@@ -93,8 +93,10 @@ def eligible_signoff_roles(user, version) -> list[str]:
     return roles
 
 
-def available_actions(user, version) -> set[str]:
-    """Which workflow verbs ``user`` may use on ``version`` now; the UI shows buttons only for these."""
+def available_actions(user, version, *, signoff_roles: list[str] | None = None) -> set[str]:
+    """Which workflow verbs ``user`` may use on ``version`` now; the UI shows buttons only for these.
+
+    ``signoff_roles``: ``eligible_signoff_roles(user, version)`` when the caller has computed it already."""
     actions = set()
     state = version.state
     under_review = state in (VersionState.SUBMITTED, VersionState.IN_VALIDATION, VersionState.VALIDATED)
@@ -116,7 +118,9 @@ def available_actions(user, version) -> set[str]:
         actions.update({"revoke", "retire"})
     if state == VersionState.APPROVED and user.pk == version.passport.business_owner_id:
         actions.add("retire")
-    if eligible_signoff_roles(user, version):
+    if signoff_roles is None:
+        signoff_roles = eligible_signoff_roles(user, version)
+    if signoff_roles:
         actions.add("sign")
     return actions
 

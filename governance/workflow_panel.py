@@ -172,7 +172,8 @@ def build(request, version, *, forms: dict | None = None, error: DomainError | N
     """The ``wf`` context of the version page. ``forms`` are bound forms to show again (after a refusal)."""
     forms = forms or {}
     user = request.user
-    actions = selectors.available_actions(user, version)
+    signoff_roles = selectors.eligible_signoff_roles(user, version)
+    actions = selectors.available_actions(user, version, signoff_roles=signoff_roles)
     review = VersionReview.objects.filter(version=version).select_related("submitted_by").first()
     history = list(selectors.version_history(version))
     status = signoff_status(version)
@@ -207,11 +208,11 @@ def build(request, version, *, forms: dict | None = None, error: DomainError | N
     ctx["expires_in_days"] = (expires - timezone.now()).days if expires else None
     ctx["checklist_answered"] = sum(1 for i in ctx["checklist"] if i.status != "unanswered")
     ctx["open_findings"] = sum(1 for f in ctx["findings"] if f.status == FindingStatus.OPEN)
-    ctx.update(_forms(version, actions, forms, user))
+    ctx.update(_forms(version, actions, forms, signoff_roles))
     return ctx
 
 
-def _forms(version, actions, forms, user) -> dict:
+def _forms(version, actions, forms, signoff_roles: list[str]) -> dict:
     out = {}
     if "assign" in actions:
         out["assign_form"] = forms.get("assign") or AssignValidatorForm(version=version, prefix="assign")
@@ -223,9 +224,8 @@ def _forms(version, actions, forms, user) -> dict:
         if verb in actions:
             out[f"{verb}_form"] = forms.get(verb) or ReasonForm(prefix=verb, required=verb != "retire")
     if "sign" in actions:
-        roles = selectors.eligible_signoff_roles(user, version)
         reject_only = version.state != VersionState.VALIDATED
-        out["sign_form"] = forms.get("sign") or SignoffForm(roles=roles, reject_only=reject_only)
+        out["sign_form"] = forms.get("sign") or SignoffForm(roles=signoff_roles, reject_only=reject_only)
         out["sign_reject_only"] = reject_only
     out["decision_with_conditions"] = Decision.APPROVE_WITH_CONDITIONS
     return out
