@@ -13,6 +13,7 @@ NAV_ITEMS = [
     ("passports", _("Passports"), "registry:passport_list", None),
     ("inbox", _("My reviews"), "governance:inbox", None),
     ("portfolio", _("Portfolio"), "governance:portfolio", None),
+    ("validation", _("Validation"), "validation:run_list", None),
     ("audit", _("Audit log"), "governance:audit_log", "governance.view_auditevent"),
     ("tokens", _("API tokens"), "governance:token_list", None),
 ]

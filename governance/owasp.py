@@ -46,9 +46,14 @@ CHECKLIST_CODES: list[str] = list(CHECKLIST)
 def auto_evidence_for(code: str, version) -> dict:
     """What the platform already knows for an item; a person still confirms it by answering the item.
 
-    Filled now: artifact digest and operator allow-list (ML06, ML10), training-data digest (ML02). Robustness,
-    generalisation gap, deployment auth and drift monitoring are added by validation and serving.
+    Filled now: artifact digest and operator allow-list (ML06, ML10), training-data digest (ML02), and from the
+    version's latest succeeded validation run its robustness results (ML01) and generalisation gap with the
+    membership-attack AUC (ML04); ``governance.services.checklist_evidence`` refreshes those two when a run
+    succeeds. Deployment auth and drift monitoring are added by serving.
     """
+    if code in VALIDATION_EVIDENCE:
+        run = latest_run_with(version, VALIDATION_EVIDENCE[code])
+        return validation_evidence(code, run) if run is not None else {}
     allowed = sorted({d or "ai.onnx" for d in settings.MG_ALLOWED_OPERATOR_DOMAINS})
     domains = sorted({op.split(":", 1)[0] if ":" in op else "ai.onnx" for op in version.operators})
     if code == "ML06":
@@ -68,3 +73,42 @@ def auto_evidence_for(code: str, version) -> dict:
             "training_data_sha256": version.training_data_digest or None,
         }
     return {}
+
+
+# --- evidence from validation runs (ML01 input manipulation, ML04 membership inference) -----------------------
+
+# Which validation test fills which item.
+VALIDATION_EVIDENCE: dict[str, str] = {"ML01": "robustness", "ML04": "generalisation"}
+
+
+def latest_run_with(version, test: str):
+    """The version's newest succeeded validation run that ran ``test``, or None."""
+    from validation.choices import RunState
+    from validation.models import ValidationRun
+
+    return (ValidationRun.objects.filter(version=version, state=RunState.SUCCEEDED, results__tests__has_key=test)
+            .order_by("-finished_at", "-pk").only("pk", "results", "digests", "finished_at").first())
+
+
+def _value(test: dict, name: str, key: str = "value"):
+    value = (test.get("metrics") or {}).get(name, {}).get(key)
+    return round(value, 6) if isinstance(value, float) else value
+
+
+def validation_evidence(code: str, run) -> dict:
+    """The auto evidence of ML01 or ML04 from one succeeded run's results (numbers rounded to 6 places)."""
+    test = (run.results.get("tests") or {}).get(VALIDATION_EVIDENCE[code]) or {}
+    common = {"validation_run": run.pk, "results_sha256": run.digests.get("results", ""),
+              "headline_metric": run.results.get("headline"), "test_result": test.get("status")}
+    if code == "ML01":
+        perturbations = test.get("perturbations") or {}
+        return {**common, "noise_drop": _value(test, "noise_drop"), "missing_drop": _value(test, "missing_drop"),
+                "max_feature_drop": _value(test, "max_feature_drop"), "worst_feature": test.get("worst_feature"),
+                "drop_max": _value(test, "noise_drop", "threshold"),
+                "feature_drop_max": _value(test, "max_feature_drop", "threshold"),
+                "noise_scale": perturbations.get("noise_scale"), "missing_rate": perturbations.get("missing_rate")}
+    advantage = test.get("membership_advantage")
+    return {**common, "generalisation_gap": _value(test, "gap"), "gap_max": _value(test, "gap", "threshold"),
+            "train_metric": _value(test, "train"), "holdout_metric": _value(test, "holdout"),
+            "membership_attack_auc": _value(test, "membership_attack_auc"),
+            "membership_advantage": round(advantage, 6) if isinstance(advantage, float) else advantage}

@@ -13,6 +13,9 @@ REVOKE = "governance.revoke_approval"
 RAISE = "governance.raise_finding"
 ACCEPT = "governance.accept_risk"
 ANSWER = "governance.answer_checklist"
+# Auditor exports (dossier PDF, evidence pack) go to whoever may read the audit chain: auditors, risk officers,
+# security and administrators. They read the same records through the audit log already, so no new grant.
+EXPORT_EVIDENCE = "governance.view_auditevent"
 
 
 def can(user, perm: str, version) -> bool:
@@ -20,3 +23,10 @@ def can(user, perm: str, version) -> bool:
     if not (user and user.is_authenticated and user.is_active):
         return False
     return user.has_perm(perm) and user.has_perm(registry_perms.VIEW, version.passport)
+
+
+def can_export_evidence(user, passport) -> bool:
+    """True when ``user`` may export the auditor dossier and evidence pack of ``passport`` (which they must see)."""
+    if not (user and user.is_authenticated and user.is_active):
+        return False
+    return user.has_perm(EXPORT_EVIDENCE) and user.has_perm(registry_perms.VIEW, passport)

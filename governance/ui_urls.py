@@ -8,7 +8,7 @@ version sit under its page, ``/passports/<key>/versions/<n>/review/<verb>/`` (th
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from governance import views, workflow_views
+from governance import dossier_views, views, workflow_views
 
 governance_patterns = [
     path("audit/", views.audit_log, name="audit_log"),
@@ -17,6 +17,9 @@ governance_patterns = [
     path("tokens/<int:pk>/revoke/", views.token_revoke_view, name="token_revoke"),
     path("reviews/", workflow_views.inbox, name="inbox"),
     path("portfolio/", workflow_views.portfolio, name="portfolio"),
+    path("passports/<slug:key>/dossier.pdf", dossier_views.passport_dossier, name="passport_dossier"),
+    path("passports/<slug:key>/evidence-pack.zip", dossier_views.passport_evidence_pack,
+         name="passport_evidence_pack"),
 ]
 
 VERSION = "passports/<slug:key>/versions/<int:number>/review/"

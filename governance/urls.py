@@ -9,11 +9,13 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 api_v1 = [
     path("", include("registry.api.urls")),
     path("", include("governance.api.urls")),
+    path("validation/", include("validation.api_urls")),
 ]
 
 urlpatterns = [
     path("", include("governance.ui_urls")),
     path("passports/", include("registry.urls")),
+    path("validation/", include("validation.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),

@@ -17,6 +17,7 @@ from governance import workflow_panel
 from governance.errors import DomainError
 from governance.forms import apply_domain_error
 from governance.views import paginate
+from validation.views import version_runs_card
 
 from . import permissions as perms
 from . import selectors, services
@@ -179,6 +180,7 @@ def render_version_page(request, version, *, schema_form=None, status=200, workf
         "schema_form": schema_form if can_refine else None,
         "can": _abilities(request.user, passport),
         "wf": workflow_panel.build(request, version, forms=workflow_forms, error=workflow_error),
+        "validation_runs": version_runs_card(request, version),
     }
     return render(request, "registry/version_detail.html", context, status=status)
 

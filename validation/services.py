@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from governance.errors import Conflict, DomainError, PermissionDenied, validate_model
 from governance.services.audit import audit_append
+from governance.services.checklist_evidence import checklist_fill_from_run
 from registry.choices import VersionState
 from registry.models import Alias, ModelVersion
 from registry.storage import staged_upload, store_staged
@@ -320,6 +321,7 @@ def run_succeed(*, run_id: int, token: str, results: dict, environment: dict,
     _audit_run(run, "validation_run.succeeded", f"worker {run.worker}", outcome=run.outcome,
                summary={k: v for k, v in results["summary"].items() if k != "outcome"},
                digests={f"{k}_sha256": v for k, v in run.digests.items()})
+    checklist_fill_from_run(run=run)  # ML01 / ML04 auto evidence, committed with the results
     return run
 
 

@@ -180,8 +180,10 @@ def _explainability(ctx: Context) -> dict:
             explanation = explain_onnx(str(path), x, background=b, algorithm="auto", output="raw")
         except Exception as exc:  # the explainer is another module: its failure is this test's error, not the run's
             return errored(f"The explainer failed: {type(exc).__name__}: {str(exc)[:300]}")
+    data = {"explained": "validation", "explained_rows": len(sample), "background": "reference",
+            "background_rows": len(background)}
     return explanation_result(explanation, x, [f["name"] for f in ctx.features],
-                              top=int(limits.get("top_features", 10)))
+                              top=int(limits.get("top_features", 10)), data=data)
 
 
 def _sample(frame: pd.DataFrame, rows: int, rng: np.random.Generator) -> pd.DataFrame:

@@ -3,7 +3,7 @@
 from django.urls import include, path
 from rest_framework.routers import SimpleRouter
 
-from . import views, workflow_views
+from . import dossier_views, views, workflow_views
 
 app_name = "governance-api"
 
@@ -20,4 +20,7 @@ urlpatterns = [
     path("", include("governance.api.ledger_urls")),
     path("inbox/", workflow_views.InboxView.as_view(), name="inbox"),
     path("portfolio/", workflow_views.PortfolioView.as_view(), name="portfolio"),
+    path("passports/<str:passport_key>/dossier.pdf", dossier_views.DossierView.as_view(), name="passport-dossier"),
+    path("passports/<str:passport_key>/evidence-pack.zip", dossier_views.EvidencePackView.as_view(),
+         name="passport-evidence-pack"),
 ]

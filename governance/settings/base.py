@@ -209,7 +209,9 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     # One enum component for version states (used by versions, passport annotations and filters).
-    "ENUM_NAME_OVERRIDES": {"VersionStateEnum": "registry.choices.VersionState"},
+    "ENUM_NAME_OVERRIDES": {"VersionStateEnum": "registry.choices.VersionState",
+                            "RunStateEnum": "validation.choices.RunState",
+                            "ValidationDepthEnum": "governance.choices.ValidationDepth"},
 }
 
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}

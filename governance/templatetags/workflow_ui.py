@@ -115,6 +115,8 @@ def event_summary(event):
         parts.append(str(data.get("validator", "")))
     if action == "checklist.answered":
         parts.append(f"{data.get('code')}: {_label(ChecklistStatus, data.get('status'))}")
+    if action == "checklist.auto_evidence_filled":
+        parts.append(", ".join(str(code) for code in data.get("codes", [])))
     if action == "report.issued":
         parts.append(str(data.get("filename", "")))
     if action == "finding.raised":
@@ -142,6 +144,25 @@ EVIDENCE_LABELS = {
     "digest_bound_to_signoffs": gettext_lazy("Digest bound to sign-offs"),
     "training_dataset": gettext_lazy("Training dataset"),
     "training_data_sha256": gettext_lazy("Training data SHA-256"),
+    # ML01 / ML04, from the latest succeeded validation run (governance.owasp.validation_evidence)
+    "validation_run": gettext_lazy("Validation run"),
+    "results_sha256": gettext_lazy("Run results SHA-256"),
+    "headline_metric": gettext_lazy("Headline metric"),
+    "test_result": gettext_lazy("Test result"),
+    "noise_drop": gettext_lazy("Metric drop under noise"),
+    "missing_drop": gettext_lazy("Metric drop with missing values"),
+    "max_feature_drop": gettext_lazy("Largest drop, one feature perturbed"),
+    "worst_feature": gettext_lazy("Most sensitive feature"),
+    "drop_max": gettext_lazy("Allowed drop"),
+    "feature_drop_max": gettext_lazy("Allowed drop per feature"),
+    "noise_scale": gettext_lazy("Noise (reference std)"),
+    "missing_rate": gettext_lazy("Share of values blanked"),
+    "generalisation_gap": gettext_lazy("Generalisation gap"),
+    "gap_max": gettext_lazy("Allowed gap"),
+    "train_metric": gettext_lazy("Metric on training data"),
+    "holdout_metric": gettext_lazy("Metric on holdout"),
+    "membership_attack_auc": gettext_lazy("Membership-attack AUC"),
+    "membership_advantage": gettext_lazy("Membership advantage"),
 }
 
 

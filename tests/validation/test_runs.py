@@ -20,28 +20,11 @@ from registry.demo_models import build_demo_model
 from registry.models import Dataset
 from tests.factories import make_passport
 from tests.governance.workflow_helpers import Cast, to_in_validation
+from tests.validation.conftest import TIER_3
 from validation import selectors, services
 from validation.choices import RunState, RunStep
 from validation.models import ValidationRun
 from validation.tasks import execute_claimed, run_validation
-
-TIER_3 = {"materiality": "low", "decision_type": "human_in_the_loop", "processes_personal_data": False,
-          "regulatory_exposure": "none"}
-
-
-@pytest.fixture(scope="module")
-def credit():
-    return build_demo_model("credit-scoring", n_rows=1200)
-
-
-@pytest.fixture
-def eager():
-    from governance.celery import app
-
-    saved = app.conf.task_always_eager, app.conf.task_eager_propagates
-    app.conf.task_always_eager = app.conf.task_eager_propagates = True
-    yield
-    app.conf.task_always_eager, app.conf.task_eager_propagates = saved
 
 
 @pytest.fixture

@@ -1,0 +1,84 @@
+"""UI forms of validation runs. They shape the input of one service call and never write; the start form offers
+the passport's datasets and the columns their recorded schemas hold, and ``validation.services.run_start`` decides
+whether the run may start."""
+
+from __future__ import annotations
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from governance.forms import BootstrapFormMixin
+
+from .choices import RunState
+
+
+def _columns(datasets) -> list[str]:
+    """Every column of the datasets' recorded schemas, each once, in the order they first appear."""
+    seen: dict[str, None] = {}
+    for dataset in datasets:
+        for column in dataset.schema or []:
+            if isinstance(column, dict) and column.get("name"):
+                seen.setdefault(str(column["name"]), None)
+    return list(seen)
+
+
+class DatasetChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj) -> str:
+        return _("%(name)s · rows: %(rows)s") % {"name": obj.name, "rows": f"{obj.row_count:,}"}
+
+
+class RunStartForm(BootstrapFormMixin, forms.Form):
+    """Input of ``validation.services.run_start`` for one version: datasets of its passport, a target column
+    (non-feature columns first), an optional segment column and champion version."""
+
+    reference = DatasetChoiceField(label=_("Reference dataset"), queryset=None,
+                                   help_text=_("The training sample the validation data is compared with."))
+    validation = DatasetChoiceField(label=_("Validation dataset"), queryset=None,
+                                    help_text=_("Holdout or out-of-time data the model is scored on."))
+    target = forms.ChoiceField(label=_("Target column"))
+    segment_column = forms.ChoiceField(label=_("Segment column"), required=False,
+                                       help_text=_("Optional: performance is reported per value of this column."))
+    champion = forms.ModelChoiceField(label=_("Champion"), queryset=None, required=False,
+                                      empty_label=_("The “champion” alias"),
+                                      help_text=_("Compared side by side at full depth."))
+
+    def __init__(self, *args, version, datasets, versions, **kwargs):
+        super().__init__(*args, **kwargs)
+        datasets = datasets.order_by("-created_at", "-pk")
+        self.fields["reference"].queryset = datasets
+        self.fields["validation"].queryset = datasets
+        self.fields["champion"].queryset = versions.exclude(pk=version.pk).order_by("-number")
+        self.fields["champion"].label_from_instance = lambda v: f"v{v.number} · {v.get_state_display()}"
+        features = {f.get("name") for f in (version.feature_schema or {}).get("features", [])}
+        columns = _columns(datasets)
+        ordered = [c for c in columns if c not in features] + [c for c in columns if c in features]
+        self.fields["target"].choices = [("", _("Select…")), *((c, c) for c in ordered)]
+        self.fields["segment_column"].choices = [("", _("None")), *((c, c) for c in columns)]
+        if not self.is_bound:
+            self._initial_choices(version, datasets, ordered)
+
+    def _initial_choices(self, version, datasets, ordered: list[str]) -> None:
+        """Preselect the newest reference and validation datasets and the passport's declared target."""
+        by_kind = {}
+        for dataset in datasets:
+            by_kind.setdefault(dataset.kind, dataset)
+        if "reference" in by_kind:
+            self.initial.setdefault("reference", by_kind["reference"].pk)
+        others = [d for d in datasets if d.kind != "reference"]
+        if others:
+            self.initial.setdefault("validation", others[0].pk)
+        declared = (version.passport.target or "").strip()
+        if declared in ordered:
+            self.initial.setdefault("target", declared)
+
+
+class RunFilterForm(BootstrapFormMixin, forms.Form):
+    """GET filters of the runs list; names match ``validation.selectors.run_list``."""
+
+    state = forms.ChoiceField(label=_("State"), required=False, choices=[("", _("Any state")), *RunState.choices])
+    passport = forms.CharField(label=_("Passport key"), required=False, max_length=100)
+
+    def filters(self) -> dict:
+        if not self.is_valid():
+            return {}
+        return {k: v for k, v in self.cleaned_data.items() if v}

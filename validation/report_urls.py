@@ -1,0 +1,3 @@
+"""Routes of validation (report_urls); filled in by the views that own them."""
+
+urlpatterns: list = []
