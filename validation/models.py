@@ -34,6 +34,12 @@ class ValidationReport(models.Model):
     conclusion = models.TextField(_("conclusion"))
     issued_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     issued_at = models.DateTimeField(_("issued"), default=timezone.now)
+    # Generated reports: the run they freeze, and the PDF rendered from the same content at issue time (its
+    # footer carries ``sha256``, the digest of the frozen HTML document in ``file``).
+    run = models.ForeignKey("validation.ValidationRun", on_delete=models.PROTECT, null=True, blank=True,
+                            related_name="reports", verbose_name=_("validation run"))
+    pdf_file = models.FileField(_("PDF"), upload_to=report_path, max_length=300, blank=True)
+    pdf_sha256 = models.CharField(_("PDF sha256"), max_length=64, blank=True)
 
     class Meta:
         ordering = ["-issued_at", "-pk"]

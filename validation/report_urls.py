@@ -1,3 +1,11 @@
-"""Routes of validation (report_urls); filled in by the views that own them."""
+"""Validation report UI routes under /validation/ (namespace "validation", from ``validation.urls``)."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from . import report_views
+
+urlpatterns = [
+    path("runs/<int:pk>/issue/", report_views.report_issue, name="report_issue"),
+    path("reports/<int:pk>/", report_views.report_html, name="report_html"),
+    path("reports/<int:pk>/pdf/", report_views.report_pdf, name="report_pdf"),
+]

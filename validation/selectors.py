@@ -39,3 +39,12 @@ def run_get(*, user, pk: int) -> ValidationRun:
     if run is None:
         raise Http404("No such validation run.")
     return run
+
+
+def report_get(*, user, pk: int) -> ValidationReport:
+    """One issued report if ``user`` may see its passport; Http404 otherwise (missing and forbidden alike)."""
+    report = restrict_passports(ValidationReport.objects.all(), user, prefix="version__passport__").select_related(
+        "version__passport", "issued_by", "run").filter(pk=pk).first()
+    if report is None:
+        raise Http404("No such validation report.")
+    return report

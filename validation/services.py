@@ -75,6 +75,77 @@ def _report_insert(*, actor, version, stored, staged, filename, conclusion) -> V
     return report
 
 
+def report_issue_generated(*, actor, run, conclusion: str) -> ValidationReport:
+    """Freeze the report of a succeeded run: render the HTML document (its sha256 is the report digest sign-offs
+    bind to) and the PDF (that digest in every footer) once, store both, and record the report in force.
+
+    Rendering happens before anything is stored; a failure stores nothing. Files written before the database
+    transaction are removed again if it fails."""
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import default_storage
+
+    from governance.services.workflow import is_assigned
+
+    from . import report as report_render
+
+    run = ValidationRun.objects.select_related("version__passport", "reference", "validation", "champion").get(
+        pk=run.pk)
+    version = run.version
+    if not is_assigned(actor, version):
+        raise PermissionDenied("Only a validator assigned to this version may issue its validation report.")
+    if version.state not in (VersionState.IN_VALIDATION, VersionState.VALIDATED):
+        raise Conflict(f"Reports are issued for versions in validation; v{version.number} is {version.state}.",
+                       code="invalid_state")
+    if run.state != RunState.SUCCEEDED:
+        raise Conflict(f"Only a succeeded run can be issued as a report; run #{run.pk} is {run.state}.",
+                       code="run_not_succeeded")
+    conclusion = (conclusion or "").strip()
+    if not conclusion:
+        raise DomainError("A report needs the validator's conclusion.", code="required", field="conclusion")
+    issued_at = timezone.now().replace(microsecond=0)
+    rendered = report_render.render(run=run, conclusion=conclusion, issued_by=actor, issued_at=issued_at)
+    if rendered.refused:
+        raise DomainError("The report asked for resources outside the platform; it was not issued.",
+                          code="render_refused", details={"urls": list(rendered.refused)[:10]})
+    folder = f"reports/{version.passport.key}/v{version.number}"
+    written = []
+    try:
+        html_name = default_storage.save(f"{folder}/{rendered.sha256}-validation-report-run-{run.pk}.html",
+                                         ContentFile(rendered.html))
+        written.append(html_name)
+        pdf_name = default_storage.save(f"{folder}/{rendered.sha256}-validation-report-run-{run.pk}.pdf",
+                                        ContentFile(rendered.pdf))
+        written.append(pdf_name)
+        return _generated_insert(actor=actor, run=run, rendered=rendered, html_name=html_name, pdf_name=pdf_name,
+                                 conclusion=conclusion, issued_at=issued_at)
+    except Exception:
+        for name in written:
+            default_storage.delete(name)
+        raise
+
+
+@transaction.atomic
+def _generated_insert(*, actor, run, rendered, html_name, pdf_name, conclusion, issued_at) -> ValidationReport:
+    from governance.services.workflow import lock_version
+
+    version = lock_version(run.version)
+    if version.state not in (VersionState.IN_VALIDATION, VersionState.VALIDATED):
+        raise Conflict(f"v{version.number} left validation while the report was rendering.", code="invalid_state")
+    report = ValidationReport(version=version, source=ValidationReport.Source.GENERATED, run=run,
+                              filename=f"validation-report-{version.passport.key}-v{version.number}-run-{run.pk}.html",
+                              sha256=rendered.sha256, size=len(rendered.html), conclusion=conclusion,
+                              issued_by=actor, issued_at=issued_at, pdf_sha256=rendered.pdf_sha256)
+    report.file.name = html_name
+    report.pdf_file.name = pdf_name
+    validate_model(report)
+    report.save()
+    audit_append(actor=actor, action="report.issued", obj=report, passport_key=version.passport.key,
+                 digests={"report_sha256": report.sha256, "pdf_sha256": report.pdf_sha256,
+                          "artifact_sha256": version.sha256, "results_sha256": (run.digests or {}).get("results", "")},
+                 data={"version": version.number, "run": run.pk, "source": report.source})
+    return report
+
+
 # --- validation runs ---------------------------------------------------------------------------------------------
 
 CHAMPION_ALIAS = "champion"

@@ -206,3 +206,21 @@ def test_validator_starts_a_run_watches_it_progress_and_reads_the_results(live_s
     page.goto(f"{live_server.url}/validation/runs/?passport={passport.key}")
     assert page.locator("#run-list-table tr[data-run]").count() == 1
     page.screenshot(path=str(SCREENSHOTS / "validation-run-list.png"), full_page=True)
+
+    # The validator issues the report and opens it: the frozen HTML with its interactive charts.
+    page.goto(f"{live_server.url}/validation/runs/{run.pk}/")
+    page.click("#run-issue-report")
+    page.wait_for_url("**/issue/")
+    page.fill("#id_conclusion", "Fit for purpose; calibration to be watched. <script>alert(1)</script>")
+    page.click("#report-issue-form button[type=submit]")
+    page.wait_for_url("**/validation/reports/*/")
+    report = run.reports.get()
+    assert page.title().startswith("Validation report")
+    assert "<script>alert(1)</script>" in page.locator("#conclusion").inner_text()  # shown as text
+    page.locator("#test-performance .chart .main-svg").first.wait_for()
+    assert page.locator("#summary-table tbody tr").count() == len(run.results["order"])
+    page.screenshot(path=str(SCREENSHOTS / "validation-report.png"), full_page=False)
+    assert page.console_errors == []
+    pdf = page.request.get(f"{live_server.url}/validation/reports/{report.pk}/pdf/")
+    assert pdf.ok and pdf.body().startswith(b"%PDF")
+    (SCREENSHOTS / "validation-report.pdf").write_bytes(pdf.body())

@@ -21,3 +21,10 @@ def eager():
     app.conf.task_always_eager = app.conf.task_eager_propagates = True
     yield
     app.conf.task_always_eager, app.conf.task_eager_propagates = saved
+
+
+@pytest.fixture
+def cast(db):
+    from tests.governance.workflow_helpers import Cast
+
+    return Cast()

@@ -1,0 +1,78 @@
+"""Validation report UI: the validator issues the frozen report of a succeeded run, and anyone who sees the
+passport reads its HTML document and PDF exactly as issued.
+
+Runs and reports come from ``validation.selectors`` (invisible = 404); issuing is ``services.report_issue_generated``
+(who may issue, and when, is decided there).
+"""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_GET, require_http_methods
+
+from governance.errors import DomainError
+from governance.forms import BootstrapFormMixin, apply_domain_error
+from governance.models import Finding
+from governance.services.workflow import is_assigned
+
+from . import run_display, selectors, services
+from .models import ValidationReport
+from .report_api import CSP, file_response
+
+
+class ReportIssueForm(BootstrapFormMixin, forms.Form):
+    conclusion = forms.CharField(
+        label=gettext_lazy("Conclusion"), max_length=20000, widget=forms.Textarea(attrs={"rows": 8}),
+        help_text=gettext_lazy("Your opinion on the model's fitness for its intended use, with any conditions. "
+                               "It is frozen into the report with the results."))
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def report_issue(request, pk: int):
+    run = selectors.run_get(user=request.user, pk=pk)
+    form = ReportIssueForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            report = services.report_issue_generated(actor=request.user, run=run,
+                                                     conclusion=form.cleaned_data["conclusion"])
+        except DomainError as exc:
+            apply_domain_error(form, exc, default_field="conclusion")
+        else:
+            messages.success(request, _("Report issued. Sign-offs now bind to its SHA-256 %(digest)s.")
+                             % {"digest": report.sha256[:12]})
+            return redirect("validation:report_html", pk=report.pk)
+    version = run.version
+    context = {
+        "run": run, "version": version, "passport": version.passport, "form": form,
+        "summary": run_display.summary_rows(run.results or {}),
+        "may_issue": is_assigned(request.user, version),
+        "findings": list(Finding.objects.filter(version=version).select_related("owner").order_by("status", "pk")),
+    }
+    return render(request, "validation/report_issue.html", context, status=400 if form.errors else 200)
+
+
+@login_required
+@require_GET
+def report_html(request, pk: int):
+    report = selectors.report_get(user=request.user, pk=pk)
+    if report.source != ValidationReport.Source.GENERATED:
+        raise Http404("This report was uploaded; download it from the version's reports.")
+    response = file_response(report.file, "text/html; charset=utf-8", report.filename)
+    response["Content-Security-Policy"] = CSP
+    return response
+
+
+@login_required
+@require_GET
+def report_pdf(request, pk: int):
+    report = selectors.report_get(user=request.user, pk=pk)
+    if not report.pdf_file:
+        raise Http404("This report has no PDF.")
+    return file_response(report.pdf_file, "application/pdf", report.filename.rsplit(".", 1)[0] + ".pdf")
