@@ -8,7 +8,7 @@ version sit under its page, ``/passports/<key>/versions/<n>/review/<verb>/`` (th
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from governance import dossier_views, views, workflow_views
+from governance import dossier_views, ledger_pages, views, workflow_views
 
 governance_patterns = [
     path("audit/", views.audit_log, name="audit_log"),
@@ -40,6 +40,12 @@ workflow_patterns = [
     path(f"{VERSION}retire/", workflow_views.version_retire, name="version_retire"),
 ]
 governance_patterns += workflow_patterns
+governance_patterns += [
+    path("finance/", ledger_pages.finance_portfolio, name="finance_portfolio"),
+    path("passports/<slug:key>/ledger/", ledger_pages.passport_ledger, name="passport_ledger"),
+    path("passports/<slug:key>/ledger/book/", ledger_pages.ledger_book, name="ledger_book"),
+    path("passports/<slug:key>/ledger/entries/<int:pk>/reverse/", ledger_pages.ledger_reverse, name="ledger_reverse"),
+]
 
 urlpatterns = [
     path("", views.home, name="home"),

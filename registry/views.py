@@ -45,7 +45,10 @@ def _require(user, perm: str, passport) -> None:
 
 
 def _abilities(user, passport) -> dict:
+    from governance.ledger_permissions import can_view_ledger
+
     return {
+        "ledger": can_view_ledger(user, passport),
         "change": user.has_perm(perms.CHANGE, passport),
         "upload": user.has_perm(perms.UPLOAD, passport),
         "move_alias": user.has_perm(perms.MOVE_ALIAS, passport),

@@ -25,6 +25,10 @@ TARGETS = (
     ("portfolio, by net P&L desc", "/api/v1/ledger/portfolio/?ordering=-net"),
     ("portfolio, by plan variance", "/api/v1/ledger/portfolio/?ordering=plan_variance"),
     ("portfolio, one unit + tier 1", "/api/v1/ledger/portfolio/?business_unit={unit}&tier=1"),
+    ("portfolio page, by net P&L desc", "/finance/"),
+    ("portfolio page, by plan variance", "/finance/?sort=plan_variance"),
+    ("portfolio page, one unit + tier 1", "/finance/?business_unit={unit}&tier=1"),
+    ("ledger page of one passport", "/passports/{key}/ledger/"),
     ("ledger figures of a passport", "/api/v1/passports/{key}/ledger/"),
 )
 DEFAULT_USERS = {"auditor": "scale-auditor", "finance": "scale-finance"}
@@ -32,7 +36,8 @@ DEFAULT_USERS = {"auditor": "scale-auditor", "finance": "scale-finance"}
 
 class Command(BaseCommand):
     help = (
-        "Measure the median and p95 time and the query count of GET /api/v1/ledger/portfolio/ (by key, by net "
+        "Measure the median and p95 time and the query count of GET /api/v1/ledger/portfolio/ and the /finance/ "
+        "page (by key, by net "
         "P&L, by plan variance, filtered by a business unit and tier 1) and of one passport's ledger figures, "
         "in-process with django.test.Client (DEBUG off, no network, the connection kept open), logged in as an "
         "auditor (reads every ledger) and as a finance user. Run seed_ledger_scale first. Prints a table (the cpu "

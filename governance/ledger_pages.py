@@ -1,0 +1,268 @@
+"""Finance pages: one passport's ledger (figures, charts, entries, booking and reversing) and the portfolio of
+every model whose amounts the user may read.
+
+Reads come from ``governance.ledger_selectors`` (a ledger the user may not read is a 404, like a missing one; the
+portfolio aggregates in the database). Writes are ``governance.services.ledger`` calls, which decide who may book
+(the finance role and the grant on the business unit) and what is refused.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from urllib.parse import urlencode
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.db.models import Sum
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_GET, require_POST
+
+from governance import ledger_selectors as selectors
+from governance.choices import BENEFIT_CATEGORIES, LedgerCategory
+from governance.errors import DomainError
+from governance.forms import BootstrapFormMixin, apply_domain_error
+from governance.ledger_permissions import can_book
+from governance.models import BusinessUnit, LedgerEntry, LedgerYearTotal
+from governance.services import ledger as services
+from governance.views import paginate
+from registry.choices import RiskTier
+
+ENTRIES_PER_PAGE = 25
+PORTFOLIO_PER_PAGE = 25
+CHART_MODELS = 8
+SORTS = {"key": gettext_lazy("Model"), "net": gettext_lazy("Net P&L"), "roi": gettext_lazy("ROI"),
+         "plan_variance": gettext_lazy("Plan variance"), "benefits": gettext_lazy("Benefits"),
+         "costs": gettext_lazy("Costs"), "risk_tier": gettext_lazy("Tier")}
+
+
+class MonthField(forms.DateField):
+    """A month (``YYYY-MM`` from ``<input type="month">``) as the first day of that month."""
+
+    widget = forms.DateInput(attrs={"type": "month"})
+
+    def to_python(self, value):
+        if isinstance(value, str) and len(value.strip()) == 7:
+            value = f"{value.strip()}-01"
+        result = super().to_python(value)
+        return result.replace(day=1) if result else result
+
+
+class EntryBookForm(BootstrapFormMixin, forms.Form):
+    category = forms.ChoiceField(label=gettext_lazy("Category"), choices=LedgerCategory.choices)
+    amount = forms.DecimalField(label=gettext_lazy("Amount"), min_value=Decimal("0.001"), max_digits=15,
+                                decimal_places=3, help_text=gettext_lazy("A positive amount: the category decides "
+                                                                         "whether it is a benefit or a cost."))
+    currency = forms.CharField(label=gettext_lazy("Currency"), max_length=3, min_length=3)
+    fx_rate_to_base = forms.DecimalField(label=gettext_lazy("Rate to the base currency"), required=False,
+                                         max_digits=18, decimal_places=8, help_text=gettext_lazy(
+                                             "Required for another currency; captured at booking."))
+    period = MonthField(label=gettext_lazy("Period (month)"))
+    description = forms.CharField(label=gettext_lazy("Description"), max_length=300)
+    evidence_text = forms.CharField(label=gettext_lazy("Evidence"), required=False,
+                                    widget=forms.Textarea(attrs={"rows": 2}))
+    evidence_url = forms.URLField(label=gettext_lazy("Evidence link"), required=False, max_length=500,
+                                  assume_scheme="https")
+    evidence_file = forms.FileField(label=gettext_lazy("Evidence file"), required=False)
+
+    def clean_currency(self):
+        return self.cleaned_data["currency"].upper()
+
+
+class ReverseForm(BootstrapFormMixin, forms.Form):
+    reason = forms.CharField(label=gettext_lazy("Reason"), max_length=300)
+
+
+class PortfolioFilterForm(BootstrapFormMixin, forms.Form):
+    q = forms.CharField(label=gettext_lazy("Search"), required=False, max_length=100)
+    business_unit = forms.ChoiceField(label=gettext_lazy("Business unit"), required=False)
+    tier = forms.ChoiceField(label=gettext_lazy("Tier"), required=False,
+                             choices=[("", gettext_lazy("Any tier")), *RiskTier.choices])
+    sort = forms.ChoiceField(label=gettext_lazy("Sort by"), required=False,
+                             choices=list(SORTS.items()))
+    descending = forms.BooleanField(label=gettext_lazy("Descending"), required=False)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        units = BusinessUnit.objects.order_by("code").values_list("code", "name")
+        self.fields["business_unit"].choices = [("", _("Any unit")), *[(c, f"{c} · {n}") for c, n in units]]
+
+    def filters(self) -> dict:
+        if not self.is_valid():
+            return {}
+        return {k: v for k, v in self.cleaned_data.items() if k in ("q", "business_unit", "tier") and v}
+
+    def ordering(self) -> str:
+        if not self.is_valid() or not self.cleaned_data.get("sort"):
+            return "-net"
+        return ("-" if self.cleaned_data.get("descending") else "") + self.cleaned_data["sort"]
+
+
+# --------------------------------------------------------------------------- charts
+
+
+def _layout(y: str = "", **extra) -> dict:
+    return {"margin": {"l": 70, "r": 20, "t": 20, "b": 50}, "paper_bgcolor": "#fff", "plot_bgcolor": "#fff",
+            "yaxis": {"title": {"text": y}, "gridcolor": "#e9ecef", "separatethousands": True},
+            "xaxis": {"gridcolor": "#e9ecef"}, "legend": {"orientation": "h", "y": -0.18},
+            "separators": _(".,"), **extra}
+
+
+def cumulative_chart(passport, figures: dict) -> dict:
+    """Cumulative net P&L by month from the entries (one grouped query), with the plan's cumulative net by year."""
+    months = (LedgerEntry.objects.filter(passport=passport).values("period").order_by("period")
+              .annotate(net=Sum("amount_base")))
+    xs, ys, running = [], [], Decimal(0)
+    for row in months:
+        running += row["net"]
+        xs.append(row["period"].isoformat())
+        ys.append(float(running))
+    data = [{"type": "scatter", "mode": "lines+markers", "x": xs, "y": ys, "name": _("Actual, cumulative"),
+             "line": {"color": "#0d6efd", "width": 2, "shape": "hv"}}]
+    plan_rows = [r for r in figures["years"] if r["calendar_year"]]
+    if figures.get("plan") and plan_rows:
+        data.append({"type": "scatter", "mode": "lines+markers", "name": _("Plan, cumulative (end of year)"),
+                     "x": [date(r["calendar_year"], 12, 31).isoformat() for r in plan_rows],
+                     "y": [float(r["cumulative_planned"]) for r in plan_rows],
+                     "line": {"color": "#adb5bd", "dash": "dash"}})
+    return {"data": data, "layout": _layout(figures.get("base_currency") or "", showlegend=True)}
+
+
+def waterfall_chart(passport) -> dict:
+    """Benefits up, costs down, net at the end: one bar per category that has entries."""
+    sums = dict(LedgerEntry.objects.filter(passport=passport).values("category").order_by("category")
+                .annotate(total=Sum("amount_base")).values_list("category", "total"))
+    order = [c for c in LedgerCategory.values if c in BENEFIT_CATEGORIES] + [
+        c for c in LedgerCategory.values if c not in BENEFIT_CATEGORIES]
+    cats = [c for c in order if sums.get(c)]
+    return {"data": [{
+        "type": "waterfall", "orientation": "v", "measure": ["relative"] * len(cats) + ["total"],
+        "x": [str(LedgerCategory(c).label) for c in cats] + [_("Net P&L")],
+        "y": [float(sums[c]) for c in cats] + [0],
+        "increasing": {"marker": {"color": "#198754"}}, "decreasing": {"marker": {"color": "#dc3545"}},
+        "totals": {"marker": {"color": "#0d6efd"}}, "connector": {"line": {"color": "#ced4da"}},
+    }], "layout": _layout(showlegend=False)}
+
+
+def portfolio_charts(rows: list) -> dict:
+    """Cumulative net P&L per model by year (the page's largest models) and plan vs actual to date."""
+    top = sorted(rows, key=lambda p: abs(p.net or 0), reverse=True)[:CHART_MODELS]
+    years: dict[int, list] = {}
+    for row in LedgerYearTotal.objects.filter(passport_id__in=[p.pk for p in top]).order_by("passport_id", "year") \
+            .values("passport_id", "year", "benefits", "costs"):
+        years.setdefault(row["passport_id"], []).append(row)
+    lines = []
+    for passport in top:
+        running, xs, ys = Decimal(0), [], []
+        for row in years.get(passport.pk, []):
+            running += row["benefits"] + row["costs"]
+            xs.append(str(row["year"]))
+            ys.append(float(running))
+        lines.append({"type": "scatter", "mode": "lines+markers", "name": passport.key, "x": xs, "y": ys})
+    planned = [p for p in top if p.plan_twelfths is not None]
+    plan_vs_actual = {"data": [
+        {"type": "bar", "name": _("Plan to date"), "x": [p.key for p in planned],
+         "y": [float(p.plan_twelfths / 12) for p in planned], "marker": {"color": "#adb5bd"}},
+        {"type": "bar", "name": _("Actual net P&L"), "x": [p.key for p in planned],
+         "y": [float(p.net) for p in planned], "marker": {"color": "#0d6efd"}},
+    ], "layout": _layout(barmode="group", showlegend=True)}
+    return {"cumulative": {"data": lines, "layout": _layout(showlegend=True, xaxis={"type": "category"})},
+            "plan_vs_actual": plan_vs_actual if planned else None}
+
+
+# --------------------------------------------------------------------------- pages
+
+
+def _ledger_context(request, passport, *, book_form=None, reverse_form=None, reverse_pk=None,
+                    error: str | None = None) -> dict:
+    figures = selectors.ledger_figures(passport=passport)
+    entries = selectors.entry_list(user=request.user, passport=passport)
+    may_book = can_book(request.user, passport.business_unit)
+    if may_book and book_form is None:
+        book_form = EntryBookForm(prefix="book", initial={"currency": services.base_currency(),
+                                                          "period": date.today().strftime("%Y-%m")})
+    return {
+        "passport": passport, "figures": figures, "page": paginate(request, entries, ENTRIES_PER_PAGE),
+        "may_book": may_book, "book_form": book_form if may_book else None,
+        "reverse_form": reverse_form or ReverseForm(prefix="reverse"), "reverse_pk": reverse_pk, "error": error,
+        "base_currency": figures.get("base_currency") or services.base_currency(),
+        "cumulative_chart": cumulative_chart(passport, figures) if figures["first_year"] else None,
+        "waterfall_chart": waterfall_chart(passport) if figures["first_year"] else None,
+        "export_csv": reverse("governance-api:ledger-export", args=[passport.key]) + "?file_format=csv",
+        "export_xlsx": reverse("governance-api:ledger-export", args=[passport.key]) + "?file_format=xlsx",
+    }
+
+
+@login_required
+@require_GET
+def passport_ledger(request, key: str):
+    passport = selectors.ledger_passport_get(user=request.user, key=key)
+    return render(request, "governance/ledger_pages/ledger.html", _ledger_context(request, passport))
+
+
+@login_required
+@require_POST
+def ledger_book(request, key: str):
+    passport = selectors.ledger_passport_get(user=request.user, key=key)
+    form = EntryBookForm(request.POST, request.FILES, prefix="book")
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            entry = services.ledger_entry_book(
+                actor=request.user, passport=passport, category=data["category"], amount=data["amount"],
+                currency=data["currency"], period=data["period"], fx_rate_to_base=data.get("fx_rate_to_base"),
+                description=data["description"], evidence_text=data.get("evidence_text") or "",
+                evidence_url=data.get("evidence_url") or "", evidence_file=data.get("evidence_file"))
+        except DomainError as exc:
+            apply_domain_error(form, exc)
+            error = exc.message
+        else:
+            messages.success(request, _("Entry #%(n)s booked.") % {"n": entry.pk})
+            return redirect("governance:passport_ledger", key=passport.key)
+    else:
+        error = _("The entry was not booked: correct the fields below.")
+    context = _ledger_context(request, passport, book_form=form, error=error)
+    return render(request, "governance/ledger_pages/ledger.html", context, status=400)
+
+
+@login_required
+@require_POST
+def ledger_reverse(request, key: str, pk: int):
+    passport = selectors.ledger_passport_get(user=request.user, key=key)
+    entry = selectors.entry_get(user=request.user, pk=pk, passport=passport)
+    form = ReverseForm(request.POST, prefix="reverse")
+    if form.is_valid():
+        try:
+            reversal = services.ledger_entry_reverse(actor=request.user, entry=entry,
+                                                     reason=form.cleaned_data["reason"])
+        except DomainError as exc:
+            apply_domain_error(form, exc, default_field="reason")
+        else:
+            messages.success(request, _("Entry #%(n)s reversed by entry #%(m)s.") % {"n": entry.pk, "m": reversal.pk})
+            return redirect("governance:passport_ledger", key=passport.key)
+    context = _ledger_context(request, passport, reverse_form=form, reverse_pk=entry.pk)
+    return render(request, "governance/ledger_pages/ledger.html", context, status=400)
+
+
+@login_required
+@require_GET
+def finance_portfolio(request):
+    form = PortfolioFilterForm(request.GET or None)
+    filters, ordering = form.filters(), form.ordering()
+    rows = selectors.portfolio_list(user=request.user, filters=filters, ordering=ordering)
+    page = paginate(request, rows, PORTFOLIO_PER_PAGE)
+    page.object_list = selectors.portfolio_page(list(page.object_list))
+    export = reverse("governance-api:ledger-portfolio-export")
+    export_query = {**filters, "ordering": ordering}
+
+    return render(request, "governance/ledger_pages/portfolio.html", {
+        "form": form, "page": page, "totals": selectors.portfolio_totals(user=request.user, filters=filters),
+        "charts": portfolio_charts(page.object_list), "ordering": ordering,
+        "base_currency": services.base_currency(),
+        "export_csv": f"{export}?{urlencode({**export_query, 'file_format': 'csv'})}",
+        "export_xlsx": f"{export}?{urlencode({**export_query, 'file_format': 'xlsx'})}",
+    })

@@ -1,0 +1,49 @@
+"""A finance user books an entry on a passport's ledger in a real browser and sees the figures and charts move;
+the finance portfolio draws its charts. Debian's Chromium, headless."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from guardian.shortcuts import assign_perm
+
+from governance.models import LedgerEntry
+from tests.factories import BusinessUnitFactory, TeamFactory, UserFactory, make_passport
+from tests.governance.ledger_helpers import MANAGE, book_payback_example
+from tests.ui.test_browser_signoff import CHROMIUM, SCREENSHOTS, browser, open_as  # noqa: F401 (fixture)
+
+pytestmark = [pytest.mark.browser, pytest.mark.skipif(not CHROMIUM, reason="needs Debian's chromium")]
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_finance_user_books_an_entry_and_sees_the_charts(live_server, browser):  # noqa: F811
+    developer = UserFactory(username="dev", roles=["model_developer"])
+    finance = UserFactory(username="fin", roles=["finance"])
+    unit = BusinessUnitFactory(code="retail", name="Retail lending")
+    assign_perm(MANAGE, finance, unit)
+    passport = make_passport(actor=developer, key="ledger-credit", team=TeamFactory(name="T", members=[developer]),
+                             business_unit=unit)
+    book_payback_example(finance, passport, first_year=date.today().year - 3)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+
+    page = open_as(browser, live_server, "fin", f"/passports/{passport.key}/ledger/")
+    page.locator("#chart-cumulative + .chart .main-svg, [data-chart=chart-cumulative] .main-svg").first.wait_for()
+    page.locator("[data-chart=chart-waterfall] .main-svg").first.wait_for()
+    assert page.locator("#kpi-net").inner_text().strip() == "60,000.00"
+    page.select_option("#id_book-category", "cost_saving")
+    page.fill("#id_book-amount", "2500")
+    page.fill("#id_book-period", date.today().strftime("%Y-%m"))
+    page.fill("#id_book-description", "Collections saving, this month")
+    page.click("#ledger-book-form button[type=submit]")
+    page.wait_for_url(f"{live_server.url}/passports/{passport.key}/ledger/")
+    assert page.locator("#kpi-net").inner_text().strip() == "62,500.00"
+    assert LedgerEntry.objects.filter(description="Collections saving, this month").exists()
+    page.screenshot(path=str(SCREENSHOTS / "finance-ledger.png"), full_page=True)
+    assert page.console_errors == []
+
+    page.goto(f"{live_server.url}/finance/")
+    page.locator("[data-chart=chart-portfolio-cumulative] .main-svg").first.wait_for()
+    assert page.locator("#portfolio-table tr[data-passport=ledger-credit]").count() == 1
+    page.screenshot(path=str(SCREENSHOTS / "finance-portfolio.png"), full_page=True)
+    assert page.console_errors == []
