@@ -15,6 +15,7 @@ from urllib.parse import urlencode
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.db.models import Sum
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -26,7 +27,7 @@ from governance import ledger_selectors as selectors
 from governance.choices import BENEFIT_CATEGORIES, LedgerCategory
 from governance.errors import DomainError
 from governance.forms import BootstrapFormMixin, apply_domain_error
-from governance.ledger_permissions import can_book
+from governance.ledger_permissions import BOOK, can_book
 from governance.models import BusinessUnit, LedgerEntry, LedgerYearTotal
 from governance.services import ledger as services
 from governance.views import paginate
@@ -266,3 +267,119 @@ def finance_portfolio(request):
         "export_csv": f"{export}?{urlencode({**export_query, 'file_format': 'csv'})}",
         "export_xlsx": f"{export}?{urlencode({**export_query, 'file_format': 'xlsx'})}",
     })
+
+
+# --------------------------------------------------------------------------- A/B results and imports
+
+
+class AbResultForm(BootstrapFormMixin, forms.Form):
+    experiment = forms.CharField(label=gettext_lazy("Experiment"), max_length=120)
+    category = forms.ChoiceField(label=gettext_lazy("Category"), choices=[
+        (c, label) for c, label in LedgerCategory.choices if c in BENEFIT_CATEGORIES])
+    uplift = forms.DecimalField(label=gettext_lazy("Uplift per unit"), max_digits=18, decimal_places=6)
+    ci_low = forms.DecimalField(label=gettext_lazy("Confidence interval, low"), max_digits=18, decimal_places=6)
+    ci_high = forms.DecimalField(label=gettext_lazy("Confidence interval, high"), max_digits=18, decimal_places=6)
+    confidence = forms.DecimalField(label=gettext_lazy("Confidence level"), initial=Decimal("0.95"), max_digits=5,
+                                    decimal_places=4)
+    volume = forms.DecimalField(label=gettext_lazy("Volume (units in the period)"), max_digits=18, decimal_places=3)
+    value_per_unit = forms.DecimalField(label=gettext_lazy("Value per unit"), initial=Decimal(1), max_digits=18,
+                                        decimal_places=6, help_text=gettext_lazy(
+                                            "1 when the uplift is already money per unit."))
+    currency = forms.CharField(label=gettext_lazy("Currency"), max_length=3, min_length=3)
+    fx_rate_to_base = forms.DecimalField(label=gettext_lazy("Rate to the base currency"), required=False,
+                                         max_digits=18, decimal_places=8)
+    period_from = MonthField(label=gettext_lazy("First month"))
+    period_to = MonthField(label=gettext_lazy("Last month"))
+    evidence_url = forms.URLField(label=gettext_lazy("Evidence link"), required=False, max_length=500,
+                                  assume_scheme="https")
+
+    def result(self) -> services.AbResult:
+        d = self.cleaned_data
+        return services.AbResult(
+            experiment=d["experiment"], uplift=d["uplift"], ci_low=d["ci_low"], ci_high=d["ci_high"],
+            volume=d["volume"], period_from=d["period_from"], period_to=d["period_to"],
+            currency=d["currency"].upper(), confidence=d["confidence"], value_per_unit=d["value_per_unit"],
+            category=d["category"], fx_rate_to_base=d.get("fx_rate_to_base"))
+
+
+@login_required
+def ledger_ab(request, key: str):
+    """An A/B result: "Preview" shows the calculation and books nothing; "Book" books it (finance users)."""
+    passport = selectors.ledger_passport_get(user=request.user, key=key)
+    form = AbResultForm(request.POST or None, prefix="ab", initial={"currency": services.base_currency()})
+    calculation, status = None, 200
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                if request.POST.get("action") == "book":
+                    entries = services.ab_result_book(actor=request.user, passport=passport, result=form.result(),
+                                                      evidence_url=form.cleaned_data.get("evidence_url") or "")
+                    messages.success(request, _("%(n)s benefit entries booked from the experiment.")
+                                     % {"n": len(entries)})
+                    return redirect("governance:passport_ledger", key=passport.key)
+                calculation = services.ab_result_preview(actor=request.user, passport=passport,
+                                                         result=form.result())
+            except DomainError as exc:
+                apply_domain_error(form, exc)
+        if form.errors:
+            status = 400
+    return render(request, "governance/ledger_pages/ab.html", {
+        "passport": passport, "form": form, "calculation": calculation,
+        "may_book": can_book(request.user, passport.business_unit)}, status=status)
+
+
+class ImportForm(BootstrapFormMixin, forms.Form):
+    file = forms.FileField(label=gettext_lazy("CSV file of entries"))
+
+
+IMPORT_FOLDER = "ledger-imports"
+
+
+@login_required
+def ledger_import(request):
+    """Upload a CSV: a dry run lists every bad row and books nothing; a clean file is kept under its sha256 and
+    "Book all" books exactly that file (the confirmation names its digest)."""
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import default_storage
+
+    from governance import ledger_io
+
+    if not request.user.has_perm(BOOK):
+        raise PermissionDenied
+    form, result, status = ImportForm(), None, 200
+    if request.method == "POST" and request.POST.get("sha256"):
+        sha = request.POST["sha256"]
+        name = f"{IMPORT_FOLDER}/{request.user.pk}-{sha}.csv"
+        if len(sha) != 64 or not all(c in "0123456789abcdef" for c in sha) or not default_storage.exists(name):
+            messages.error(request, _("That preview has expired; upload the file again."))
+            return redirect("governance:ledger_import")
+        with default_storage.open(name, "rb") as handle:
+            upload = ContentFile(handle.read(), name="import.csv")
+        try:
+            result = ledger_io.import_entries(actor=request.user, upload=upload, dry_run=False)
+        except DomainError as exc:
+            messages.error(request, exc.message)
+            return redirect("governance:ledger_import")
+        if result.ok:
+            default_storage.delete(name)
+            messages.success(request, _("%(n)s entries booked from the file %(sha)s.")
+                             % {"n": len(result.booked), "sha": sha[:12]})
+            return redirect("governance:finance_portfolio")
+        status = 400
+    elif request.method == "POST":
+        form = ImportForm(request.POST, request.FILES)
+        if form.is_valid():
+            try:
+                result = ledger_io.import_entries(actor=request.user, upload=form.cleaned_data["file"])
+            except DomainError as exc:
+                apply_domain_error(form, exc, default_field="file")
+            else:
+                if result.ok:
+                    form.cleaned_data["file"].seek(0)
+                    name = f"{IMPORT_FOLDER}/{request.user.pk}-{result.sha256}.csv"
+                    if not default_storage.exists(name):
+                        default_storage.save(name, ContentFile(form.cleaned_data["file"].read()))
+        status = 400 if form.errors or (result and not result.ok) else 200
+    return render(request, "governance/ledger_pages/import.html", {
+        "form": form, "result": result, "columns": ledger_io.IMPORT_COLUMNS,
+        "required": ledger_io.REQUIRED_COLUMNS}, status=status)

@@ -44,6 +44,8 @@ governance_patterns += [
     path("finance/", ledger_pages.finance_portfolio, name="finance_portfolio"),
     path("passports/<slug:key>/ledger/", ledger_pages.passport_ledger, name="passport_ledger"),
     path("passports/<slug:key>/ledger/book/", ledger_pages.ledger_book, name="ledger_book"),
+    path("passports/<slug:key>/ledger/ab-result/", ledger_pages.ledger_ab, name="ledger_ab"),
+    path("finance/import/", ledger_pages.ledger_import, name="ledger_import"),
     path("passports/<slug:key>/ledger/entries/<int:pk>/reverse/", ledger_pages.ledger_reverse, name="ledger_reverse"),
 ]
 

@@ -140,3 +140,54 @@ def test_russian_formats_amounts_the_russian_way(client, org):
     html = client.get(ledger_url(org.pa)).content.decode()
     assert "1\xa0234\xa0567,50" in html or "1 234 567,50" in html
     assert "Книга учёта ROI / P&" in html and "Окупаемость" in html
+
+
+AB = {"ab-experiment": "Checkout v2", "ab-category": "revenue_uplift", "ab-uplift": "0.50", "ab-ci_low": "0.20",
+      "ab-ci_high": "0.80", "ab-confidence": "0.95", "ab-volume": "10000", "ab-value_per_unit": "1",
+      "ab-currency": "EUR", "ab-period_from": "2024-01", "ab-period_to": "2024-03"}
+
+
+def test_ab_form_shows_the_calculation_then_books_it(client, org):
+    client.force_login(org.finance_a)
+    url = reverse("governance:ledger_ab", args=[org.pa.key])
+    html = client.post(url, {**AB, "action": "preview"}).content.decode()
+    assert "0.50 x 10000 x 1 = 5000.00 EUR" in html and html.count("<tr><td>2024-0") == 3
+    assert not LedgerEntry.objects.exists()  # a preview books nothing
+    response = client.post(url, {**AB, "action": "book"})
+    assert response.status_code == 302
+    amounts = sorted(LedgerEntry.objects.values_list("amount", flat=True))
+    assert sum(amounts) == 5000 and len(amounts) == 3 and amounts[-1] - amounts[0] <= 0.01  # no cent lost
+    refused = client.post(url, {**AB, "ab-ci_low": "-0.1", "action": "book"})
+    assert refused.status_code == 400 and "includes no effect" in refused.content.decode()
+    assert LedgerEntry.objects.count() == 3
+
+
+def _csv(rows: list[str]) -> bytes:
+    return ("passport,period,category,amount,currency,description\n" + "\n".join(rows) + "\n").encode()
+
+
+def test_import_dry_run_lists_every_bad_row_and_books_nothing_then_books_a_clean_file(client, org):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    client.force_login(org.finance_a)
+    url = reverse("governance:ledger_import")
+    bad = _csv(["credit-score,2024-01,cost_saving,100,EUR,ok", "credit-score,2024-01,cost_saving,-5,EUR,neg",
+                "nope,2024-01,cost_saving,1,EUR,x", f"fraud-score,2024-01,cost_saving,1,EUR,{HOSTILE}"])
+    response = client.post(url, {"file": SimpleUploadedFile("e.csv", bad, content_type="text/csv")})
+    html = response.content.decode()
+    assert response.status_code == 400 and "nothing is booked" in html
+    lines = re.findall(r'<tr><td class="font-monospace">(\d+)</td>', html)
+    assert lines == ["3", "4", "5"]  # every bad row, by its line in the file (unit B is not fin-a's)
+    assert not LedgerEntry.objects.exists() and "<script>alert(1)" not in html
+    good = _csv(["credit-score,2024-01,cost_saving,100,EUR,one", "credit-score,2024-02,development,40,EUR,two"])
+    html = client.post(url, {"file": SimpleUploadedFile("e.csv", good, content_type="text/csv")}).content.decode()
+    sha = re.search(r'name="sha256" value="([0-9a-f]{64})"', html).group(1)
+    assert not LedgerEntry.objects.exists()
+    assert client.post(url, {"sha256": sha}).status_code == 302
+    assert LedgerEntry.objects.count() == 2 and set(LedgerEntry.objects.values_list("source", flat=True)) == {"import"}
+    assert client.post(url, {"sha256": sha}).status_code == 302 and LedgerEntry.objects.count() == 2  # once only
+
+
+def test_import_page_is_for_finance_users(client, org):
+    client.force_login(org.auditor)
+    assert client.get(reverse("governance:ledger_import")).status_code == 403
