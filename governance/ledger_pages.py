@@ -383,3 +383,79 @@ def ledger_import(request):
     return render(request, "governance/ledger_pages/import.html", {
         "form": form, "result": result, "columns": ledger_io.IMPORT_COLUMNS,
         "required": ledger_io.REQUIRED_COLUMNS}, status=status)
+
+
+# --------------------------------------------------------------------------- business case
+
+
+class BusinessCaseForm(BootstrapFormMixin, forms.Form):
+    currency = forms.CharField(label=gettext_lazy("Currency"), max_length=3, min_length=3)
+    fx_rate_to_base = forms.DecimalField(label=gettext_lazy("Rate to the base currency"), required=False,
+                                         max_digits=18, decimal_places=8)
+    discount_rate = forms.DecimalField(label=gettext_lazy("Discount rate per year"), max_digits=6, decimal_places=4,
+                                       help_text=gettext_lazy("A fraction: 0.08 is 8 %."))
+    horizon_years = forms.IntegerField(label=gettext_lazy("Horizon (years)"), min_value=1, max_value=30)
+    first_year = forms.IntegerField(label=gettext_lazy("First year"), min_value=2000, max_value=2100)
+    lines = forms.CharField(
+        label=gettext_lazy("Plan lines"), widget=forms.Textarea(attrs={"rows": 8, "class": "font-monospace"}),
+        help_text=gettext_lazy("One line per year and category: year (0 is the initial investment), category, "
+                               "positive amount, e.g. \"1, cost_saving, 100000\". Paste from a spreadsheet."))
+    notes = forms.CharField(label=gettext_lazy("Notes"), required=False, widget=forms.Textarea(attrs={"rows": 2}))
+
+    def clean_currency(self):
+        return self.cleaned_data["currency"].upper()
+
+    def clean_lines(self) -> list:
+        out = []
+        for number, text in enumerate(self.cleaned_data["lines"].splitlines(), start=1):
+            if not text.strip():
+                continue
+            parts = [p.strip() for p in text.replace(";", ",").replace("\t", ",").split(",")]
+            try:
+                year, category, amount = int(parts[0]), parts[1], Decimal(parts[2].replace(" ", ""))
+            except (IndexError, ValueError, ArithmeticError):
+                raise forms.ValidationError(_("Line %(n)s: expected year, category, amount.") % {"n": number})
+            if len(parts) != 3:
+                raise forms.ValidationError(_("Line %(n)s: expected year, category, amount.") % {"n": number})
+            out.append(services.PlanInput(year_index=year, category=category, amount=amount))
+        return out
+
+    @staticmethod
+    def initial_for(case) -> dict:
+        if case is None:
+            return {"currency": services.base_currency(), "discount_rate": Decimal("0.08"), "horizon_years": 5,
+                    "first_year": date.today().year}
+        lines = "\n".join(f"{line.year_index}, {line.category}, {abs(line.amount)}"
+                          for line in case.lines.order_by("year_index", "category"))
+        return {"currency": case.currency, "fx_rate_to_base": case.fx_rate_to_base, "discount_rate": case.discount_rate,
+                "horizon_years": case.horizon_years, "first_year": case.first_year, "lines": lines, "notes": case.notes}
+
+
+@login_required
+def business_case(request, key: str):
+    """The passport's business case: shown to whoever reads the ledger, replaced as a whole by finance users."""
+    passport = selectors.ledger_passport_get(user=request.user, key=key)
+    case = selectors.business_case_get(passport=passport)
+    may_book = can_book(request.user, passport.business_unit)
+    form = BusinessCaseForm(request.POST or None, initial=BusinessCaseForm.initial_for(case), prefix="case")
+    status = 200
+    if request.method == "POST":
+        if not may_book:
+            raise PermissionDenied
+        if form.is_valid():
+            d = form.cleaned_data
+            try:
+                services.business_case_set(
+                    actor=request.user, passport=passport, currency=d["currency"], discount_rate=d["discount_rate"],
+                    horizon_years=d["horizon_years"], first_year=d["first_year"], lines=d["lines"],
+                    fx_rate_to_base=d.get("fx_rate_to_base"), notes=d.get("notes") or "")
+            except DomainError as exc:
+                field = exc.field if exc.field in form.fields else ("lines" if (exc.field or "").startswith("lines")
+                                                                    else None)
+                form.add_error(field, exc.message)
+            else:
+                messages.success(request, _("Business case saved; the plan vs actual figures use it now."))
+                return redirect("governance:passport_ledger", key=passport.key)
+        status = 400
+    return render(request, "governance/ledger_pages/business_case.html", {
+        "passport": passport, "case": case, "form": form, "may_book": may_book}, status=status)

@@ -45,6 +45,7 @@ governance_patterns += [
     path("passports/<slug:key>/ledger/", ledger_pages.passport_ledger, name="passport_ledger"),
     path("passports/<slug:key>/ledger/book/", ledger_pages.ledger_book, name="ledger_book"),
     path("passports/<slug:key>/ledger/ab-result/", ledger_pages.ledger_ab, name="ledger_ab"),
+    path("passports/<slug:key>/ledger/business-case/", ledger_pages.business_case, name="business_case"),
     path("finance/import/", ledger_pages.ledger_import, name="ledger_import"),
     path("passports/<slug:key>/ledger/entries/<int:pk>/reverse/", ledger_pages.ledger_reverse, name="ledger_reverse"),
 ]

@@ -39,7 +39,7 @@ class ReportIssueSerializer(serializers.Serializer):
     conclusion = serializers.CharField(max_length=20000, help_text="The validator's conclusion.")
 
 
-class ReportSerializer(serializers.ModelSerializer):
+class ValidationReportSerializer(serializers.ModelSerializer):
     passport = serializers.CharField(source="version.passport.key", read_only=True)
     version = serializers.IntegerField(source="version.number", read_only=True)
     run = serializers.IntegerField(source="run_id", read_only=True, allow_null=True)
@@ -66,7 +66,7 @@ class _ReportView(GenericAPIView):
     scope = "governance"
     filter_backends: list = []
     pagination_class = None
-    serializer_class = ReportSerializer
+    serializer_class = ValidationReportSerializer
 
     def report(self, pk: int) -> ValidationReport:
         return selectors.report_get(user=self.request.user, pk=int(pk))
@@ -84,7 +84,7 @@ class ReportIssueView(_ReportView):
         "in validation; 403 for anyone but an assigned validator. Audit event `report.issued`.",
         parameters=[RUN_ID, NO_FORMAT],
         request=ReportIssueSerializer,
-        responses={201: ReportSerializer, **error_responses(400, 403, 404, 409)},
+        responses={201: ValidationReportSerializer, **error_responses(400, 403, 404, 409)},
     )
     def post(self, request, pk: int):
         serializer = ReportIssueSerializer(data=request.data)
@@ -92,14 +92,15 @@ class ReportIssueView(_ReportView):
         run = selectors.run_get(user=request.user, pk=int(pk))
         report = services.report_issue_generated(actor=request.user, run=run,
                                                  conclusion=serializer.validated_data["conclusion"])
-        return Response(ReportSerializer(self.report(report.pk)).data, status=status.HTTP_201_CREATED)
+        return Response(ValidationReportSerializer(self.report(report.pk)).data, status=status.HTTP_201_CREATED)
 
 
 class ReportDetailView(_ReportView):
     @extend_schema(operation_id="validation_reports_retrieve", summary="Get a validation report's record",
-                   parameters=[REPORT_ID, NO_FORMAT], responses={200: ReportSerializer, **error_responses(403, 404)})
+                   parameters=[REPORT_ID, NO_FORMAT],
+                   responses={200: ValidationReportSerializer, **error_responses(403, 404)})
     def get(self, request, pk: int):
-        return Response(ReportSerializer(self.report(pk)).data)
+        return Response(ValidationReportSerializer(self.report(pk)).data)
 
 
 def file_response(field, content_type: str, filename: str, *, inline: bool = True) -> HttpResponse:

@@ -11,9 +11,11 @@ import pytest
 from django.urls import reverse
 
 from governance.models import AuditEvent, LedgerEntry
-from tests.governance.ledger_helpers import book, book_payback_example, org  # noqa: F401 (fixture)
+from tests.governance import ledger_helpers
+from tests.governance.ledger_helpers import book, book_payback_example
 
 pytestmark = pytest.mark.django_db
+org = ledger_helpers.org  # the shared fixture
 
 HOSTILE = '<script>alert(1)</script><img src="http://example.com/x.png">'
 
@@ -191,3 +193,21 @@ def test_import_dry_run_lists_every_bad_row_and_books_nothing_then_books_a_clean
 def test_import_page_is_for_finance_users(client, org):
     client.force_login(org.auditor)
     assert client.get(reverse("governance:ledger_import")).status_code == 403
+
+
+def test_business_case_form_sets_the_plan_and_refuses_bad_lines(client, org):
+    book_payback_example(org.finance_a, org.pa, first_year=2022)
+    client.force_login(org.finance_a)
+    url = reverse("governance:business_case", args=[org.pa.key])
+    case = {"case-currency": "EUR", "case-discount_rate": "0.08", "case-horizon_years": "3", "case-first_year": "2022",
+            "case-lines": "0, development, 150000\n1, cost_saving, 100000\n1, infrastructure, 30000\n"
+                          "2, cost_saving, 100000\n2, infrastructure, 30000"}
+    bad = client.post(url, {**case, "case-lines": "1, cost_saving\n"})
+    assert bad.status_code == 400 and "Line 1: expected year, category, amount." in bad.content.decode()
+    wrong = client.post(url, {**case, "case-lines": "9, cost_saving, 10"})
+    assert wrong.status_code == 400 and "Plan years run from 0" in wrong.content.decode()
+    assert client.post(url, case).status_code == 302
+    html = client.get(ledger_url(org.pa)).content.decode()
+    assert "Plan vs actual by year" in html and "discount rate 0.08" in html
+    client.force_login(org.auditor)  # reads the case, may not change it
+    assert client.get(url).status_code == 200 and client.post(url, case).status_code == 403

@@ -4,8 +4,8 @@ to, hostile text escaped and never fetched, refusals that store nothing, and the
 from __future__ import annotations
 
 import hashlib
-from datetime import date
 import io
+from datetime import date
 
 import pytest
 from django.core.files.storage import default_storage
