@@ -252,7 +252,7 @@ def ledger_reverse(request, key: str, pk: int):
 @login_required
 @require_GET
 def finance_portfolio(request):
-    form = PortfolioFilterForm(request.GET or None)
+    form = PortfolioFilterForm(request.GET or None, initial={"sort": "net", "descending": True})
     filters, ordering = form.filters(), form.ordering()
     rows = selectors.portfolio_list(user=request.user, filters=filters, ordering=ordering)
     page = paginate(request, rows, PORTFOLIO_PER_PAGE)

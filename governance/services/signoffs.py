@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from governance.choices import Decision, FindingSeverity, FindingStatus, Role, SignoffRole
 from governance.errors import Conflict, DomainError, PermissionDenied
@@ -92,26 +93,27 @@ def check_eligible(actor, version: ModelVersion, role: str) -> None:
     """Raise naming the rule when ``actor`` may not sign in ``role``."""
     passport = version.passport
     if actor.pk == version.author_id:
-        raise PermissionDenied(f"Segregation of duties: you authored v{version.number} and cannot sign it off.",
-                               code="sod_author")
+        raise PermissionDenied(_("Segregation of duties: you authored v%(n)s and cannot sign it off.")
+                               % {"n": version.number}, code="sod_author")
     if passport.development_team.members.filter(pk=actor.pk).exists():
-        raise PermissionDenied(f"Segregation of duties: you belong to the development team "
-                               f"'{passport.development_team}' of this model.", code="sod_team")
+        raise PermissionDenied(_("Segregation of duties: you belong to the development team '%(team)s' of this "
+                                 "model.") % {"team": passport.development_team}, code="sod_team")
     other_role = version.signoffs.filter(signer=actor).exclude(role=role).values_list("role", flat=True).first()
     if other_role:
-        raise PermissionDenied(f"Segregation of duties: you already signed this version as "
-                               f"{SignoffRole(other_role).label.lower()}; one person cannot fill two roles.",
+        raise PermissionDenied(_("Segregation of duties: you already signed this version as %(role)s; one person "
+                                 "cannot fill two roles.") % {"role": str(SignoffRole(other_role).label).lower()},
                                code="sod_two_roles")
     if role == SignoffRole.VALIDATOR and not is_assigned(actor, version):
-        raise PermissionDenied("Only a validator assigned to this version may sign as validator.",
+        raise PermissionDenied(_("Only a validator assigned to this version may sign as validator."),
                                code="not_assigned")
     group = {SignoffRole.RISK_OFFICER: Role.RISK_OFFICER, SignoffRole.SECURITY: Role.SECURITY,
              SignoffRole.VALIDATOR: Role.VALIDATOR}.get(role)
     if group and not actor.groups.filter(name=group).exists():
-        raise PermissionDenied(f"Signing as {SignoffRole(role).label.lower()} needs the {Role(group).label} role.",
+        raise PermissionDenied(_("Signing as %(role)s needs the %(group)s role.")
+                               % {"role": str(SignoffRole(role).label).lower(), "group": Role(group).label},
                                code="wrong_role")
     if role == SignoffRole.BUSINESS_OWNER and actor.pk != passport.business_owner_id:
-        raise PermissionDenied("Only the passport's business owner may sign as business owner.", code="wrong_role")
+        raise PermissionDenied(_("Only the passport's business owner may sign as business owner."), code="wrong_role")
 
 
 def _clean_conditions(conditions) -> list[dict]:
@@ -141,7 +143,7 @@ def signoff_record(*, actor, version: ModelVersion, role: str, decision: str, pa
         with transaction.atomic():
             audit_append(actor=actor, action="signoff.reauth_failed", obj=version,
                          passport_key=version.passport.key, data={"version": version.number, "role": role})
-        raise PermissionDenied("Re-authentication failed: the password does not match.", code="reauth_failed")
+        raise PermissionDenied(_("Re-authentication failed: the password does not match."), code="reauth_failed")
     return _signoff_record(actor=actor, version=version, role=role, decision=decision, comment=comment,
                            conditions=conditions)
 
@@ -159,21 +161,22 @@ def _signoff_record(*, actor, version, role, decision, comment, conditions) -> S
     check_eligible(actor, version, role)
     conditions = _clean_conditions(conditions) if decision == Decision.APPROVE_WITH_CONDITIONS else []
     if decision == Decision.APPROVE_WITH_CONDITIONS and not conditions:
-        raise DomainError("An approval with conditions needs at least one dated condition.", code="required",
+        raise DomainError(_("An approval with conditions needs at least one dated condition."), code="required",
                           field="conditions")
     allowed_states = (VersionState.IN_VALIDATION, VersionState.VALIDATED) if decision == Decision.REJECT else (
         VersionState.VALIDATED,)
     if version.state not in allowed_states:
-        raise Conflict(f"v{version.number} is {version.get_state_display().lower()}; "
-                       f"a {Decision(decision).label.lower()} sign-off is not possible now.",
-                       code="illegal_transition")
+        raise Conflict(_("v%(n)s is %(state)s; a %(decision)s sign-off is not possible now.")
+                       % {"n": version.number, "state": version.get_state_display().lower(),
+                          "decision": str(Decision(decision).label).lower()}, code="illegal_transition")
     status = signoff_status(version)
     if decision != Decision.REJECT and role in status.current:
-        raise Conflict(f"{SignoffRole(role).label} has already signed the current digests.", code="already_signed")
+        raise Conflict(_("%(role)s has already signed the current digests.") % {"role": SignoffRole(role).label},
+                       code="already_signed")
     if decision != Decision.REJECT and role == SignoffRole.SECURITY and status.checklist_missing and \
             review.policy.get("checklist_required"):
-        raise DomainError(f"The OWASP checklist is incomplete: {', '.join(status.checklist_missing)} unanswered "
-                          "or open.", code="checklist_incomplete")
+        raise DomainError(_("The OWASP checklist is incomplete: %(items)s unanswered or open.")
+                          % {"items": ", ".join(status.checklist_missing)}, code="checklist_incomplete")
     digests = current_digests(version)
     signoff = SignOff.objects.create(version=version, role=role, signer=actor, decision=decision,
                                      comment=(comment or "").strip(), conditions=conditions, **digests)

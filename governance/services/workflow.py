@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from governance.choices import ChecklistStatus, Role
 from governance.errors import Conflict, DomainError, PermissionDenied
@@ -31,8 +32,9 @@ def transition(*, version: ModelVersion, to: str, actor, action: str, data: dict
     """Move a locked version to ``to`` if the map allows it; append the audit event. Caller holds the lock."""
     if to not in VERSION_TRANSITIONS[version.state]:
         raise Conflict(
-            f"v{version.number} is {version.get_state_display().lower()}; it cannot become "
-            f"{VersionState(to).label.lower()}.", code="illegal_transition",
+            _("v%(n)s is %(state)s; it cannot become %(to)s.") % {
+                "n": version.number, "state": version.get_state_display().lower(),
+                "to": str(VersionState(to).label).lower()}, code="illegal_transition",
             details={"from": version.state, "to": to},
         )
     previous = version.state
@@ -83,22 +85,25 @@ def validator_assign(*, actor, version: ModelVersion, validator) -> ValidatorAss
     """
     version = lock_version(version)
     if not can(actor, ASSIGN, version):
-        raise PermissionDenied("Only a risk officer may assign validators.")
+        raise PermissionDenied(_("Only a risk officer may assign validators."))
     if not validator.groups.filter(name=Role.VALIDATOR).exists() or not validator.is_active:
-        raise DomainError(f"{validator} does not hold the validator role.", code="not_a_validator")
+        raise DomainError(_("%(user)s does not hold the validator role.") % {"user": validator},
+                          code="not_a_validator")
     if validator.pk == version.author_id:
-        raise DomainError(f"Segregation of duties: {validator} authored v{version.number} and cannot validate it.",
-                          code="sod_author")
+        raise DomainError(_("Segregation of duties: %(user)s authored v%(n)s and cannot validate it.")
+                          % {"user": validator, "n": version.number}, code="sod_author")
     if _team_member(validator, version):
-        raise DomainError(f"Segregation of duties: {validator} belongs to the development team "
-                          f"'{version.passport.development_team}' and cannot validate its model.", code="sod_team")
+        raise DomainError(_("Segregation of duties: %(user)s belongs to the development team '%(team)s' and cannot "
+                            "validate its model.") % {"user": validator, "team": version.passport.development_team},
+                          code="sod_team")
     if version.state not in (VersionState.SUBMITTED, VersionState.IN_VALIDATION):
         raise Conflict(f"Validators are assigned to submitted versions; v{version.number} is {version.state}.",
                        code="illegal_transition")
     assignment, created = ValidatorAssignment.objects.get_or_create(
         version=version, validator=validator, defaults={"assigned_by": actor})
     if not created:
-        raise Conflict(f"{validator} is already assigned to v{version.number}.", code="already_assigned")
+        raise Conflict(_("%(user)s is already assigned to v%(n)s.") % {"user": validator, "n": version.number},
+                       code="already_assigned")
     audit_append(actor=actor, action="validator.assigned", obj=assignment, passport_key=version.passport.key,
                  data={"version": version.number, "validator": validator.get_username()})
     if version.state == VersionState.SUBMITTED:
@@ -118,7 +123,7 @@ def version_mark_validated(*, actor, version: ModelVersion) -> ModelVersion:
 
     version = lock_version(version)
     if not is_assigned(actor, version):
-        raise PermissionDenied("Only a validator assigned to this version may complete its validation.")
+        raise PermissionDenied(_("Only a validator assigned to this version may complete its validation."))
     report = report_in_force(version)
     if report is None:
         raise DomainError("Issue a validation report before completing the validation.", code="no_report")
