@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
@@ -217,9 +219,54 @@ def seed_demo() -> SeedResult:
         result.passports.append(key)
         result.versions += versions
         result.datasets += datasets
+    seed_activity(users=users, units=units)
     result.audit_events = AuditEvent.objects.count() - events_before
     result.seconds = time.monotonic() - started
     return result
+
+
+def seed_activity(*, users: dict, units: dict[str, BusinessUnit], today: date | None = None) -> None:
+    """Work a reviewer can pick up at once, through the services: credit scoring's challenger v2 submitted and
+    assigned to the validator (who can start a validation run on it), and the finance user granted every business
+    unit, with a business case and a year and a half of quarterly entries per demo passport. Idempotent."""
+    from guardian.shortcuts import assign_perm
+
+    from governance.ledger_permissions import MANAGE_UNIT
+    from governance.models import LedgerEntry
+    from governance.services import ledger, workflow
+    from registry.choices import VersionState
+
+    challenger = ModelVersion.objects.filter(passport__key=CHALLENGER_KEY, number=2).first()
+    if challenger is not None and challenger.state == VersionState.DRAFT:
+        workflow.version_submit(actor=users["developer"], version=challenger)
+        workflow.validator_assign(actor=users["risk"], version=challenger, validator=users["validator"])
+    finance = users["finance"]
+    for unit in units.values():
+        assign_perm(MANAGE_UNIT, finance, unit)
+    today = today or date.today()
+    first_year = today.year - 1
+    for index, key in enumerate(DEMO_MODEL_KEYS):
+        passport = ModelPassport.objects.filter(key=key).first()
+        if passport is None or LedgerEntry.objects.filter(passport=passport).exists():
+            continue
+        scale = Decimal(40_000 + 25_000 * index)
+        ledger.business_case_set(
+            actor=finance, passport=passport, currency=ledger.base_currency(), discount_rate=Decimal("0.08"),
+            horizon_years=3, first_year=first_year, notes="Demo plan.",
+            lines=[ledger.PlanInput(0, "development", scale * 2),
+                   *[ledger.PlanInput(year, "cost_saving", scale * Decimal("1.6")) for year in (1, 2, 3)],
+                   *[ledger.PlanInput(year, "infrastructure", scale * Decimal("0.3")) for year in (1, 2, 3)]])
+        booking = {"actor": finance, "passport": passport, "currency": ledger.base_currency()}
+        ledger.ledger_entry_book(**booking, category="development", amount=scale * 2,
+                                 period=date(first_year, 1, 1), description="Model development")
+        month = date(first_year, 3, 1)
+        while month <= today.replace(day=1):
+            ledger.ledger_entry_book(**booking, category="infrastructure", amount=scale * Decimal("0.075"),
+                                     period=month, description="Inference hosts, quarter")
+            ledger.ledger_entry_book(**booking, category="cost_saving",
+                                     amount=(scale * Decimal("0.35") * (1 + Decimal(month.month) / 24)).quantize(
+                                         Decimal("0.01")), period=month, description="Measured saving, quarter")
+            month = date(month.year + (month.month + 3 > 12), (month.month + 2) % 12 + 1, 1)
 
 
 def ensure_accounts() -> dict:

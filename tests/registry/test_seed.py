@@ -65,8 +65,11 @@ def test_seed_demo_passports_span_the_tiers_through_the_services(seeded):
         assert passport.monitoring_thresholds and passport.intended_use
         assert developer in passport.development_team.members.all()
         assert sorted(passport.datasets.values_list("kind", flat=True)) == ["reference", "validation"]
-    # Every registry row was written by a service as the developer, so each has its audit event.
-    assert set(AuditEvent.objects.values_list("actor__username", flat=True)) == {"developer"}
+    # Every registry row was written by a service as the developer, so each has its audit event; the review
+    # and the ledger were started through the services too, by the risk officer and the finance user.
+    registry_events = AuditEvent.objects.filter(action__regex=r"^((passport|dataset|alias)\.|version\.(registered|sch))")
+    assert set(registry_events.values_list("actor__username", flat=True)) == {"developer"}
+    assert set(AuditEvent.objects.values_list("actor__username", flat=True)) == {"developer", "risk", "finance"}
     assert AuditEvent.objects.filter(action="passport.created").count() == 4
     assert AuditEvent.objects.filter(action="version.registered").count() == ModelVersion.objects.count() == 5
     assert AuditEvent.objects.filter(action="dataset.registered").count() == Dataset.objects.count() == 8
@@ -142,3 +145,17 @@ def test_seed_scale_refuses_to_run_twice_without_yes_and_clears():
     assert ModelPassport.objects.count() == 12 and ModelVersion.objects.count() == 36
     call_command("seed_scale", clear=True, stdout=StringIO())
     assert not ModelPassport.objects.exists() and not User.objects.filter(username__startswith="scale-").exists()
+
+
+def test_seed_demo_leaves_work_to_pick_up(seeded):
+    from governance.ledger_selectors import ledger_figures, portfolio_list
+    from validation.views import may_start
+
+    validator, finance = User.objects.get(username="validator"), User.objects.get(username="finance")
+    challenger = ModelVersion.objects.get(passport__key="credit-scoring", number=2)
+    assert challenger.state == "in_validation" and may_start(validator, challenger)
+    assert portfolio_list(user=finance).count() == 4
+    for passport in ModelPassport.objects.filter(key__in=DEMO_MODEL_KEYS):
+        figures = ledger_figures(passport=passport)
+        assert figures["plan"] is not None and figures["costs"] > 0 and figures["benefits"] > 0
+    assert audit_verify().ok
