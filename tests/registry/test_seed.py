@@ -67,7 +67,8 @@ def test_seed_demo_passports_span_the_tiers_through_the_services(seeded):
         assert sorted(passport.datasets.values_list("kind", flat=True)) == ["reference", "validation"]
     # Every registry row was written by a service as the developer, so each has its audit event; the review
     # and the ledger were started through the services too, by the risk officer and the finance user.
-    registry_events = AuditEvent.objects.filter(action__regex=r"^((passport|dataset|alias)\.|version\.(registered|sch))")
+    registry_events = AuditEvent.objects.filter(
+        action__regex=r"^((passport|dataset|alias)\.|version\.(registered|schema))")
     assert set(registry_events.values_list("actor__username", flat=True)) == {"developer"}
     assert set(AuditEvent.objects.values_list("actor__username", flat=True)) == {"developer", "risk", "finance"}
     assert AuditEvent.objects.filter(action="passport.created").count() == 4
