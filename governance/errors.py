@@ -7,6 +7,8 @@ The DRF exception handler and the UI views turn it into the one error shape:
 
 from __future__ import annotations
 
+from django.utils.translation import gettext as _
+
 
 class DomainError(Exception):
     """A business rule refused the action; ``message`` says which rule and why."""
@@ -32,9 +34,10 @@ class PermissionDenied(DomainError):
 
     status_code = 403
 
-    def __init__(self, message: str = "You do not have permission to perform this action.", **kwargs):
+    def __init__(self, message: str | None = None, **kwargs):
         kwargs.setdefault("code", "permission_denied")
-        super().__init__(message, **kwargs)
+        super().__init__(_("You do not have permission to perform this action.") if message is None else message,
+                         **kwargs)
 
 
 class Conflict(DomainError):

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 
-from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext as _
 
 from governance.choices import LedgerCategory, LedgerSource
 from governance.errors import DomainError
@@ -92,7 +92,7 @@ def import_entries(*, actor, upload, dry_run: bool = True) -> ImportResult:
         result.rows += 1
         _check_row(actor, line, raw, passports, versions, result)
     if result.rows == 0:
-        raise DomainError(str(_("The file has a header but no rows.")), code="empty", field="file")
+        raise DomainError(_("The file has a header but no rows."), code="empty", field="file")
     if result.ok and not dry_run:
         result.booked = ledger_services.ledger_entries_book_all(actor=actor, drafts=result.drafts,
                                                                 import_sha256=result.sha256)
@@ -102,12 +102,12 @@ def import_entries(*, actor, upload, dry_run: bool = True) -> ImportResult:
 def _read(upload) -> bytes:
     size = getattr(upload, "size", None)
     if size is not None and size > MAX_IMPORT_BYTES:
-        raise DomainError(f"The file is larger than {MAX_IMPORT_BYTES // (1024 * 1024)} MiB.", code="too_large",
-                          field="file")
+        raise DomainError(_("The file is larger than %(mib)s MiB.") % {"mib": MAX_IMPORT_BYTES // (1024 * 1024)},
+                          code="too_large", field="file")
     data = upload.read(MAX_IMPORT_BYTES + 1)
     if len(data) > MAX_IMPORT_BYTES:
-        raise DomainError(f"The file is larger than {MAX_IMPORT_BYTES // (1024 * 1024)} MiB.", code="too_large",
-                          field="file")
+        raise DomainError(_("The file is larger than %(mib)s MiB.") % {"mib": MAX_IMPORT_BYTES // (1024 * 1024)},
+                          code="too_large", field="file")
     return data
 
 
@@ -115,32 +115,35 @@ def _reader(data: bytes) -> list[tuple[int, dict]]:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise DomainError("The file is not UTF-8 text.", code="invalid_csv", field="file")
+        raise DomainError(_("The file is not UTF-8 text."), code="invalid_csv", field="file")
     rows = csv.DictReader(io.StringIO(text, newline=""))
     header = [name.strip().lower() for name in rows.fieldnames or []]
     missing = [name for name in REQUIRED_COLUMNS if name not in header]
     if missing:
-        raise DomainError(f"Missing columns: {', '.join(missing)}. Expected: {', '.join(IMPORT_COLUMNS)}.",
+        raise DomainError(_("Missing columns: %(missing)s. Expected: %(expected)s.")
+                          % {"missing": ", ".join(missing), "expected": ", ".join(IMPORT_COLUMNS)},
                           code="invalid_csv", field="file")
     unknown = [name for name in header if name not in IMPORT_COLUMNS]
     if unknown:
-        raise DomainError(f"Unknown columns: {', '.join(unknown)}.", code="invalid_csv", field="file")
+        raise DomainError(_("Unknown columns: %(columns)s.") % {"columns": ", ".join(unknown)}, code="invalid_csv",
+                          field="file")
     rows.fieldnames = header
     out = []
     try:
         for raw in rows:
             if len(out) >= MAX_IMPORT_ROWS:
-                raise DomainError(f"The file has more than {MAX_IMPORT_ROWS} rows.", code="too_large", field="file")
+                raise DomainError(_("The file has more than %(rows)s rows.") % {"rows": MAX_IMPORT_ROWS},
+                                  code="too_large", field="file")
             if any((value or "").strip() for value in raw.values() if isinstance(value, str)):
                 out.append((rows.line_num, raw))
     except csv.Error as exc:
-        raise DomainError(f"The CSV cannot be read: {exc}.", code="invalid_csv", field="file")
+        raise DomainError(_("The CSV cannot be read: %(error)s.") % {"error": exc}, code="invalid_csv", field="file")
     return out
 
 
 def _lookups(rows: list[tuple[int, dict]]) -> tuple[dict, dict]:
     """The passports and versions the rows name, fetched in two queries (the permission is checked per row)."""
-    keys = {(raw.get("passport") or "").strip() for _, raw in rows}
+    keys = {(raw.get("passport") or "").strip() for _line, raw in rows}
     passports = {p.key: p for p in ModelPassport.objects.filter(key__in=keys).select_related("business_unit")}
     versions = {(v.passport_id, v.number): v for v in ModelVersion.objects.filter(passport__in=passports.values())}
     return passports, versions
@@ -151,7 +154,7 @@ def _check_row(actor, line: int, raw: dict, passports: dict, versions: dict, res
     value = _Parser(line, raw, errors)
     passport = passports.get(value.text("passport"))
     if passport is None:
-        errors.append(RowError(line, "passport", f"No passport '{value.text('passport')}'."))
+        errors.append(RowError(line, "passport", _("No passport '%(key)s'.") % {"key": value.text("passport")}))
     kwargs = {
         "period": value.month("period"), "booking_date": value.day("booking_date"),
         "category": value.choice("category", LedgerCategory.values), "amount": value.decimal("amount"),
@@ -164,7 +167,8 @@ def _check_row(actor, line: int, raw: dict, passports: dict, versions: dict, res
     if passport is not None and number is not None:
         version = versions.get((passport.pk, number))
         if version is None:
-            errors.append(RowError(line, "version", f"Passport '{passport.key}' has no version {number}."))
+            errors.append(RowError(line, "version", _("Passport '%(key)s' has no version %(n)s.")
+                                   % {"key": passport.key, "n": number}))
     if errors or passport is None:
         result.errors.extend(errors)
         return
@@ -195,9 +199,10 @@ class _Parser:
         try:
             number = Decimal(text)
         except InvalidOperation:
-            return self._fail(name, f"'{text}' is not a number (use a dot for decimals, no thousands separators).")
+            return self._fail(name, _("'%(value)s' is not a number (use a dot for decimals, no thousands "
+                                      "separators).") % {"value": text})
         if not number.is_finite():
-            return self._fail(name, f"'{text}' is not a number.")
+            return self._fail(name, _("'%(value)s' is not a number.") % {"value": text})
         return number
 
     def integer(self, name: str) -> int | None:
@@ -205,7 +210,7 @@ class _Parser:
         if not text:
             return None
         if not text.isdigit() or len(text) > 18:
-            return self._fail(name, f"'{text}' is not a whole number.")
+            return self._fail(name, _("'%(value)s' is not a whole number.") % {"value": text})
         return int(text)
 
     def day(self, name: str) -> date | None:
@@ -215,7 +220,7 @@ class _Parser:
         try:
             return date.fromisoformat(text)
         except ValueError:
-            return self._fail(name, f"'{text}' is not a date (YYYY-MM-DD).")
+            return self._fail(name, _("'%(value)s' is not a date (YYYY-MM-DD).") % {"value": text})
 
     def month(self, name: str) -> date | None:
         text = self.text(name)
@@ -228,12 +233,13 @@ class _Parser:
                 raise ValueError
             return value
         except ValueError:
-            return self._fail(name, f"'{text}' is not a month (YYYY-MM).")
+            return self._fail(name, _("'%(value)s' is not a month (YYYY-MM).") % {"value": text})
 
     def choice(self, name: str, allowed: Sequence[str]) -> str | None:
         text = self.text(name).lower()
         if text not in allowed:
-            return self._fail(name, f"'{text}' is not one of {', '.join(allowed)}.")
+            return self._fail(name, _("'%(value)s' is not one of %(allowed)s.")
+                              % {"value": text, "allowed": ", ".join(allowed)})
         return text
 
 

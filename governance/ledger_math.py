@@ -22,6 +22,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
 from decimal import ROUND_CEILING, ROUND_HALF_EVEN, Decimal, localcontext
 
+from django.utils.translation import gettext as _
+
 # ISO 4217 minor-unit exponents of the currencies the ledger accepts.
 CURRENCY_EXPONENTS: dict[str, int] = {
     **dict.fromkeys([
@@ -43,7 +45,7 @@ def currency_exponent(code: str) -> int:
     try:
         return CURRENCY_EXPONENTS[code]
     except KeyError:
-        raise ValueError(f"Unknown or unsupported currency '{code}'.") from None
+        raise ValueError(_("Unknown or unsupported currency '%(code)s'.") % {"code": code}) from None
 
 
 def quantum(exponent: int) -> Decimal:

@@ -38,18 +38,13 @@ DIGEST_LABELS = {
     "checklist_sha256": _("checklist"),
 }
 
-# Service messages are English; the few a person meets often are shown in the page's language.
-TRANSLATED_ERRORS = {
-    "reauth_failed": _("Re-authentication failed: the password does not match."),
-}
-
-
 FORM_ANCHORS = {"assign": "wf-review", "report": "wf-reports", "finding": "wf-findings", "sign": "sign",
                 "reject": "wf-actions", "revoke": "wf-actions", "retire": "wf-actions"}
 
 
 def error_message(exc: DomainError) -> str:
-    return str(TRANSLATED_ERRORS.get(exc.code, exc.message))
+    """The refusal as the service worded it, already in the language that was active when it was raised."""
+    return exc.message
 
 
 def form_anchor(key: str | None) -> str:

@@ -5,9 +5,9 @@
 the problem), and returns an :class:`OnnxInfo` summary. :func:`derive_feature_schema`
 turns that summary into the registry's feature schema.
 
-The module imports no Django: it only reads the file it is given, never follows a path
+The module touches no database or settings: it only reads the file it is given, never follows a path
 written inside the model (external data is refused, not loaded), and writes nothing.
-Messages are plain English aimed at the ML engineer who exported the model.
+Messages are aimed at the ML engineer who exported the model, in the active language (gettext).
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import onnx
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import DecodeError
 from onnx import AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto
@@ -108,8 +110,8 @@ def inspect_onnx(
     inputs = _graph_inputs(model.graph)
     if not inputs:
         raise ArtifactRejected(
-            "the model graph has no inputs (every declared input is an initializer, or none is declared); "
-            "a deployable model must take its features as graph inputs",
+            _("the model graph has no inputs (every declared input is an initializer, or none is declared); "
+              "a deployable model must take its features as graph inputs"),
             code="no_inputs",
         )
     _run_checker(model)
@@ -118,7 +120,8 @@ def inspect_onnx(
 
 def _too_large(size: int, max_bytes: int) -> ArtifactRejected:
     return ArtifactRejected(
-        f"the file is {_size_text(size)}; the upload limit is {_size_text(max_bytes)}",
+        _("the file is %(size)s; the upload limit is %(limit)s") % {"size": _size_text(size),
+                                                                      "limit": _size_text(max_bytes)},
         code="too_large",
         details={"size": size, "max_bytes": max_bytes},
     )
@@ -131,7 +134,8 @@ def _size_text(n: int) -> str:
         if value < 1024:
             break
         value, unit = value / 1024, bigger
-    return f"{n} bytes" if unit == "bytes" else f"{value:.1f} {unit} ({n:,} bytes)"
+    exact = ngettext("%(n)s byte", "%(n)s bytes", n) % {"n": f"{n:,}" if unit != "bytes" else n}
+    return exact if unit == "bytes" else f"{value:.1f} {unit} ({exact})"
 
 
 def _parse_model(data: bytes) -> ModelProto:
@@ -143,24 +147,24 @@ def _parse_model(data: bytes) -> ModelProto:
     except (DecodeError, ValueError) as exc:
         if _looks_like_truncated_model(data):
             raise ArtifactRejected(
-                f"the file starts like an ONNX model but ends early after {len(data)} bytes; "
-                "the export or the upload was cut short - export the model again and re-upload the whole file",
+                _("the file starts like an ONNX model but ends early after %(size)s; the export or the upload was "
+                  "cut short - export the model again and re-upload the whole file") % {"size": _size_text(len(data))},
                 code="truncated",
                 details={"size": len(data)},
             ) from exc
-        raise _not_onnx("it is not a serialized ONNX ModelProto") from exc
+        raise _not_onnx(_("it is not a serialized ONNX ModelProto")) from exc
     # Arbitrary bytes sometimes decode as protobuf; a real model has an IR version and a graph.
     if model.ir_version <= 0:
-        raise _not_onnx("it has no ONNX IR version")
+        raise _not_onnx(_("it has no ONNX IR version"))
     if not model.HasField("graph") or not (model.graph.node or model.graph.output):
-        raise _not_onnx("it has no computation graph")
+        raise _not_onnx(_("it has no computation graph"))
     return model
 
 
 def _not_onnx(reason: str) -> ArtifactRejected:
     return ArtifactRejected(
-        f"the file is not an ONNX model: {reason}. Upload the .onnx file produced by your exporter "
-        "(for example skl2onnx, torch.onnx or tf2onnx)",
+        _("the file is not an ONNX model: %(reason)s. Upload the .onnx file produced by your exporter "
+          "(for example skl2onnx, torch.onnx or tf2onnx)") % {"reason": reason},
         code="not_onnx",
     )
 
@@ -308,12 +312,17 @@ def _check_no_external_data(model: ModelProto) -> None:
         location = entries.get("location", "")
         name = tensor.name or "(unnamed)"
         escapes = _path_escapes(location)
+        if not location:
+            problem = _("tensor '%(name)s' (%(where)s) keeps its data in an external file (no location given)")
+        elif escapes:
+            problem = _("tensor '%(name)s' (%(where)s) keeps its data in an external file %(location)s that points "
+                        "outside the artifact")
+        else:
+            problem = _("tensor '%(name)s' (%(where)s) keeps its data in an external file %(location)s")
+        fix = _("an uploaded artifact must be a single self-contained .onnx file - re-export with the weights "
+                "embedded (%(call)s)") % {"call": "onnx.save_model(model, path, save_as_external_data=False)"}
         raise ArtifactRejected(
-            f"tensor '{name}' ({where}) keeps its data in an external file "
-            f"{repr(location) if location else '(no location given)'}"
-            f"{' that points outside the artifact' if escapes else ''}; "
-            "an uploaded artifact must be a single self-contained .onnx file - re-export with the weights "
-            "embedded (onnx.save_model(model, path, save_as_external_data=False))",
+            problem % {"name": name, "where": where, "location": repr(location)} + "; " + fix,
             code="external_data",
             details={"tensor": name, "location": location, "escapes_artifact": escapes},
         )
@@ -339,8 +348,9 @@ def _check_domains(model: ModelProto, allowed_domains: frozenset[str]) -> None:
     for node in _all_nodes(model):
         if _canonical_domain(node.domain) not in allowed:
             raise ArtifactRejected(
-                f"operator domain '{node.domain}' (op '{node.op_type}') is not on the allow-list: {shown}; "
-                "custom operators cannot be validated or served - export the model with standard ONNX operators",
+                _("operator domain '%(domain)s' (op '%(op)s') is not on the allow-list: %(allowed)s; custom operators "
+                  "cannot be validated or served - export the model with standard ONNX operators")
+                % {"domain": node.domain, "op": node.op_type, "allowed": shown},
                 code="custom_operator_domain",
                 details={"domain": node.domain, "op_type": node.op_type},
             )
@@ -350,8 +360,9 @@ def _check_domains(model: ModelProto, allowed_domains: frozenset[str]) -> None:
     for domain, version in imports:
         if _canonical_domain(domain) not in allowed:
             raise ArtifactRejected(
-                f"opset import of operator domain '{domain}' (version {version}) is not on the allow-list: {shown}; "
-                "remove the custom domain from the export",
+                _("opset import of operator domain '%(domain)s' (version %(version)s) is not on the allow-list: "
+                  "%(allowed)s; remove the custom domain from the export")
+                % {"domain": domain, "version": version, "allowed": shown},
                 code="custom_operator_domain",
                 details={"domain": domain, "version": version},
             )
@@ -369,7 +380,7 @@ def _run_checker(model: ModelProto) -> None:
     except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as exc:
         detail = str(exc).strip()
         raise ArtifactRejected(
-            f"the ONNX checker rejected the model: {' '.join(detail.split())}",
+            _("the ONNX checker rejected the model: %(detail)s") % {"detail": " ".join(detail.split())},
             code="invalid_model",
             details={"checker": detail},
         ) from exc
@@ -455,7 +466,7 @@ def derive_feature_schema(info: OnnxInfo, feature_names: list[str] | None = None
     inputs fit neither layout.
     """
     if not info.inputs:
-        raise ArtifactRejected("the model has no inputs to derive a feature schema from", code="no_inputs")
+        raise ArtifactRejected(_("the model has no inputs to derive a feature schema from"), code="no_inputs")
     first = info.inputs[0]
     if len(info.inputs) == 1 and len(first["shape"]) == 2:
         names = _tensor_feature_names(first, feature_names)
@@ -465,7 +476,8 @@ def derive_feature_schema(info: OnnxInfo, feature_names: list[str] | None = None
         input_names = [value["name"] for value in info.inputs]
         if feature_names is not None and sorted(feature_names) != sorted(input_names):
             raise ArtifactRejected(
-                f"feature names {list(feature_names)} do not match the model's input columns {input_names}",
+                _("feature names %(names)s do not match the model's input columns %(columns)s")
+                % {"names": list(feature_names), "columns": input_names},
                 code="schema_mismatch",
                 field="feature_names",
             )
@@ -473,8 +485,8 @@ def derive_feature_schema(info: OnnxInfo, feature_names: list[str] | None = None
         return {"input": first["name"], "layout": "columns", "features": features}
     shapes = ", ".join(f"'{v['name']}' {_shape_text(v['shape'])}" for v in info.inputs)
     raise ArtifactRejected(
-        f"cannot derive a feature schema from the inputs {shapes}: expected one 2-D input [N, k] "
-        "or one input per feature shaped [N] or [N, 1]",
+        _("cannot derive a feature schema from the inputs %(inputs)s: expected one 2-D input [N, k] "
+          "or one input per feature shaped [N] or [N, 1]") % {"inputs": shapes},
         code="schema_mismatch",
     )
 
@@ -485,23 +497,25 @@ def _tensor_feature_names(value: dict, feature_names: list[str] | None) -> list[
     if feature_names is None:
         if not known:
             raise ArtifactRejected(
-                f"input '{value['name']}' has shape {_shape_text(value['shape'])}, so the number of features "
-                "is not fixed; supply the feature names",
+                _("input '%(input)s' has shape %(shape)s, so the number of features is not fixed; supply the feature "
+                  "names") % {"input": value["name"], "shape": _shape_text(value["shape"])},
                 code="schema_mismatch",
                 field="feature_names",
             )
         return [f"x{i}" for i in range(width)]
     if known and len(feature_names) != width:
         raise ArtifactRejected(
-            f"{len(feature_names)} feature names were given but input '{value['name']}' has {width} features "
-            f"(shape {_shape_text(value['shape'])})",
+            ngettext("%(given)s feature names were given but input '%(input)s' has %(n)s feature (shape %(shape)s)",
+                     "%(given)s feature names were given but input '%(input)s' has %(n)s features (shape %(shape)s)",
+                     width)
+            % {"given": len(feature_names), "input": value["name"], "n": width, "shape": _shape_text(value["shape"])},
             code="schema_mismatch",
             field="feature_names",
         )
     duplicates = sorted({name for name in feature_names if list(feature_names).count(name) > 1})
     if duplicates:
         raise ArtifactRejected(
-            f"feature names must be unique; repeated: {', '.join(duplicates)}",
+            _("feature names must be unique; repeated: %(names)s") % {"names": ", ".join(duplicates)},
             code="schema_mismatch",
             field="feature_names",
         )
@@ -517,8 +531,8 @@ def _feature(name: str, value: dict) -> dict:
     feature_type = _FEATURE_TYPES.get(value["type"])
     if feature_type is None:
         raise ArtifactRejected(
-            f"input '{value['name']}' has element type '{value['type']}', which maps to no feature type "
-            "(supported: float, double, integer, string, bool)",
+            _("input '%(input)s' has element type '%(type)s', which maps to no feature type "
+              "(supported: float, double, integer, string, bool)") % {"input": value["name"], "type": value["type"]},
             code="schema_mismatch",
         )
     return {"name": name, "type": feature_type, "min": None, "max": None, "categories": None, "nullable": False}

@@ -5,6 +5,9 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+
 from governance.errors import DomainError
 
 FEATURE_TYPES = ("float", "int", "string", "bool")
@@ -21,39 +24,46 @@ def _number(value, what: str, index: int):
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise _fail(f"Feature #{index}: '{what}' must be a finite number or null.", index)
+        raise _fail(_("Feature #%(n)s: '%(key)s' must be a finite number or null.") % {"n": index, "key": what}, index)
     return value
 
 
 def _clean_feature(feature, index: int, base: dict) -> dict:
     if not isinstance(feature, dict):
-        raise _fail(f"Feature #{index} must be an object.", index)
+        raise _fail(_("Feature #%(n)s must be an object.") % {"n": index}, index)
     unknown = set(feature) - _FEATURE_KEYS
     if unknown:
-        raise _fail(f"Feature #{index}: unknown keys {sorted(unknown)}; allowed: {sorted(_FEATURE_KEYS)}.", index)
+        raise _fail(_("Feature #%(n)s: unknown keys %(keys)s; allowed: %(allowed)s.")
+                    % {"n": index, "keys": ", ".join(sorted(map(str, unknown))),
+                       "allowed": ", ".join(sorted(_FEATURE_KEYS))}, index)
     name = feature.get("name", base["name"])
     if not isinstance(name, str) or not name.strip() or len(name) > 200:
-        raise _fail(f"Feature #{index}: 'name' must be a non-empty string of at most 200 characters.", index)
+        raise _fail(_("Feature #%(n)s: 'name' must be a non-empty string of at most %(max)s characters.")
+                    % {"n": index, "max": 200}, index)
     ftype = feature.get("type", base["type"])
     if ftype not in FEATURE_TYPES:
-        raise _fail(f"Feature '{name}': type must be one of {', '.join(FEATURE_TYPES)}.", index)
+        raise _fail(_("Feature '%(name)s': type must be one of %(types)s.")
+                    % {"name": name, "types": ", ".join(FEATURE_TYPES)}, index)
     low, high = _number(feature.get("min"), "min", index), _number(feature.get("max"), "max", index)
     if low is not None and high is not None and low > high:
-        raise _fail(f"Feature '{name}': min ({low}) is greater than max ({high}).", index)
+        raise _fail(_("Feature '%(name)s': min (%(min)s) is greater than max (%(max)s).")
+                    % {"name": name, "min": low, "max": high}, index)
     categories = feature.get("categories")
     if categories is not None:
         if not isinstance(categories, list) or not categories or len(categories) > MAX_CATEGORIES:
-            raise _fail(f"Feature '{name}': categories must be a non-empty list of at most {MAX_CATEGORIES}.", index)
+            raise _fail(_("Feature '%(name)s': categories must be a non-empty list of at most %(max)s.")
+                        % {"name": name, "max": MAX_CATEGORIES}, index)
         if any(isinstance(c, bool) or not isinstance(c, str | int | float) for c in categories):
-            raise _fail(f"Feature '{name}': categories must be strings or numbers.", index)
+            raise _fail(_("Feature '%(name)s': categories must be strings or numbers.") % {"name": name}, index)
         if len(set(map(str, categories))) != len(categories):
-            raise _fail(f"Feature '{name}': categories contain duplicates.", index)
+            raise _fail(_("Feature '%(name)s': categories contain duplicates.") % {"name": name}, index)
     nullable = feature.get("nullable", False)
     if not isinstance(nullable, bool):
-        raise _fail(f"Feature '{name}': 'nullable' must be true or false.", index)
+        raise _fail(_("Feature '%(name)s': 'nullable' must be true or false.") % {"name": name}, index)
     description = feature.get("description", "")
     if not isinstance(description, str) or len(description) > 2000:
-        raise _fail(f"Feature '{name}': 'description' must be text of at most 2000 characters.", index)
+        raise _fail(_("Feature '%(name)s': 'description' must be text of at most %(max)s characters.")
+                    % {"name": name, "max": 2000}, index)
     return {
         "name": name.strip(), "type": ftype, "min": low, "max": high, "categories": categories,
         "nullable": nullable, "description": description,
@@ -67,17 +77,19 @@ def clean_feature_schema(schema, *, derived: dict) -> dict:
     the number of features, the input they feed, or the layout, which come from the artifact.
     """
     if not isinstance(schema, dict):
-        raise _fail("The feature schema must be a JSON object with a 'features' list.")
+        raise _fail(_("The feature schema must be a JSON object with a 'features' list."))
     features = schema.get("features")
     base = derived.get("features", [])
     if not isinstance(features, list):
-        raise _fail("The feature schema needs a 'features' list.")
+        raise _fail(_("The feature schema needs a 'features' list."))
     if len(features) != len(base):
-        raise _fail(f"The artifact has {len(base)} features; the schema lists {len(features)}.")
+        raise _fail(ngettext("The artifact has %(n)s feature; the schema lists %(listed)s.",
+                             "The artifact has %(n)s features; the schema lists %(listed)s.", len(base))
+                    % {"n": len(base), "listed": len(features)})
     cleaned = [_clean_feature(f, i, base[i]) for i, f in enumerate(features)]
     names = [f["name"] for f in cleaned]
     if len(set(names)) != len(names):
-        raise _fail("Feature names must be unique.")
+        raise _fail(_("Feature names must be unique."))
     return {"input": derived.get("input"), "layout": derived.get("layout"), "features": cleaned}
 
 
@@ -89,7 +101,8 @@ def infer_dataset_schema(path: Path, fmt: str):
         frame = pd.read_parquet(path) if fmt == "parquet" else pd.read_csv(path, low_memory=False)
     except Exception as exc:  # pandas raises many types for malformed files
         raise DomainError(
-            f"The file could not be read as {fmt.upper()}: {str(exc)[:300]}", code="invalid_dataset", field="file"
+            _("The file could not be read as %(format)s: %(error)s") % {"format": fmt.upper(), "error": str(exc)[:300]},
+            code="invalid_dataset", field="file",
         )
     if fmt != "parquet":
         import csv
@@ -98,12 +111,13 @@ def infer_dataset_schema(path: Path, fmt: str):
             header = next(csv.reader(fh), [])
         if len(set(header)) != len(header):
             dupes = sorted({h for h in header if header.count(h) > 1})
-            raise DomainError(f"Duplicate column names: {', '.join(dupes)}.", code="invalid_dataset", field="file")
+            raise DomainError(_("Duplicate column names: %(columns)s.") % {"columns": ", ".join(dupes)},
+                              code="invalid_dataset", field="file")
     if frame.shape[1] == 0 or frame.shape[0] == 0:
-        raise DomainError("The dataset has no rows or no columns.", code="invalid_dataset", field="file")
+        raise DomainError(_("The dataset has no rows or no columns."), code="invalid_dataset", field="file")
     columns = [str(c) for c in frame.columns]
     if len(set(columns)) != len(columns) or any(c.startswith("Unnamed:") for c in columns):
-        raise DomainError("Every column needs a unique, non-empty header.", code="invalid_dataset", field="file")
+        raise DomainError(_("Every column needs a unique, non-empty header."), code="invalid_dataset", field="file")
     return len(frame), [_column_schema(name, frame[col]) for name, col in zip(columns, frame.columns, strict=True)]
 
 

@@ -12,6 +12,7 @@ from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from governance.errors import Conflict, DomainError, PermissionDenied, validate_model
 from governance.services.audit import audit_append
@@ -63,14 +64,15 @@ def _is_metric_map(metrics) -> bool:
 def passport_create(*, actor, key: str, **fields) -> ModelPassport:
     """Create a passport; the actor needs ``registry.add_modelpassport``. The tier is derived from the answers."""
     if not actor.has_perm(perms.CREATE):
-        raise PermissionDenied("You may not create passports.")
+        raise PermissionDenied(_("You may not create passports."))
     unknown = set(fields) - set(PASSPORT_FIELDS)
     if unknown:
-        raise DomainError(f"Unknown passport fields: {', '.join(sorted(unknown))}.", code="invalid")
+        raise DomainError(_("Unknown passport fields: %(fields)s.") % {"fields": ", ".join(sorted(unknown))},
+                          code="invalid")
     passport = ModelPassport(key=key, created_by=actor, **fields)
     passport.risk_tier = tier_from_answers(**{f: getattr(passport, f) for f in TIERING_FIELDS})
     if ModelPassport.objects.filter(key=key).exists():
-        raise Conflict(f"A passport with key '{key}' already exists.", field="key")
+        raise Conflict(_("A passport with key '%(key)s' already exists.") % {"key": key}, field="key")
     validate_model(passport)
     passport.save()
     audit_append(
@@ -90,7 +92,8 @@ def passport_update(*, actor, passport: ModelPassport, **fields) -> ModelPasspor
     perms.require(actor, perms.CHANGE, passport, "change this passport")
     unknown = set(fields) - set(PASSPORT_FIELDS)
     if unknown:
-        raise DomainError(f"Unknown or read-only passport fields: {', '.join(sorted(unknown))}.", code="invalid")
+        raise DomainError(_("Unknown or read-only passport fields: %(fields)s.")
+                          % {"fields": ", ".join(sorted(unknown))}, code="invalid")
     changes = {}
     for name, value in fields.items():
         old = getattr(passport, name)
@@ -123,13 +126,13 @@ def version_register(
     DomainError naming the problem and leaves nothing stored: no file, no row, no audit event.
     """
     perms.require(actor, perms.UPLOAD, passport, "register versions")
-    for other, label in ((training_dataset, "training dataset"), (parent, "parent version")):
-        if other is not None and other.passport_id != passport.pk:
-            raise DomainError(
-                f"The {label} belongs to another passport.", code="invalid", field=label.replace(" ", "_")
-            )
+    if training_dataset is not None and training_dataset.passport_id != passport.pk:
+        raise DomainError(_("The training dataset belongs to another passport."), code="invalid",
+                          field="training_dataset")
+    if parent is not None and parent.passport_id != passport.pk:
+        raise DomainError(_("The parent version belongs to another passport."), code="invalid", field="parent_version")
     if metrics is not None and not _is_metric_map(metrics):
-        raise DomainError("Metrics must be an object of metric name to number.", code="invalid", field="metrics")
+        raise DomainError(_("Metrics must be an object of metric name to number."), code="invalid", field="metrics")
     max_bytes = settings.MG_MAX_ARTIFACT_BYTES
     with staged_upload(upload, max_bytes=max_bytes, suffix=".onnx") as staged:
         info = inspect_onnx(staged.path, max_bytes=max_bytes,
@@ -152,8 +155,8 @@ def _version_insert(*, actor, passport, name, staged, info, schema, **extra) -> 
     passport = ModelPassport.objects.select_for_update().get(pk=passport.pk)
     duplicate = passport.versions.filter(sha256=staged.sha256).values_list("number", flat=True).first()
     if duplicate is not None:
-        raise Conflict(f"This artifact is identical to version {duplicate} (sha256 {staged.sha256[:12]}…).",
-                       field="artifact")
+        raise Conflict(_("This artifact is identical to version %(n)s (sha256 %(sha)s…).")
+                       % {"n": duplicate, "sha": staged.sha256[:12]}, field="artifact")
     number = (passport.versions.aggregate(n=Max("number"))["n"] or 0) + 1
     training = extra.get("training_dataset")
     version = ModelVersion(
@@ -168,7 +171,7 @@ def _version_insert(*, actor, passport, name, staged, info, schema, **extra) -> 
     try:
         version.save()
     except IntegrityError:
-        raise Conflict("Another version was registered at the same moment; try again.")
+        raise Conflict(_("Another version was registered at the same moment; try again."))
     audit_append(
         actor=actor, action="version.registered", obj=version, passport_key=passport.key,
         digests={"artifact_sha256": version.sha256, "training_data_sha256": version.training_data_digest},
@@ -187,8 +190,8 @@ def version_refine_schema(*, actor, version: ModelVersion, feature_schema: dict)
     version = ModelVersion.objects.select_for_update().select_related("passport").get(pk=version.pk)
     perms.require(actor, perms.UPLOAD, version, "refine feature schemas")
     if version.state != VersionState.DRAFT:
-        raise DomainError(f"Only a draft version's schema can be refined; v{version.number} is {version.state}.",
-                          code="invalid_state")
+        raise DomainError(_("Only a draft version's schema can be refined; v%(n)s is %(state)s.")
+                          % {"n": version.number, "state": version.get_state_display().lower()}, code="invalid_state")
     old = version.feature_schema
     version.feature_schema = clean_feature_schema(feature_schema, derived=old)
     version.save(update_fields=["feature_schema"])
@@ -205,7 +208,7 @@ def dataset_register(
     filename = getattr(upload, "name", "") or ""
     fmt = fmt or (DatasetFormat.PARQUET if filename.lower().endswith((".parquet", ".pq")) else DatasetFormat.CSV)
     if fmt not in DatasetFormat.values:
-        raise DomainError("Datasets must be CSV or Parquet.", code="invalid_dataset", field="format")
+        raise DomainError(_("Datasets must be CSV or Parquet."), code="invalid_dataset", field="format")
     with staged_upload(upload, max_bytes=settings.MG_MAX_DATASET_BYTES, suffix=f".{fmt}") as staged:
         row_count, schema = infer_dataset_schema(Path(staged.path), fmt)
         stored, created = store_staged(staged, f"datasets/{passport.key}/{staged.sha256}.{fmt}")
@@ -239,12 +242,13 @@ def alias_set(*, actor, passport: ModelPassport, name: str, version: ModelVersio
     """
     perms.require(actor, perms.MOVE_ALIAS, passport, "move aliases")
     if version.passport_id != passport.pk:
-        raise DomainError("The version belongs to another passport.", code="invalid", field="version")
+        raise DomainError(_("The version belongs to another passport."), code="invalid", field="version")
     version = ModelVersion.objects.select_for_update().get(pk=version.pk)
     if name in settings.MG_PRODUCTION_ALIASES and version.state != VersionState.APPROVED:
         raise DomainError(
-            f"The production alias '{name}' may point only at an approved version; v{version.number} is "
-            f"{version.get_state_display()}.", code="alias_requires_approval", field="version")
+            _("The production alias '%(alias)s' may point only at an approved version; v%(n)s is %(state)s.")
+            % {"alias": name, "n": version.number, "state": version.get_state_display().lower()},
+            code="alias_requires_approval", field="version")
     alias = Alias.objects.select_for_update().filter(passport=passport, name=name).first()
     previous = alias.version.number if alias else None
     if alias is None:

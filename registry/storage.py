@@ -12,6 +12,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
+from django.utils.translation import gettext as _
 
 from governance.errors import DomainError
 
@@ -21,7 +22,8 @@ CHUNK = 1024 * 1024
 class TooLarge(DomainError):
     def __init__(self, limit: int):
         super().__init__(
-            f"The file is larger than the limit of {limit:,} bytes ({limit / 1024 / 1024:.0f} MB).", code="too_large"
+            _("The file is larger than the limit of %(bytes)s bytes (%(mb)s MB).")
+            % {"bytes": f"{limit:,}", "mb": f"{limit / 1024 / 1024:.0f}"}, code="too_large",
         )
 
 

@@ -10,6 +10,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from governance.errors import Conflict, DomainError, PermissionDenied, validate_model
 from governance.services.audit import audit_append
@@ -33,16 +34,16 @@ def report_issue_uploaded(*, actor, version, upload, conclusion: str) -> Validat
 
     version = ModelVersion.objects.select_related("passport").get(pk=version.pk)  # the state now, not the caller's
     if not is_assigned(actor, version):
-        raise PermissionDenied("Only a validator assigned to this version may issue its validation report.")
+        raise PermissionDenied(_("Only a validator assigned to this version may issue its validation report."))
     if version.state not in (VersionState.IN_VALIDATION, VersionState.VALIDATED):
-        raise Conflict(f"Reports are issued for versions in validation; v{version.number} is {version.state}.",
-                       code="invalid_state")
+        raise Conflict(_("Reports are issued for versions in validation; v%(n)s is %(state)s.")
+                       % {"n": version.number, "state": version.get_state_display().lower()}, code="invalid_state")
     filename = (getattr(upload, "name", "") or "report").rsplit("/", 1)[-1][:200]
     if not filename.lower().endswith(ALLOWED_SUFFIXES):
         raise DomainError(f"Report files must be one of: {', '.join(ALLOWED_SUFFIXES)}.", code="invalid_file",
                           field="file")
     if not (conclusion or "").strip():
-        raise DomainError("A report needs the validator's conclusion.", code="required", field="conclusion")
+        raise DomainError(_("A report needs the validator's conclusion."), code="required", field="conclusion")
     with staged_upload(upload, max_bytes=MAX_REPORT_BYTES) as staged:
         stored, created = store_staged(
             staged, f"reports/{version.passport.key}/v{version.number}/{staged.sha256}-{filename}")
@@ -92,20 +93,20 @@ def report_issue_generated(*, actor, run, conclusion: str) -> ValidationReport:
         pk=run.pk)
     version = run.version
     if not is_assigned(actor, version):
-        raise PermissionDenied("Only a validator assigned to this version may issue its validation report.")
+        raise PermissionDenied(_("Only a validator assigned to this version may issue its validation report."))
     if version.state not in (VersionState.IN_VALIDATION, VersionState.VALIDATED):
-        raise Conflict(f"Reports are issued for versions in validation; v{version.number} is {version.state}.",
-                       code="invalid_state")
+        raise Conflict(_("Reports are issued for versions in validation; v%(n)s is %(state)s.")
+                       % {"n": version.number, "state": version.get_state_display().lower()}, code="invalid_state")
     if run.state != RunState.SUCCEEDED:
-        raise Conflict(f"Only a succeeded run can be issued as a report; run #{run.pk} is {run.state}.",
-                       code="run_not_succeeded")
+        raise Conflict(_("Only a succeeded run can be issued as a report; run #%(n)s is %(state)s.")
+                       % {"n": run.pk, "state": run.get_state_display().lower()}, code="run_not_succeeded")
     conclusion = (conclusion or "").strip()
     if not conclusion:
-        raise DomainError("A report needs the validator's conclusion.", code="required", field="conclusion")
+        raise DomainError(_("A report needs the validator's conclusion."), code="required", field="conclusion")
     issued_at = timezone.now().replace(microsecond=0)
     rendered = report_render.render(run=run, conclusion=conclusion, issued_by=actor, issued_at=issued_at)
     if rendered.refused:
-        raise DomainError("The report asked for resources outside the platform; it was not issued.",
+        raise DomainError(_("The report asked for resources outside the platform; it was not issued."),
                           code="render_refused", details={"urls": list(rendered.refused)[:10]})
     folder = f"reports/{version.passport.key}/v{version.number}"
     written = []
@@ -169,13 +170,14 @@ def run_start(*, actor, version, reference, validation, target: str, segment_col
 
     version = ModelVersion.objects.select_related("passport").get(pk=version.pk)
     if not is_assigned(actor, version):
-        raise PermissionDenied("Only a validator assigned to this version may start its validation runs.")
+        raise PermissionDenied(_("Only a validator assigned to this version may start its validation runs."))
     if version.state != VersionState.IN_VALIDATION:
-        raise DomainError(f"Validation runs are started on versions in validation; v{version.number} is "
-                          f"{version.get_state_display().lower()}.", code="invalid_state")
+        raise DomainError(_("Validation runs are started on versions in validation; v%(n)s is %(state)s.")
+                          % {"n": version.number, "state": version.get_state_display().lower()},
+                          code="invalid_state")
     target, segment_column = (target or "").strip(), (segment_column or "").strip()
     if not target:
-        raise DomainError("Name the target column.", code="required", field="target")
+        raise DomainError(_("Name the target column."), code="required", field="target")
     _check_datasets(version, reference, validation)
     policy = _policy(version)
     plan = thresholds.resolve(tier=policy["tier"], depth=policy["validation_depth"],
@@ -194,7 +196,7 @@ def _check_datasets(version, reference, validation) -> None:
         if dataset.passport_id != version.passport_id:
             raise DomainError(f"The {field} dataset belongs to another passport.", code="invalid", field=field)
     if reference.pk == validation.pk:
-        raise DomainError("The reference and validation datasets must differ.", code="invalid", field="validation")
+        raise DomainError(_("The reference and validation datasets must differ."), code="invalid", field="validation")
 
 
 def _policy(version) -> dict:
@@ -211,9 +213,10 @@ def _champion(version, champion):
         alias = Alias.objects.filter(passport_id=version.passport_id, name=CHAMPION_ALIAS).first()
         return alias.version if alias is not None and alias.version_id != version.pk else None
     if champion.passport_id != version.passport_id:
-        raise DomainError("The champion must be a version of the same passport.", code="invalid", field="champion")
+        raise DomainError(_("The champion must be a version of the same passport."), code="invalid",
+                          field="champion")
     if champion.pk == version.pk:
-        raise DomainError("A version cannot be compared with itself.", code="invalid", field="champion")
+        raise DomainError(_("A version cannot be compared with itself."), code="invalid", field="champion")
     return champion
 
 
@@ -248,8 +251,8 @@ def _run_insert(*, actor, version, reference, validation, target, segment_column
                                         segment_column=segment_column, champion=champion,
                                         state__in=ACTIVE_RUN_STATES).first()
     if same is not None:
-        raise Conflict(f"Run #{same.pk} with the same inputs is already {same.get_state_display().lower()}.",
-                       code="run_active")
+        raise Conflict(_("Run #%(n)s with the same inputs is already %(state)s.")
+                       % {"n": same.pk, "state": same.get_state_display().lower()}, code="run_active")
     digests = {"artifact": version.sha256, "reference": reference.sha256, "validation": validation.sha256,
                **({"champion_artifact": champion.sha256} if champion else {})}
     run = ValidationRun(version=version, reference=reference, validation=validation, target=target,
@@ -416,7 +419,7 @@ def run_cancel(*, actor, run: ValidationRun) -> ValidationRun:
 
     run = _lock_run(run.pk)
     if not is_assigned(actor, run.version):
-        raise PermissionDenied("Only a validator assigned to this version may cancel its validation runs.")
+        raise PermissionDenied(_("Only a validator assigned to this version may cancel its validation runs."))
     now = timezone.now()
     _log_attempt_end(run, "cancelled", now)
     _move(run, RunState.CANCELLED)

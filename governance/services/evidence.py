@@ -23,6 +23,7 @@ from django.db import transaction
 from django.db.models import Max
 from django.template.loader import render_to_string
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from governance.dossier import canonical_json, dossier_records, event_record, passport_events, render_dossier_pdf
 from governance.errors import PermissionDenied
@@ -58,8 +59,8 @@ class EvidencePack:
 
 def _require(actor, passport) -> None:
     if not can_export_evidence(actor, passport):
-        raise PermissionDenied("Only auditors, risk officers, security reviewers and administrators may export "
-                               f"the dossier and evidence pack of passport '{passport.key}'.")
+        raise PermissionDenied(_("Only auditors, risk officers, security reviewers and administrators may export "
+                                 "the dossier and evidence pack of passport '%(key)s'.") % {"key": passport.key})
 
 
 def _stamp(now: dt.datetime) -> str:
@@ -80,7 +81,7 @@ def dossier_export(*, actor, passport) -> Dossier:
     """Verify the chain, render the passport's dossier PDF and record ``dossier.exported`` with its sha256."""
     _require(actor, passport)
     now = timezone.now()
-    verification, _, _, records_sha256, pdf = _render(actor, passport, now)
+    verification, _events, _records, records_sha256, pdf = _render(actor, passport, now)
     dossier = Dossier(content=pdf, sha256=hashlib.sha256(pdf).hexdigest(), records_sha256=records_sha256,
                       filename=f"{passport.key}-dossier-{_stamp(now)}.pdf")
     with transaction.atomic(durable=True):

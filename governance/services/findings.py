@@ -6,6 +6,7 @@ from datetime import date
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from governance.choices import FINDING_TRANSITIONS, ChecklistStatus, FindingSeverity, FindingStatus
 from governance.errors import Conflict, DomainError, PermissionDenied, validate_model
@@ -26,13 +27,13 @@ def finding_raise(*, actor, version, title: str, severity: str, owner, due_date:
     """Raise a finding (validators, risk officers, security). An open high finding blocks approval."""
     version = lock_version(version)
     if not can(actor, RAISE, version):
-        raise PermissionDenied("Only validators, risk officers and security may raise findings.")
+        raise PermissionDenied(_("Only validators, risk officers and security may raise findings."))
     if version.state not in OPEN_REVIEW:
-        raise Conflict(f"Findings are raised on versions under review or approved; v{version.number} is "
-                       f"{version.state}.", code="invalid_state")
+        raise Conflict(_("Findings are raised on versions under review or approved; v%(n)s is %(state)s.")
+                       % {"n": version.number, "state": version.get_state_display().lower()}, code="invalid_state")
     if not owner.has_perm(registry_perms.VIEW, version.passport):
-        raise DomainError(f"{owner} cannot see this passport and cannot own the finding.", code="invalid",
-                          field="owner")
+        raise DomainError(_("%(user)s cannot see this passport and cannot own the finding.") % {"user": owner},
+                          code="invalid", field="owner")
     finding = Finding(version=version, title=(title or "").strip(), description=(description or "").strip(),
                       severity=severity, owner=owner, due_date=due_date, raised_by=actor)
     validate_model(finding)
@@ -50,20 +51,21 @@ def finding_set_status(*, actor, finding: Finding, status: str, note: str = "") 
     version = lock_version(finding.version)
     finding = Finding.objects.select_for_update().get(pk=finding.pk)
     if status not in FINDING_TRANSITIONS.get(finding.status, ()):
-        raise Conflict(f"A {finding.get_status_display().lower()} finding cannot become {status}.",
-                       code="illegal_transition")
+        label = str(FindingStatus(status).label).lower() if status in FindingStatus.values else status
+        raise Conflict(_("A %(status)s finding cannot become %(to)s.")
+                       % {"status": finding.get_status_display().lower(), "to": label}, code="illegal_transition")
     note = (note or "").strip()
     reviewer = can(actor, RAISE, version)
     if status == FindingStatus.RISK_ACCEPTED:
         if not can(actor, ACCEPT, version):
-            raise PermissionDenied("Only a risk officer may accept the risk of a finding.")
+            raise PermissionDenied(_("Only a risk officer may accept the risk of a finding."))
         if not note:
-            raise DomainError("Accepting a risk needs the reason.", code="required", field="note")
+            raise DomainError(_("Accepting a risk needs the reason."), code="required", field="note")
         finding.accepted_by = actor
     elif status == FindingStatus.REMEDIATED and not (reviewer or actor.pk == finding.owner_id):
-        raise PermissionDenied("Only the finding's owner or a reviewer may mark it remediated.")
+        raise PermissionDenied(_("Only the finding's owner or a reviewer may mark it remediated."))
     elif status == FindingStatus.OPEN and not reviewer:
-        raise PermissionDenied("Only a reviewer may reopen a finding.")
+        raise PermissionDenied(_("Only a reviewer may reopen a finding."))
     previous = finding.status
     finding.status, finding.resolution = status, note
     finding.resolved_at = None if status == FindingStatus.OPEN else timezone.now()
@@ -81,12 +83,14 @@ def _clean_links(links) -> list[str]:
     if links in (None, ""):
         return []
     if not isinstance(links, list) or len(links) > 20:
-        raise DomainError("Links must be a list of at most 20 URLs.", code="invalid", field="links")
+        raise DomainError(_("Links must be a list of at most %(max)s URLs.") % {"max": 20}, code="invalid",
+                          field="links")
     cleaned = []
     for link in links:
         link = str(link).strip()
         if not link.startswith(("https://", "http://")) or len(link) > 500:
-            raise DomainError(f"'{link[:80]}' is not an http(s) URL.", code="invalid", field="links")
+            raise DomainError(_("'%(link)s' is not an http(s) URL.") % {"link": link[:80]}, code="invalid",
+                              field="links")
         cleaned.append(link)
     return cleaned
 
@@ -101,17 +105,17 @@ def checklist_answer(*, actor, item: ChecklistItem, status: str, evidence: str =
     version = lock_version(item.version)
     item = ChecklistItem.objects.select_for_update().get(pk=item.pk)
     if not can(actor, ANSWER, version):
-        raise PermissionDenied("Only security reviewers may answer the OWASP checklist.")
+        raise PermissionDenied(_("Only security reviewers may answer the OWASP checklist."))
     if version.state not in OPEN_REVIEW or version.state == VersionState.APPROVED:
-        raise Conflict(f"The checklist is answered while the version is under review; v{version.number} is "
-                       f"{version.state}.", code="invalid_state")
+        raise Conflict(_("The checklist is answered while the version is under review; v%(n)s is %(state)s.")
+                       % {"n": version.number, "state": version.get_state_display().lower()}, code="invalid_state")
     if status not in ChecklistStatus.values or status == ChecklistStatus.UNANSWERED:
-        raise DomainError("Choose mitigated, partially mitigated, open or not applicable.", code="invalid",
+        raise DomainError(_("Choose mitigated, partially mitigated, open or not applicable."), code="invalid",
                           field="status")
     evidence = (evidence or "").strip()
     if status in (ChecklistStatus.NOT_APPLICABLE, ChecklistStatus.PARTIALLY_MITIGATED) and not evidence:
-        raise DomainError(f"'{ChecklistStatus(status).label}' needs evidence or a reason.", code="required",
-                          field="evidence")
+        raise DomainError(_("'%(status)s' needs evidence or a reason.") % {"status": ChecklistStatus(status).label},
+                          code="required", field="evidence")
     item.status, item.evidence, item.links = status, evidence[:20000], _clean_links(links)
     if attachment is not None:
         _attach(item, attachment)
@@ -129,5 +133,5 @@ def _attach(item: ChecklistItem, attachment) -> None:
 
     name = (getattr(attachment, "name", "") or "evidence").rsplit("/", 1)[-1][:100]
     with staged_upload(attachment, max_bytes=20 * 1024 * 1024) as staged:
-        stored, _ = store_staged(staged, f"checklist/{item.version_id}/{item.code}/{staged.sha256}-{name}")
+        stored, _created = store_staged(staged, f"checklist/{item.version_id}/{item.code}/{staged.sha256}-{name}")
     item.attachment.name, item.attachment_sha256 = stored, staged.sha256

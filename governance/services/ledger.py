@@ -20,6 +20,7 @@ from django.db import transaction
 from django.db.models import Count, F, Q, Sum
 from django.db.models.functions import ExtractYear
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from governance import ledger_math
 from governance.choices import BENEFIT_CATEGORIES, LedgerCategory, LedgerSource
@@ -64,23 +65,25 @@ def check_money(amount, currency: str, rate, *, field_prefix: str = "") -> tuple
     except ValueError as exc:
         raise DomainError(str(exc), code="unknown_currency", field=f"{field_prefix}currency")
     if not isinstance(amount, Decimal) or not amount.is_finite() or amount <= 0:
-        raise DomainError("Enter the amount as a positive number; the category decides whether it is a benefit "
-                          "or a cost, and a correction is a reversal.", code="invalid_amount",
+        raise DomainError(_("Enter the amount as a positive number; the category decides whether it is a benefit "
+                            "or a cost, and a correction is a reversal."), code="invalid_amount",
                           field=f"{field_prefix}amount")
     if not ledger_math.fits_currency(amount, currency):
-        raise DomainError(f"{currency} amounts have at most {ledger_math.currency_exponent(currency)} decimals.",
+        raise DomainError(_("%(currency)s amounts have at most %(places)s decimals.")
+                          % {"currency": currency, "places": ledger_math.currency_exponent(currency)},
                           code="invalid_precision", field=f"{field_prefix}amount")
     base = base_currency()
     if currency == base:
         if rate not in (None, Decimal(1)):
-            raise DomainError(f"The rate of the base currency {base} to itself is 1.", code="invalid_rate",
-                              field=f"{field_prefix}fx_rate_to_base")
+            raise DomainError(_("The rate of the base currency %(base)s to itself is 1.") % {"base": base},
+                              code="invalid_rate", field=f"{field_prefix}fx_rate_to_base")
         return currency, amount, Decimal(1)
     if rate is None:
-        raise DomainError(f"Give the rate from {currency} to {base} captured at booking.", code="required",
+        raise DomainError(_("Give the rate from %(currency)s to %(base)s captured at booking.")
+                          % {"currency": currency, "base": base}, code="required",
                           field=f"{field_prefix}fx_rate_to_base")
     if not isinstance(rate, Decimal) or not rate.is_finite() or rate <= 0:
-        raise DomainError("The rate must be a positive number.", code="invalid_rate",
+        raise DomainError(_("The rate must be a positive number."), code="invalid_rate",
                           field=f"{field_prefix}fx_rate_to_base")
     return currency, amount, rate
 
@@ -89,13 +92,13 @@ def check_period(period: date, *, today: date | None = None, field_name: str = "
     """First day of a month, not after the current month (the ledger records what happened)."""
     today = today or timezone.localdate()
     if period.day != 1:
-        raise DomainError("A period is a month: give its first day (YYYY-MM-01).", code="invalid_period",
+        raise DomainError(_("A period is a month: give its first day (YYYY-MM-01)."), code="invalid_period",
                           field=field_name)
     if period > today.replace(day=1):
-        raise DomainError("The period lies in the future; the ledger records actual benefits and costs "
-                          "(plan them in the business case).", code="future_period", field=field_name)
+        raise DomainError(_("The period lies in the future; the ledger records actual benefits and costs "
+                            "(plan them in the business case)."), code="future_period", field=field_name)
     if period.year < 2000:
-        raise DomainError("The period is before 2000.", code="invalid_period", field=field_name)
+        raise DomainError(_("The period is before %(year)s.") % {"year": 2000}, code="invalid_period", field=field_name)
     return period
 
 
@@ -118,20 +121,21 @@ def draft_entry(*, actor, passport, category: str, amount: Decimal, currency: st
     """
     require_book(actor, passport.business_unit)
     if category not in LedgerCategory.values:
-        raise DomainError(f"Unknown category '{category}'.", code="invalid", field="category")
+        raise DomainError(_("Unknown category '%(category)s'.") % {"category": category}, code="invalid",
+                          field="category")
     if source not in LedgerSource.values:
-        raise DomainError(f"Unknown source '{source}'.", code="invalid", field="source")
+        raise DomainError(_("Unknown source '%(source)s'.") % {"source": source}, code="invalid", field="source")
     currency, amount, rate = check_money(amount, currency, fx_rate_to_base)
     check_period(period)
     if booking_date is not None and booking_date > timezone.localdate():
-        raise DomainError("The booking date lies in the future.", code="invalid", field="booking_date")
+        raise DomainError(_("The booking date lies in the future."), code="invalid", field="booking_date")
     if version is not None and version.passport_id != passport.pk:
-        raise DomainError("The version belongs to another passport.", code="invalid", field="version")
+        raise DomainError(_("The version belongs to another passport."), code="invalid", field="version")
     if predictions is not None and (category != LedgerCategory.INFERENCE or predictions < 0):
-        raise DomainError("Served predictions are reported on inference costs, as a count of zero or more.",
+        raise DomainError(_("Served predictions are reported on inference costs, as a count of zero or more."),
                           code="invalid", field="predictions")
     if not (description := (description or "").strip()):
-        raise DomainError("Describe the entry.", code="required", field="description")
+        raise DomainError(_("Describe the entry."), code="required", field="description")
     base, value = base_currency(), signed(category, amount)
     entry = LedgerEntry(
         passport=passport, version=version, business_unit=passport.business_unit, period=period,
@@ -165,8 +169,8 @@ def _book(draft: EntryDraft, *, action: str = "ledger.entry_booked") -> LedgerEn
 
 def _add_to_totals(entry: LedgerEntry) -> None:
     """Add an entry to its passport's year total (created at zero when new), row locked until commit."""
-    total, _ = LedgerYearTotal.objects.select_for_update().get_or_create(passport_id=entry.passport_id,
-                                                                         year=entry.period.year)
+    total, _created = LedgerYearTotal.objects.select_for_update().get_or_create(passport_id=entry.passport_id,
+                                                                                year=entry.period.year)
     benefit = entry.category in BENEFIT_CATEGORIES
     inference = entry.category == LedgerCategory.INFERENCE
     LedgerYearTotal.objects.filter(pk=total.pk).update(
@@ -211,7 +215,7 @@ def ledger_entry_book(*, actor, passport, category: str, amount: Decimal, curren
     sha256 (its digest goes into the audit event) and removed again if the booking fails.
     """
     if source not in (LedgerSource.MANUAL, LedgerSource.SERVING_USAGE):
-        raise DomainError("A/B results and imports are booked through their own forms, which record how.",
+        raise DomainError(_("A/B results and imports are booked through their own forms, which record how."),
                           code="invalid", field="source")
     draft = draft_entry(actor=actor, passport=passport, category=category, amount=amount, currency=currency,
                         period=period, fx_rate_to_base=fx_rate_to_base, version=version, booking_date=booking_date,
@@ -242,16 +246,17 @@ def ledger_entry_reverse(*, actor, entry: LedgerEntry, reason: str) -> LedgerEnt
     """
     require_book(actor, entry.business_unit, "reverse ledger entries")
     if not (reason := (reason or "").strip()):
-        raise DomainError("Give the reason for the reversal.", code="required", field="reason")
+        raise DomainError(_("Give the reason for the reversal."), code="required", field="reason")
     with transaction.atomic(durable=True):
         original = LedgerEntry.objects.select_for_update(of=("self",)).select_related("passport", "version").get(
             pk=entry.pk)
         if original.reversal_of_id is not None:
-            raise DomainError(f"Entry #{original.pk} is itself a reversal and cannot be reversed; book a new entry "
-                              "instead.", code="reversal_of_reversal")
+            raise DomainError(_("Entry #%(id)s is itself a reversal and cannot be reversed; book a new entry "
+                                "instead.") % {"id": original.pk}, code="reversal_of_reversal")
         done = LedgerEntry.objects.filter(reversal_of=original).values_list("pk", flat=True).first()
         if done is not None:
-            raise Conflict(f"Entry #{original.pk} was already reversed by #{done}.", code="already_reversed")
+            raise Conflict(_("Entry #%(id)s was already reversed by #%(by)s.") % {"id": original.pk, "by": done},
+                           code="already_reversed")
         reversal = LedgerEntry(
             passport=original.passport, version=original.version, business_unit_id=original.business_unit_id,
             period=original.period, booking_date=timezone.localdate(), category=original.category,
@@ -301,21 +306,21 @@ class AbResult:
 def ab_result_calculate(result: AbResult) -> dict:
     """The calculation an A/B result books: benefit = uplift x volume x value per unit (and the same for the
     interval's bounds), split evenly over the months covered without losing a cent. Books nothing."""
-    currency, _, rate = check_money(Decimal(1), result.currency, result.fx_rate_to_base)
+    currency, _one, rate = check_money(Decimal(1), result.currency, result.fx_rate_to_base)
     if result.category not in BENEFIT_CATEGORIES:
-        raise DomainError("An experiment's uplift is booked as a benefit: revenue uplift, cost saving or loss "
-                          "avoided.", code="invalid", field="category")
+        raise DomainError(_("An experiment's uplift is booked as a benefit: revenue uplift, cost saving or loss "
+                            "avoided."), code="invalid", field="category")
     if not result.ci_low <= result.uplift <= result.ci_high:
-        raise DomainError("The uplift must lie within its confidence interval.", code="invalid", field="uplift")
+        raise DomainError(_("The uplift must lie within its confidence interval."), code="invalid", field="uplift")
     if result.volume <= 0 or result.value_per_unit <= 0 or not 0 < result.confidence < 1:
-        raise DomainError("Volume and value per unit must be positive and the confidence between 0 and 1.",
+        raise DomainError(_("Volume and value per unit must be positive and the confidence between 0 and 1."),
                           code="invalid", field="volume")
     check_period(result.period_from, field_name="period_from")
     check_period(result.period_to, field_name="period_to")
     months = ledger_math.months_between(result.period_from, result.period_to)
     if not 1 <= len(months) <= MAX_AB_MONTHS:
-        raise DomainError(f"The period runs from one month to {MAX_AB_MONTHS} months, the first not after the "
-                          "last.", code="invalid_period", field="period_to")
+        raise DomainError(_("The period runs from one month to %(max)s months, the first not after the last.")
+                          % {"max": MAX_AB_MONTHS}, code="invalid_period", field="period_to")
     exponent, base = ledger_math.currency_exponent(currency), base_currency()
     unit = ledger_math.quantum(exponent)
 
@@ -351,7 +356,7 @@ def _ab_explanation(result: AbResult, benefit, low, high, currency, months) -> s
 def ab_result_preview(*, actor, passport, result: AbResult) -> dict:
     """The calculation of :func:`ab_result_book` for anyone who may read the passport's ledger; books nothing."""
     if not can_view_ledger(actor, passport):
-        raise PermissionDenied("You may not see this passport's ledger.")
+        raise PermissionDenied(_("You may not see this passport's ledger."))
     return ab_result_calculate(result)
 
 
@@ -362,10 +367,10 @@ def ab_result_book(*, actor, passport, result: AbResult, version=None, evidence_
     require_book(actor, passport.business_unit)
     calculation = ab_result_calculate(result)
     if not calculation["significant"]:
-        raise DomainError("The confidence interval includes no effect (its lower bound is not above zero); "
-                          "the result is not booked as a benefit.", code="not_significant", field="ci_low")
+        raise DomainError(_("The confidence interval includes no effect (its lower bound is not above zero); "
+                            "the result is not booked as a benefit."), code="not_significant", field="ci_low")
     if not calculation["entries"]:
-        raise DomainError("The benefit rounds to nothing.", code="invalid", field="volume")
+        raise DomainError(_("The benefit rounds to nothing."), code="invalid", field="volume")
     drafts = []
     for row in calculation["entries"]:
         draft = draft_entry(actor=actor, passport=passport, category=result.category, amount=row["amount"],
@@ -399,7 +404,7 @@ def business_case_set(*, actor, passport, currency: str, discount_rate: Decimal,
     """
     require_book(actor, passport.business_unit, "set the business case")
     _check_case(discount_rate, horizon_years, first_year, lines)
-    currency, _, rate = check_money(Decimal(1), currency, fx_rate_to_base)
+    currency, _one, rate = check_money(Decimal(1), currency, fx_rate_to_base)
     base = base_currency()
     plan = []
     for i, line in enumerate(lines):
@@ -428,23 +433,26 @@ def business_case_set(*, actor, passport, currency: str, discount_rate: Decimal,
 
 def _check_case(discount_rate: Decimal, horizon_years: int, first_year: int, lines: list[PlanInput]) -> None:
     if not (discount_rate.is_finite() and 0 <= discount_rate < 1):
-        raise DomainError("The discount rate is a fraction per year from 0 up to 1 (0.08 is 8 %).", code="invalid",
-                          field="discount_rate")
+        raise DomainError(_("The discount rate is a fraction per year from 0 up to 1 (0.08 is %(example)s).")
+                          % {"example": "8 %"}, code="invalid", field="discount_rate")
     if not 1 <= horizon_years <= MAX_HORIZON_YEARS:
-        raise DomainError(f"The horizon is 1 to {MAX_HORIZON_YEARS} years.", code="invalid", field="horizon_years")
+        raise DomainError(_("The horizon is 1 to %(max)s years.") % {"max": MAX_HORIZON_YEARS}, code="invalid",
+                          field="horizon_years")
     if not 2000 <= first_year <= 2100:
-        raise DomainError("The first year is a calendar year (2000..2100).", code="invalid", field="first_year")
+        raise DomainError(_("The first year is a calendar year (2000..2100)."), code="invalid", field="first_year")
     if not lines:
-        raise DomainError("A business case needs at least one planned amount.", code="required", field="lines")
+        raise DomainError(_("A business case needs at least one planned amount."), code="required", field="lines")
     seen = set()
     for i, line in enumerate(lines):
         if line.category not in LedgerCategory.values:
-            raise DomainError(f"Unknown category '{line.category}'.", code="invalid", field=f"lines[{i}].category")
+            raise DomainError(_("Unknown category '%(category)s'.") % {"category": line.category}, code="invalid",
+                              field=f"lines[{i}].category")
         if not 0 <= line.year_index <= horizon_years:
-            raise DomainError(f"Plan years run from 0 (the initial investment) to the horizon, {horizon_years}.",
-                              code="invalid", field=f"lines[{i}].year_index")
+            raise DomainError(_("Plan years run from 0 (the initial investment) to the horizon, %(horizon)s.")
+                              % {"horizon": horizon_years}, code="invalid", field=f"lines[{i}].year_index")
         if (line.year_index, line.category) in seen:
-            raise DomainError(f"Year {line.year_index} has two lines of category {line.category}.",
+            raise DomainError(_("Year %(year)s has two lines of category '%(category)s'.")
+                              % {"year": line.year_index, "category": LedgerCategory(line.category).label},
                               code="duplicate", field=f"lines[{i}]")
         seen.add((line.year_index, line.category))
 

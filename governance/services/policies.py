@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from governance.choices import SignoffRole
 from governance.errors import DomainError, PermissionDenied, validate_model
@@ -18,10 +19,10 @@ def policy_check_roles(roles) -> None:
     (the admin form calls this too, so a bad value is shown on the form and nothing is saved)."""
     valid = isinstance(roles, list) and roles and not set(roles) - set(SignoffRole.values)
     if not valid or len(set(roles)) != len(roles):
-        raise DomainError(f"required_roles must be distinct values among {', '.join(SignoffRole.values)}.",
-                          code="invalid", field="required_roles")
+        raise DomainError(_("required_roles must be distinct values among %(roles)s.")
+                          % {"roles": ", ".join(SignoffRole.values)}, code="invalid", field="required_roles")
     if SignoffRole.VALIDATOR not in roles:
-        raise DomainError("Every tier needs an independent validator's sign-off.", code="invalid",
+        raise DomainError(_("Every tier needs an independent validator's sign-off."), code="invalid",
                           field="required_roles")
 
 
@@ -29,10 +30,11 @@ def policy_check_roles(roles) -> None:
 def policy_update(*, actor, policy: RiskTierPolicy, **fields) -> RiskTierPolicy:
     """Change a tier's policy (administrators); applies to versions submitted from now on."""
     if not actor.has_perm("governance.change_risktierpolicy"):
-        raise PermissionDenied("Only an administrator may change approval policies.")
+        raise PermissionDenied(_("Only an administrator may change approval policies."))
     unknown = set(fields) - set(EDITABLE)
     if unknown:
-        raise DomainError(f"Unknown policy fields: {', '.join(sorted(unknown))}.", code="invalid")
+        raise DomainError(_("Unknown policy fields: %(fields)s.") % {"fields": ", ".join(sorted(unknown))},
+                          code="invalid")
     policy = RiskTierPolicy.objects.select_for_update().get(pk=policy.pk)
     policy_check_roles(fields.get("required_roles", policy.required_roles))
     old = policy.snapshot()

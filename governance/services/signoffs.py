@@ -125,8 +125,8 @@ def _clean_conditions(conditions) -> list[dict]:
         except (ValueError, TypeError, AttributeError):
             due = None
         if not text or due is None:
-            raise DomainError(f"Condition #{i + 1} needs a text and a due_date (YYYY-MM-DD).", code="invalid",
-                              field="conditions")
+            raise DomainError(_("Condition #%(n)s needs a text and a due_date (YYYY-MM-DD).") % {"n": i + 1},
+                              code="invalid", field="conditions")
         cleaned.append({"text": text[:2000], "due_date": due.isoformat()})
     return cleaned
 
@@ -153,11 +153,15 @@ def _signoff_record(*, actor, version, role, decision, comment, conditions) -> S
     version = lock_version(version)
     review = VersionReview.objects.filter(version=version).first()
     if role not in SignoffRole.values or review is None or role not in review.required_roles:
-        raise DomainError(f"'{role}' is not a sign-off role this version's policy requires "
-                          f"({', '.join(review.required_roles) if review else 'not submitted'}).",
+        if review is None:
+            message = _("'%(role)s' is not a sign-off role this version's policy requires (not submitted).")
+        else:
+            message = _("'%(role)s' is not a sign-off role this version's policy requires (%(roles)s).")
+        raise DomainError(message % {"role": role, "roles": ", ".join(review.required_roles) if review else ""},
                           code="role_not_required", field="role")
     if decision not in Decision.values:
-        raise DomainError(f"Unknown decision '{decision}'.", code="invalid", field="decision")
+        raise DomainError(_("Unknown decision '%(decision)s'.") % {"decision": decision}, code="invalid",
+                          field="decision")
     check_eligible(actor, version, role)
     conditions = _clean_conditions(conditions) if decision == Decision.APPROVE_WITH_CONDITIONS else []
     if decision == Decision.APPROVE_WITH_CONDITIONS and not conditions:

@@ -9,6 +9,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from governance.choices import TokenScope
 from governance.errors import DomainError, PermissionDenied, validate_model
@@ -39,22 +40,24 @@ def token_create(
     """Create a token for ``user``; returns the row and the secret, which is shown once and never stored."""
     actor = actor or user
     if actor != user and not actor.is_superuser:
-        raise PermissionDenied("Only an administrator may create a token for someone else.")
+        raise PermissionDenied(_("Only an administrator may create a token for someone else."))
     name = (name or "").strip()
     if not name:
-        raise DomainError("A token needs a name.", code="required", field="name")
+        raise DomainError(_("A token needs a name."), code="required", field="name")
     valid = set(TokenScope.values)
     unknown = sorted(set(scopes) - valid)
     if unknown or not scopes:
         raise DomainError(
-            f"Unknown or missing scopes: {', '.join(unknown) or 'none given'}. Valid: {', '.join(sorted(valid))}.",
+            (_("Unknown or missing scopes: %(scopes)s. Valid: %(valid)s.") if unknown
+             else _("No scopes given. Valid: %(valid)s.")) % {"scopes": ", ".join(unknown),
+                                                             "valid": ", ".join(sorted(valid))},
             code="invalid_scope",
             field="scopes",
         )
     ttl = settings.MG_TOKEN_DEFAULT_TTL_DAYS if ttl_days is None else ttl_days
     if not 1 <= ttl <= settings.MG_TOKEN_MAX_TTL_DAYS:
         raise DomainError(
-            f"Token lifetime must be between 1 and {settings.MG_TOKEN_MAX_TTL_DAYS} days.",
+            _("Token lifetime must be between 1 and %(max)s days.") % {"max": settings.MG_TOKEN_MAX_TTL_DAYS},
             code="invalid",
             field="ttl_days",
         )
@@ -84,9 +87,9 @@ def token_revoke(*, token: ApiToken, actor) -> ApiToken:
     """Revoke a token now. Its owner or an administrator may revoke it; revoking twice is refused."""
     token = ApiToken.objects.select_for_update().get(pk=token.pk)
     if actor != token.user and not actor.is_superuser:
-        raise PermissionDenied("Only the token's owner or an administrator may revoke it.")
+        raise PermissionDenied(_("Only the token's owner or an administrator may revoke it."))
     if token.revoked_at is not None:
-        raise DomainError("This token is already revoked.", code="already_revoked")
+        raise DomainError(_("This token is already revoked."), code="already_revoked")
     token.revoked_at = timezone.now()
     token.save(update_fields=["revoked_at"])
     audit_append(actor=actor, action="token.revoked", obj=token, data={"user": token.user.get_username()})

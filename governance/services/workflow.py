@@ -52,7 +52,7 @@ def transition(*, version: ModelVersion, to: str, actor, action: str, data: dict
 def policy_for_tier(tier: int) -> RiskTierPolicy:
     policy = RiskTierPolicy.objects.filter(tier=tier).first()
     if policy is None:
-        raise DomainError(f"No approval policy is defined for tier {tier}.", code="no_policy")
+        raise DomainError(_("No approval policy is defined for tier %(tier)s.") % {"tier": tier}, code="no_policy")
     return policy
 
 
@@ -97,8 +97,8 @@ def validator_assign(*, actor, version: ModelVersion, validator) -> ValidatorAss
                             "validate its model.") % {"user": validator, "team": version.passport.development_team},
                           code="sod_team")
     if version.state not in (VersionState.SUBMITTED, VersionState.IN_VALIDATION):
-        raise Conflict(f"Validators are assigned to submitted versions; v{version.number} is {version.state}.",
-                       code="illegal_transition")
+        raise Conflict(_("Validators are assigned to submitted versions; v%(n)s is %(state)s.")
+                       % {"n": version.number, "state": version.get_state_display().lower()}, code="illegal_transition")
     assignment, created = ValidatorAssignment.objects.get_or_create(
         version=version, validator=validator, defaults={"assigned_by": actor})
     if not created:
@@ -126,7 +126,7 @@ def version_mark_validated(*, actor, version: ModelVersion) -> ModelVersion:
         raise PermissionDenied(_("Only a validator assigned to this version may complete its validation."))
     report = report_in_force(version)
     if report is None:
-        raise DomainError("Issue a validation report before completing the validation.", code="no_report")
+        raise DomainError(_("Issue a validation report before completing the validation."), code="no_report")
     transition(version=version, to=VersionState.VALIDATED, actor=actor, action="version.validated",
                digests={"report_sha256": report.sha256})
     VersionReview.objects.filter(version=version).update(validated_at=timezone.now())
@@ -145,14 +145,14 @@ def version_reject(*, actor, version: ModelVersion, reason: str) -> ModelVersion
     """Reject a submission or a version under review (risk officer); the author gets the reason."""
     version = lock_version(version)
     if not can(actor, REVOKE, version):
-        raise PermissionDenied("Only a risk officer may reject a version outside a sign-off.")
+        raise PermissionDenied(_("Only a risk officer may reject a version outside a sign-off."))
     return close_rejected(actor=actor, version=version, reason=reason, action="version.rejected")
 
 
 def close_rejected(*, actor, version: ModelVersion, reason: str, action: str, data: dict | None = None):
     reason = (reason or "").strip()
     if not reason:
-        raise DomainError("A rejection needs a reason for the author.", code="required", field="reason")
+        raise DomainError(_("A rejection needs a reason for the author."), code="required", field="reason")
     transition(version=version, to=VersionState.REJECTED, actor=actor, action=action,
                data={"reason": reason, **(data or {})})
     VersionReview.objects.filter(version=version).update(closed_reason=reason)
@@ -166,10 +166,10 @@ def version_revoke(*, actor, version: ModelVersion, reason: str) -> ModelVersion
     """approved -> revoked (after an incident, or at expiry). Serving stops or rolls back revoked versions."""
     version = lock_version(version)
     if actor is not None and not can(actor, REVOKE, version):
-        raise PermissionDenied("Only a risk officer may revoke an approval.")
+        raise PermissionDenied(_("Only a risk officer may revoke an approval."))
     reason = (reason or "").strip()
     if not reason:
-        raise DomainError("A revocation needs a reason.", code="required", field="reason")
+        raise DomainError(_("A revocation needs a reason."), code="required", field="reason")
     transition(version=version, to=VersionState.REVOKED, actor=actor or "system", action="version.revoked",
                data={"reason": reason})
     VersionReview.objects.filter(version=version).update(closed_reason=reason)
@@ -183,7 +183,7 @@ def version_retire(*, actor, version: ModelVersion, reason: str = "") -> ModelVe
     """approved -> retired, by a risk officer or the passport's business owner."""
     version = lock_version(version)
     if not (can(actor, REVOKE, version) or actor.pk == version.passport.business_owner_id):
-        raise PermissionDenied("Only a risk officer or the business owner may retire a version.")
+        raise PermissionDenied(_("Only a risk officer or the business owner may retire a version."))
     return transition(version=version, to=VersionState.RETIRED, actor=actor, action="version.retired",
                       data={"reason": reason})
 

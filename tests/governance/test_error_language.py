@@ -6,8 +6,12 @@ import pytest
 from django.urls import reverse
 from django.utils import translation
 
-from governance.errors import PermissionDenied
+from governance import ledger_math
+from governance.errors import Conflict, DomainError, PermissionDenied
+from governance.services import workflow
 from governance.services.signoffs import check_eligible
+from registry import services as registry_services
+from tests.factories import UserFactory
 from tests.governance.workflow_helpers import Cast, register, to_validated
 
 pytestmark = pytest.mark.django_db
@@ -37,3 +41,38 @@ def test_the_version_page_shows_a_refusal_in_russian(client, validated, develope
     html = client.post(url, {"sign-role": "validator", "sign-decision": "approve", "sign-password": "pw-Secret-123",
                              "sign-comment": "mine"}).content.decode()
     assert "Разделение обязанностей" in html
+
+
+def test_a_refused_transition_names_the_state_in_the_readers_language(validated, developer):
+    with translation.override("en"), pytest.raises(Conflict) as english:
+        workflow.version_submit(actor=developer, version=validated)
+    assert english.value.message == "v1 is validated; it cannot become submitted."
+    with translation.override("ru"), pytest.raises(Conflict) as russian:
+        workflow.version_submit(actor=developer, version=validated)
+    assert CYRILLIC.search(russian.value.message) and "validated" not in russian.value.message
+    assert "валидирована" in russian.value.message  # the state's Russian label, not its raw value
+    assert english.value.code == russian.value.code == "illegal_transition"
+
+
+def _refusals(passport, developer):
+    draft = register(passport, developer, seed=1)
+    yield lambda: registry_services.version_refine_schema(actor=developer, version=draft,
+                                                          feature_schema={"features": [{"name": "a"}]})
+    yield lambda: ledger_math.currency_exponent("XXX")
+    yield lambda: registry_services.passport_create(actor=UserFactory(), key="other")
+    yield _refuse_without_a_message
+
+
+def _refuse_without_a_message():
+    raise PermissionDenied()
+
+
+def test_registry_ledger_and_default_refusals_follow_the_language(passport, developer):
+    for refuse in _refusals(passport, developer):
+        messages = {}
+        for language in ("en", "ru"):
+            with translation.override(language), pytest.raises((DomainError, ValueError)) as refused:
+                refuse()
+            messages[language] = str(refused.value)
+        assert not CYRILLIC.search(messages["en"]), messages
+        assert CYRILLIC.search(messages["ru"]), messages
