@@ -56,13 +56,23 @@ def inbox_counts(user) -> dict:
             "overdue": row.get("overdue", 0)}
 
 
+def _reads_some_ledger(user) -> bool:
+    """Business owners and users granted a business unit read those ledgers without the finance read role
+    (governance.ledger_permissions). Two index lookups rather than one OR across passports, which would scan
+    every passport for a user who reads none."""
+    from governance.ledger_permissions import managed_units
+    from registry.models import ModelPassport
+
+    return ModelPassport.objects.filter(business_owner_id=user.pk).exists() or managed_units(user).exists()
+
+
 def navigation(request):
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {"nav_items": []}
     items = []
     for key, label, url_name, perm in NAV_ITEMS:
-        if perm and not user.has_perm(perm):
+        if perm and not user.has_perm(perm) and not (key == "finance" and _reads_some_ledger(user)):
             continue
         try:
             items.append({"key": key, "label": label, "url": reverse(url_name)})

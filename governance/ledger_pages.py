@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
+from pathlib import PurePosixPath
 from urllib.parse import urlencode
 
 from django import forms
@@ -17,6 +18,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.db.models import Sum
+from django.http import FileResponse, Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -146,7 +148,7 @@ def waterfall_chart(passport) -> dict:
         "y": [float(sums[c]) for c in cats] + [0],
         "increasing": {"marker": {"color": "#198754"}}, "decreasing": {"marker": {"color": "#dc3545"}},
         "totals": {"marker": {"color": "#0d6efd"}}, "connector": {"line": {"color": "#ced4da"}},
-    }], "layout": _layout(showlegend=False)}
+    }], "layout": _layout(showlegend=False, xaxis={"gridcolor": "#e9ecef", "automargin": True})}
 
 
 def portfolio_charts(rows: list) -> dict:
@@ -247,6 +249,23 @@ def ledger_reverse(request, key: str, pk: int):
             return redirect("governance:passport_ledger", key=passport.key)
     context = _ledger_context(request, passport, reverse_form=form, reverse_pk=entry.pk)
     return render(request, "governance/ledger_pages/ledger.html", context, status=400)
+
+
+@login_required
+@require_GET
+def ledger_evidence(request, key: str, pk: int):
+    """An entry's evidence file, to those who read the ledger; always a download, never rendered inline."""
+    passport = selectors.ledger_passport_get(user=request.user, key=key)
+    entry = selectors.entry_get(user=request.user, pk=pk, passport=passport)
+    if not entry.evidence_file:
+        raise Http404("No evidence file.")
+    try:
+        handle = entry.evidence_file.open("rb")
+    except FileNotFoundError as exc:
+        raise Http404("The evidence file is missing from storage.") from exc
+    suffix = PurePosixPath(entry.evidence_file.name).suffix or ".bin"
+    return FileResponse(handle, as_attachment=True, filename=f"{passport.key}-entry-{entry.pk}-evidence{suffix}",
+                        content_type="application/octet-stream")
 
 
 @login_required

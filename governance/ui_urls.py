@@ -48,6 +48,8 @@ governance_patterns += [
     path("passports/<slug:key>/ledger/business-case/", ledger_pages.business_case, name="business_case"),
     path("finance/import/", ledger_pages.ledger_import, name="ledger_import"),
     path("passports/<slug:key>/ledger/entries/<int:pk>/reverse/", ledger_pages.ledger_reverse, name="ledger_reverse"),
+    path("passports/<slug:key>/ledger/entries/<int:pk>/evidence/", ledger_pages.ledger_evidence,
+         name="ledger_evidence"),
 ]
 
 urlpatterns = [

@@ -47,3 +47,48 @@ def test_finance_user_books_an_entry_and_sees_the_charts(live_server, browser): 
     assert page.locator("#portfolio-table tr[data-passport=ledger-credit]").count() == 1
     page.screenshot(path=str(SCREENSHOTS / "finance-portfolio.png"), full_page=True)
     assert page.console_errors == []
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_finance_user_reverses_an_entry_and_reads_the_ledger_in_russian(live_server, browser):  # noqa: F811
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from tests.governance.ledger_helpers import book
+
+    developer = UserFactory(username="dev", roles=["model_developer"])
+    finance = UserFactory(username="fin", roles=["finance"])
+    unit = BusinessUnitFactory(code="retail", name="Retail lending")
+    assign_perm(MANAGE, finance, unit)
+    passport = make_passport(actor=developer, key="ledger-credit", team=TeamFactory(name="T", members=[developer]),
+                             business_unit=unit)
+    book_payback_example(finance, passport, first_year=date.today().year - 3)
+    wrong = book(finance, passport, "cost_saving", 2500, period=date(date.today().year, 1, 1),
+                 description="Saving booked twice", evidence_text="Invoice 42",
+                 evidence_file=SimpleUploadedFile("invoice.pdf", b"%PDF-1.4 invoice"))
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+
+    page = open_as(browser, live_server, "fin", f"/passports/{passport.key}/ledger/")
+    assert page.locator("#kpi-net").inner_text().strip() == "62,500.00"
+    row = page.locator(f"#entry-{wrong.pk}")
+    assert row.locator("a.ledger-evidence-file").count() == 1
+    row.locator("summary").click()
+    row.locator("input[name=reverse-reason]").fill("Booked twice.")
+    row.locator("button[type=submit]").click()
+    page.wait_for_url(f"{live_server.url}/passports/{passport.key}/ledger/")
+    assert page.locator("#kpi-net").inner_text().strip() == "60,000.00"
+    reversal = LedgerEntry.objects.get(reversal_of=wrong)
+    assert page.locator(f"#entry-{wrong.pk}").get_attribute("class") == "entry-reversed"
+    page.locator(f"#entry-{wrong.pk} a.entry-pair-link").click()
+    assert page.url.endswith(f"#entry-{reversal.pk}")
+    assert "entry-reversal" in page.locator(f"#entry-{reversal.pk}").get_attribute("class")
+    page.screenshot(path=str(SCREENSHOTS / "finance-ledger-reversal.png"), full_page=True)
+
+    page.context.add_cookies([{"name": "django_language", "value": "ru", "url": live_server.url}])
+    page.goto(f"{live_server.url}/passports/{passport.key}/ledger/")
+    page.locator("[data-chart=chart-waterfall] .main-svg").first.wait_for()
+    assert page.locator("#kpi-net").inner_text().strip().replace("\xa0", " ") == "60 000,00"
+    page.screenshot(path=str(SCREENSHOTS / "finance-ledger-ru.png"), full_page=True)
+    page.goto(f"{live_server.url}/finance/")
+    page.locator("[data-chart=chart-portfolio-cumulative] .main-svg").first.wait_for()
+    page.screenshot(path=str(SCREENSHOTS / "finance-portfolio-ru.png"), full_page=True)
+    assert page.console_errors == []
