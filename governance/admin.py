@@ -5,7 +5,8 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
 from guardian.admin import GuardedModelAdmin
 
-from .models import (
+from core.admin import ReadOnlyAdmin
+from governance.models import (
     ApiToken,
     AuditEvent,
     BusinessUnit,
@@ -18,20 +19,6 @@ from .models import (
     ValidatorAssignment,
     VersionReview,
 )
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Domain records change only through services; the admin may look, never touch."""
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
 
 admin.site.register(User, UserAdmin)
 
@@ -66,7 +53,7 @@ class RiskTierPolicyForm(forms.ModelForm):
         fields = ("required_roles", "checklist_required", "validation_depth", "approval_validity_months")
 
     def clean_required_roles(self):
-        from governance.errors import DomainError
+        from core.errors import DomainError
         from governance.services.policies import policy_check_roles
 
         roles = self.cleaned_data.get("required_roles")

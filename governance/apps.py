@@ -7,6 +7,6 @@ class GovernanceConfig(AppConfig):
     verbose_name = _("Governance")
 
     def ready(self) -> None:
-        from .celery import ensure_broker_folders
+        from governance.celery import ensure_broker_folders
 
         ensure_broker_folders()

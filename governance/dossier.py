@@ -19,8 +19,8 @@ from django.db.models import Q
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from core.pdf import StaticOnlyFetcher, html_to_pdf
 from governance.models import AuditEvent, ChecklistItem, Finding, SignOff, ValidatorAssignment, VersionReview
-from governance.pdf import StaticOnlyFetcher, html_to_pdf
 from governance.services.audit import ChainVerification
 from governance.services.signoffs import current_digests, signoff_is_current
 from registry.models import Dataset, ModelPassport, ModelVersion

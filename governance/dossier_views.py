@@ -12,7 +12,7 @@ from django.http import FileResponse, HttpResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from governance import errors
+from core import errors
 from governance.services import evidence
 from registry import selectors as registry_selectors
 

@@ -18,8 +18,8 @@ from decimal import Decimal, InvalidOperation
 
 from django.utils.translation import gettext as _
 
+from core.errors import DomainError
 from governance.choices import LedgerCategory, LedgerSource
-from governance.errors import DomainError
 from governance.services import ledger as ledger_services
 from registry.models import ModelPassport, ModelVersion
 

@@ -25,14 +25,14 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
+from core.errors import DomainError
+from core.forms import BootstrapFormMixin, apply_domain_error
+from core.views import paginate
 from governance import ledger_selectors as selectors
 from governance.choices import BENEFIT_CATEGORIES, LedgerCategory
-from governance.errors import DomainError
-from governance.forms import BootstrapFormMixin, apply_domain_error
 from governance.ledger_permissions import BOOK, can_book
 from governance.models import BusinessUnit, LedgerEntry, LedgerYearTotal
 from governance.services import ledger as services
-from governance.views import paginate
 from registry.choices import RiskTier
 
 ENTRIES_PER_PAGE = 25

@@ -18,7 +18,7 @@ from __future__ import annotations
 from django.db.models import Q, QuerySet
 from guardian.shortcuts import get_objects_for_user
 
-from governance.errors import PermissionDenied
+from core.errors import PermissionDenied
 
 VIEW_LEDGER = "governance.view_ledgerentry"
 BOOK = "governance.add_ledgerentry"

@@ -5,7 +5,7 @@ Data migrations call :func:`sync_role_groups` so that groups and their permissio
 
 from __future__ import annotations
 
-from .choices import Role
+from governance.choices import Role
 
 _READ_ALL = [
     "registry.view_modelpassport", "registry.view_modelversion", "registry.view_dataset", "registry.view_alias",

@@ -7,8 +7,8 @@ from datetime import timedelta
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
+from core.errors import DomainError
 from governance.choices import FindingStatus
-from governance.errors import DomainError
 from governance.models import ApiToken, AuditEvent, Finding, ValidatorAssignment, VersionReview
 from governance.permissions import ANSWER, ASSIGN, RAISE, REVOKE, can
 from governance.services.signoffs import check_eligible, signoff_status

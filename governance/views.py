@@ -7,15 +7,16 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
-from django.core.paginator import Page, Paginator
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
+from core.errors import DomainError
+from core.forms import apply_domain_error
+from core.views import paginate
 from governance import selectors
-from governance.errors import DomainError
-from governance.forms import AuditFilterForm, TokenCreateForm, apply_domain_error
+from governance.forms import AuditFilterForm, TokenCreateForm
 from governance.services.audit import audit_verify
 from governance.services.tokens import token_create, token_revoke
 
@@ -23,9 +24,6 @@ VIEW_AUDIT = "governance.view_auditevent"
 AUDIT_PAGE_SIZE = 50
 
 
-def paginate(request, queryset, per_page: int) -> Page:
-    """The requested page (``?page=``) of ``queryset``; out-of-range or junk numbers give the nearest page."""
-    return Paginator(queryset, per_page).get_page(request.GET.get("page"))
 
 
 @login_required

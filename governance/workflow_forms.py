@@ -10,6 +10,7 @@ from django.contrib.auth import get_user_model
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from core.forms import BootstrapFormMixin
 from governance.choices import (
     FINDING_TRANSITIONS,
     ChecklistStatus,
@@ -19,7 +20,6 @@ from governance.choices import (
     Role,
     SignoffRole,
 )
-from governance.forms import BootstrapFormMixin
 
 MAX_CONDITIONS = 10
 MAX_LINKS = 20

@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from core.errors import DomainError
 from governance import selectors
 from governance.choices import Decision, FindingStatus, SignoffRole
-from governance.errors import DomainError
 from governance.models import RiskTierPolicy, VersionReview
 from governance.owasp import CHECKLIST
 from governance.permissions import ACCEPT, RAISE, can

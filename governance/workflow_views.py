@@ -16,10 +16,10 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
+from core.errors import DomainError
+from core.forms import apply_domain_error
 from governance import selectors, workflow_panel
 from governance.choices import FindingSeverity, FindingStatus, SignoffRole
-from governance.errors import DomainError
-from governance.forms import apply_domain_error
 from governance.models import ChecklistItem, Finding
 from governance.services import findings as finding_services
 from governance.services import signoffs as signoff_services

@@ -3,9 +3,8 @@
 from django.contrib import admin
 from guardian.admin import GuardedModelAdmin
 
-from governance.admin import ReadOnlyAdmin
-
-from .models import Alias, Dataset, ModelPassport, ModelVersion
+from core.admin import ReadOnlyAdmin
+from registry.models import Alias, Dataset, ModelPassport, ModelVersion
 
 
 @admin.register(ModelPassport)

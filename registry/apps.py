@@ -7,4 +7,4 @@ class RegistryConfig(AppConfig):
     verbose_name = _("Registry")
 
     def ready(self) -> None:
-        from . import permissions  # noqa: F401  registers the relation rules
+        from registry import permissions  # noqa: F401  registers the relation rules

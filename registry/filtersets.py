@@ -11,8 +11,8 @@ from django import forms
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 
-from .choices import RiskTier, VersionState
-from .models import ModelPassport
+from registry.choices import RiskTier, VersionState
+from registry.models import ModelPassport
 
 
 @extend_schema_field(OpenApiTypes.INT)

@@ -11,12 +11,11 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 
-from governance.forms import BootstrapFormMixin, PrettyJSONField
+from core.forms import BootstrapFormMixin, PrettyJSONField
 from governance.models import BusinessUnit, Team
-
-from .choices import DatasetFormat, DatasetKind, RiskTier, VersionState
-from .models import ModelPassport
-from .services import PASSPORT_FIELDS, TIERING_FIELDS
+from registry.choices import DatasetFormat, DatasetKind, RiskTier, VersionState
+from registry.models import ModelPassport
+from registry.services import PASSPORT_FIELDS, TIERING_FIELDS
 
 SORT_KEYS = ("key", "name", "risk_tier", "created_at")
 

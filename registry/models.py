@@ -8,7 +8,15 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from .choices import DatasetFormat, DatasetKind, DecisionType, Materiality, RegulatoryExposure, RiskTier, VersionState
+from registry.choices import (
+    DatasetFormat,
+    DatasetKind,
+    DecisionType,
+    Materiality,
+    RegulatoryExposure,
+    RiskTier,
+    VersionState,
+)
 
 key_validator = RegexValidator(r"^[a-z0-9][a-z0-9-]{1,98}[a-z0-9]$", _("Lowercase letters, digits and dashes."))
 

@@ -25,7 +25,7 @@ from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import DecodeError
 from onnx import AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto
 
-from governance.errors import DomainError
+from core.errors import DomainError
 
 __all__ = [
     "DEFAULT_ALLOWED_DOMAINS",

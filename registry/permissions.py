@@ -8,8 +8,8 @@ from __future__ import annotations
 from django.db.models import Q, QuerySet
 from guardian.shortcuts import get_objects_for_user
 
-from governance.auth_backends import rule
-from governance.errors import PermissionDenied
+from core.errors import PermissionDenied
+from core.rules import rule
 
 VIEW = "registry.view_modelpassport"
 CHANGE = "registry.change_modelpassport"

@@ -8,7 +8,7 @@ from pathlib import Path
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from governance.errors import DomainError
+from core.errors import DomainError
 
 FEATURE_TYPES = ("float", "int", "string", "bool")
 _FEATURE_KEYS = {"name", "type", "min", "max", "categories", "nullable", "description"}

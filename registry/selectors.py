@@ -6,8 +6,8 @@ from django.db.models import Count, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.http import Http404
 
-from .models import Alias, Dataset, ModelPassport, ModelVersion
-from .permissions import restrict_passports
+from registry.models import Alias, Dataset, ModelPassport, ModelVersion
+from registry.permissions import restrict_passports
 
 
 def passport_list(*, user, filters: dict | None = None) -> QuerySet[ModelPassport]:

@@ -14,15 +14,14 @@ from django.db.models import Max
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from governance.errors import Conflict, DomainError, PermissionDenied, validate_model
+from core.errors import Conflict, DomainError, PermissionDenied, validate_model
 from governance.services.audit import audit_append
-
-from . import permissions as perms
-from .choices import DatasetFormat, DecisionType, Materiality, RegulatoryExposure, VersionState
-from .models import Alias, Dataset, ModelPassport, ModelVersion
-from .onnx_inspect import derive_feature_schema, inspect_onnx
-from .schema import clean_feature_schema, infer_dataset_schema
-from .storage import staged_upload, store_staged
+from registry import permissions as perms
+from registry.choices import DatasetFormat, DecisionType, Materiality, RegulatoryExposure, VersionState
+from registry.models import Alias, Dataset, ModelPassport, ModelVersion
+from registry.onnx_inspect import derive_feature_schema, inspect_onnx
+from registry.schema import clean_feature_schema, infer_dataset_schema
+from registry.storage import staged_upload, store_staged
 
 TIERING_FIELDS = ("materiality", "decision_type", "processes_personal_data", "regulatory_exposure")
 PASSPORT_FIELDS = (

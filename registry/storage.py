@@ -14,7 +14,7 @@ from django.core.files import File
 from django.core.files.storage import default_storage
 from django.utils.translation import gettext as _
 
-from governance.errors import DomainError
+from core.errors import DomainError
 
 CHUNK = 1024 * 1024
 

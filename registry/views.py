@@ -13,16 +13,14 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
+from core.errors import DomainError
+from core.forms import apply_domain_error
+from core.views import paginate
 from governance import workflow_panel
-from governance.errors import DomainError
-from governance.forms import apply_domain_error
-from governance.views import paginate
-from validation.views import version_runs_card
-
-from . import permissions as perms
-from . import selectors, services
-from .choices import VersionState
-from .forms import (
+from registry import permissions as perms
+from registry import selectors, services
+from registry.choices import VersionState
+from registry.forms import (
     SORT_KEYS,
     AliasForm,
     DatasetUploadForm,
@@ -33,7 +31,8 @@ from .forms import (
     TieringForm,
     VersionUploadForm,
 )
-from .onnx_inspect import ArtifactRejected
+from registry.onnx_inspect import ArtifactRejected
+from validation.views import version_runs_card
 
 PAGE_SIZE = 25
 SORTS = {*SORT_KEYS, *(f"-{k}" for k in SORT_KEYS)}

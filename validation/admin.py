@@ -1,8 +1,7 @@
 from django.contrib import admin
 
-from governance.admin import ReadOnlyAdmin
-
-from .models import ValidationReport, ValidationRun
+from core.admin import ReadOnlyAdmin
+from validation.models import ValidationReport, ValidationRun
 
 admin.site.register(ValidationReport, ReadOnlyAdmin)
 admin.site.register(ValidationRun, ReadOnlyAdmin)

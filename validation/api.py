@@ -15,16 +15,15 @@ from rest_framework.decorators import action
 from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 
-from governance.api.permissions import Authenticated
-from governance.api.serializers import error_responses
-from governance.api.views import SelectorFilterBackend, SelectorFilterMixin
-from governance.errors import Conflict, DomainError
+from core.api.filters import SelectorFilterBackend, SelectorFilterMixin
+from core.api.permissions import Authenticated
+from core.api.serializers import error_responses
+from core.errors import Conflict, DomainError
 from registry import selectors as registry_selectors
-
-from . import selectors, services
-from .choices import Outcome, RunState
-from .models import ValidationRun
-from .serializers import (
+from validation import selectors, services
+from validation.choices import Outcome, RunState
+from validation.models import ValidationRun
+from validation.serializers import (
     RunCreateSerializer,
     RunListSerializer,
     RunResultsSerializer,

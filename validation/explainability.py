@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .checks import metric, num, nums, outcome
+from validation.checks import metric, num, nums, outcome
 
 EFFECT_POINTS = 200
 SAMPLE_ROWS = 50  # rows whose per-row SHAP values the results keep (the API and the report show them)

@@ -7,9 +7,8 @@ from __future__ import annotations
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from governance.forms import BootstrapFormMixin
-
-from .choices import RunState
+from core.forms import BootstrapFormMixin
+from validation.choices import RunState
 
 
 def _columns(datasets) -> list[str]:

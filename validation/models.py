@@ -10,8 +10,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from governance.choices import ValidationDepth
-
-from .choices import ACTIVE_RUN_STATES, Outcome, RunState, RunStep
+from validation.choices import ACTIVE_RUN_STATES, Outcome, RunState, RunStep
 
 
 def report_path(instance: ValidationReport, filename: str) -> str:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from governance.errors import DomainError
+from core.errors import DomainError
 
 BATCH_ROWS = 50_000
 _DTYPES = {

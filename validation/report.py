@@ -15,9 +15,8 @@ from dataclasses import dataclass
 
 from django.template.loader import render_to_string
 
-from governance.pdf import StaticOnlyFetcher, figure_data_uri, html_to_pdf
-
-from . import run_display
+from core.pdf import StaticOnlyFetcher, figure_data_uri, html_to_pdf
+from validation import run_display
 
 
 @dataclass(frozen=True)

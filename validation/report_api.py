@@ -17,12 +17,11 @@ from rest_framework.parsers import JSONParser
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
-from governance.api.dossier_views import NO_FORMAT, PdfRenderer, _FileRenderer
-from governance.api.permissions import Authenticated
-from governance.api.serializers import error_responses
-
-from . import selectors, services
-from .models import ValidationReport
+from core.api.permissions import Authenticated
+from core.api.renderers import NO_FORMAT, FileRenderer, PdfRenderer
+from core.api.serializers import error_responses
+from validation import selectors, services
+from validation.models import ValidationReport
 
 REPORT_ID = OpenApiParameter("id", int, OpenApiParameter.PATH, description="Validation report id.")
 RUN_ID = OpenApiParameter("id", int, OpenApiParameter.PATH, description="Validation run id.")
@@ -30,7 +29,7 @@ CSP = ("default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline';
        "font-src 'self'; frame-ancestors 'self'")
 
 
-class HtmlRenderer(_FileRenderer):
+class HtmlRenderer(FileRenderer):
     media_type = "text/html"
     format = "html"
 

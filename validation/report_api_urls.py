@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import report_api
+from validation import report_api
 
 urlpatterns = [
     path("runs/<int:pk>/report/", report_api.ReportIssueView.as_view(), name="run-report"),

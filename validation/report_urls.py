@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import report_views
+from validation import report_views
 
 urlpatterns = [
     path("runs/<int:pk>/issue/", report_views.report_issue, name="report_issue"),

@@ -16,14 +16,13 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods
 
-from governance.errors import DomainError
-from governance.forms import BootstrapFormMixin, apply_domain_error
+from core.errors import DomainError
+from core.forms import BootstrapFormMixin, apply_domain_error
 from governance.models import Finding
 from governance.services.workflow import is_assigned
-
-from . import run_display, selectors, services
-from .models import ValidationReport
-from .report_api import CSP, file_response
+from validation import run_display, selectors, services
+from validation.models import ValidationReport
+from validation.report_api import CSP, file_response
 
 
 class ReportIssueForm(BootstrapFormMixin, forms.Form):

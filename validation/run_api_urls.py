@@ -2,7 +2,7 @@
 
 from rest_framework.routers import SimpleRouter
 
-from . import api
+from validation import api
 
 router = SimpleRouter()
 router.register("runs", api.ValidationRunViewSet, basename="run")

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from django.utils.translation import gettext_lazy as _
 
-from .choices import CheckStatus, RunStep
+from validation.choices import CheckStatus, RunStep
 
 logger = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import views
+from validation import views
 
 urlpatterns = [
     path("runs/", views.run_list, name="run_list"),

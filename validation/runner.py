@@ -21,11 +21,10 @@ from typing import BinaryIO
 
 import pandas as pd
 
-from governance.errors import DomainError
-
-from .checks.performance import HEADLINE
-from .onnx_predict import OnnxModel
-from .steps import SEED_OFFSETS, STEPS, Context
+from core.errors import DomainError
+from validation.checks.performance import HEADLINE
+from validation.onnx_predict import OnnxModel
+from validation.steps import SEED_OFFSETS, STEPS, Context
 
 PACKAGES = ("onnxruntime", "onnx", "numpy", "pandas", "scikit-learn", "scipy", "evidently", "shap")
 STEP_WEIGHTS = {"load": 6, "predict": 8, "performance": 4, "quality": 4, "calibration": 3, "stability": 5,

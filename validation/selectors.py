@@ -6,8 +6,7 @@ from django.db.models import QuerySet
 from django.http import Http404
 
 from registry.permissions import restrict_passports
-
-from .models import ValidationReport, ValidationRun
+from validation.models import ValidationReport, ValidationRun
 
 
 def report_in_force(version) -> ValidationReport | None:

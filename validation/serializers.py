@@ -7,10 +7,9 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from governance.api.serializers import MAX_ID
-
-from .choices import CheckStatus, Outcome, RunState, RunStep
-from .models import ValidationRun
+from core.api.serializers import MAX_ID
+from validation.choices import CheckStatus, Outcome, RunState, RunStep
+from validation.models import ValidationRun
 
 
 class RunCreateSerializer(serializers.Serializer):

@@ -12,17 +12,16 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from governance.errors import Conflict, DomainError, PermissionDenied, validate_model
+from core.errors import Conflict, DomainError, PermissionDenied, validate_model
 from governance.services.audit import audit_append
 from governance.services.checklist_evidence import checklist_fill_from_run
 from registry.choices import VersionState
 from registry.models import Alias, ModelVersion
 from registry.storage import staged_upload, store_staged
-
-from . import thresholds
-from .choices import ACTIVE_RUN_STATES, RUN_TRANSITIONS, RunState, RunStep
-from .models import ValidationReport, ValidationRun
-from .runner import missing_column_error, missing_columns
+from validation import thresholds
+from validation.choices import ACTIVE_RUN_STATES, RUN_TRANSITIONS, RunState, RunStep
+from validation.models import ValidationReport, ValidationRun
+from validation.runner import missing_column_error, missing_columns
 
 MAX_REPORT_BYTES = 100 * 1024 * 1024
 ALLOWED_SUFFIXES = (".pdf", ".html", ".htm", ".md", ".txt", ".docx", ".xlsx", ".zip")
@@ -86,8 +85,7 @@ def report_issue_generated(*, actor, run, conclusion: str) -> ValidationReport:
     from django.core.files.storage import default_storage
 
     from governance.services.workflow import is_assigned
-
-    from . import report as report_render
+    from validation import report as report_render
 
     run = ValidationRun.objects.select_related("version__passport", "reference", "validation", "champion").get(
         pk=run.pk)
@@ -270,7 +268,7 @@ def _run_insert(*, actor, version, reference, validation, target, segment_column
 
 def enqueue(run_id: int) -> None:
     """Send the run's task (to ``MG_VALIDATION_QUEUE`` when set, so heavy runs can have workers of their own)."""
-    from .tasks import run_validation
+    from validation.tasks import run_validation
 
     queue = _setting("MG_VALIDATION_QUEUE", None)
     run_validation.apply_async(kwargs={"run_id": run_id}, **({"queue": queue} if queue else {}))

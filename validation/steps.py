@@ -13,9 +13,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from governance.errors import DomainError
-
-from .checks import (
+from core.errors import DomainError
+from validation.checks import (
     calibration,
     champion,
     errored,
@@ -29,8 +28,8 @@ from .checks import (
     skipped,
     stability,
 )
-from .checks.performance import CLASSIFICATION, HEADLINE, REGRESSION
-from .onnx_predict import OnnxModel
+from validation.checks.performance import CLASSIFICATION, HEADLINE, REGRESSION
+from validation.onnx_predict import OnnxModel
 
 # Every random draw of a run comes from its seed plus the offset of the test that draws.
 SEED_OFFSETS = {"drift": 1, "robustness": 2, "explainability": 3}
@@ -164,7 +163,7 @@ def _explainability(ctx: Context) -> dict:
         from validation.explain.api import explain_onnx
     except ImportError:
         return skipped("skipped: explainer unavailable")
-    from .explainability import explanation_result
+    from validation.explainability import explanation_result
 
     if ctx.model.layout != "tensor":
         return skipped("Explainability needs a model with one input tensor of features.")

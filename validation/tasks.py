@@ -22,11 +22,10 @@ from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db import DatabaseError, close_old_connections, connection
 
-from governance.errors import DomainError
-
-from . import services
-from .models import ValidationRun
-from .runner import RunAborted, RunSpec, Source, execute
+from core.errors import DomainError
+from validation import services
+from validation.models import ValidationRun
+from validation.runner import RunAborted, RunSpec, Source, execute
 
 logger = get_task_logger(__name__)
 
@@ -80,7 +79,7 @@ def spec_for(run: ValidationRun) -> RunSpec:
 
 
 def _environment(worker: str, record: dict | None = None) -> dict:
-    from .runner import package_versions
+    from validation.runner import package_versions
 
     base = {"worker": worker, "host": socket.gethostname(), "pid": os.getpid(), "packages": package_versions()}
     return {**base, **(record or {})}

@@ -16,16 +16,15 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from governance.errors import DomainError
-from governance.forms import apply_domain_error
+from core.errors import DomainError
+from core.forms import apply_domain_error
+from core.views import paginate
 from governance.services.workflow import is_assigned
-from governance.views import paginate
 from registry import selectors as registry_selectors
 from registry.choices import VersionState
-
-from . import run_display, selectors, services
-from .choices import RunState
-from .forms import RunFilterForm, RunStartForm
+from validation import run_display, selectors, services
+from validation.choices import RunState
+from validation.forms import RunFilterForm, RunStartForm
 
 CARD_RUNS = 10
 LIST_PAGE_SIZE = 25

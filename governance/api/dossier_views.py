@@ -9,40 +9,26 @@ from __future__ import annotations
 
 from django.http import FileResponse, HttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.generics import GenericAPIView
-from rest_framework.renderers import BaseRenderer, JSONRenderer
+from rest_framework.renderers import JSONRenderer
 
-from governance.api.permissions import Authenticated
-from governance.api.serializers import error_responses
+from core.api.permissions import Authenticated
+from core.api.renderers import NO_FORMAT, PdfRenderer, ZipRenderer
+from core.api.serializers import error_responses
 from governance.services import evidence
 from registry import selectors as registry_selectors
 from registry.api.views import PASSPORT_KEY
 
-NO_FORMAT = OpenApiParameter("format", exclude=True)
 ERRORS = error_responses(403, 404, media_type="application/json")
 WHO = ("Auditors, risk officers, security reviewers and administrators (whoever may read the audit chain; "
        "`audit:read` scope for tokens); 403 for other users who see the passport, 404 where it is not visible.")
 
 
-class _FileRenderer(BaseRenderer):
-    """Lets clients ask for the file's type; the file itself is an HttpResponse (errors stay JSON)."""
-
-    charset = None
-    render_style = "binary"
-
-    def render(self, data, accepted_media_type=None, renderer_context=None):
-        return data if isinstance(data, bytes) else JSONRenderer().render(data)
 
 
-class PdfRenderer(_FileRenderer):
-    media_type = "application/pdf"
-    format = "pdf"
 
 
-class ZipRenderer(_FileRenderer):
-    media_type = "application/zip"
-    format = "zip"
 
 
 class _ExportView(GenericAPIView):

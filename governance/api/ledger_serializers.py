@@ -13,7 +13,7 @@ from decimal import Decimal
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from governance.api.serializers import MAX_ID
+from core.api.serializers import MAX_ID
 from governance.choices import LedgerCategory, LedgerSource
 from governance.models import BusinessCase, LedgerEntry
 from registry.choices import RiskTier

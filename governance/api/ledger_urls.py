@@ -3,7 +3,7 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from . import ledger_views
+from governance.api import ledger_views
 
 router = SimpleRouter()
 router.register(r"passports/(?P<passport_key>[^/]+)/ledger/entries", ledger_views.PassportEntryViewSet,

@@ -10,7 +10,6 @@ rules (400/409). Entries have no PUT, PATCH or DELETE (405): a correction is a r
 
 from __future__ import annotations
 
-import json
 from datetime import date
 from functools import cached_property
 
@@ -24,22 +23,16 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.generics import GenericAPIView
 from rest_framework.parsers import JSONParser, MultiPartParser
-from rest_framework.renderers import BaseRenderer, JSONRenderer
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
+from core.api.filters import SelectorFilterBackend, SelectorFilterMixin
+from core.api.pagination import DefaultPagination
+from core.api.permissions import Authenticated
+from core.api.renderers import FileRenderer
+from core.api.serializers import error_responses
 from governance import ledger_io, ledger_selectors
-from governance.api.pagination import DefaultPagination
-from governance.api.permissions import Authenticated
-from governance.api.serializers import error_responses
-from governance.api.views import SelectorFilterBackend, SelectorFilterMixin
-from governance.choices import LedgerCategory, LedgerSource
-from governance.models import LedgerEntry
-from governance.services import ledger as services
-from registry.choices import RiskTier
-from registry.filtersets import IdFilter
-from registry.models import ModelPassport
-
-from .ledger_serializers import (
+from governance.api.ledger_serializers import (
     MONTH_RE,
     MONTH_SCHEMA,
     AbBookedSerializer,
@@ -56,6 +49,12 @@ from .ledger_serializers import (
     ReverseSerializer,
     payback_data,
 )
+from governance.choices import LedgerCategory, LedgerSource
+from governance.models import LedgerEntry
+from governance.services import ledger as services
+from registry.choices import RiskTier
+from registry.filtersets import IdFilter
+from registry.models import ModelPassport
 
 PASSPORT_KEY = OpenApiParameter("passport_key", str, OpenApiParameter.PATH, description="Passport key.")
 ENTRY_ID = OpenApiParameter("id", int, OpenApiParameter.PATH, description="Ledger entry id.")
@@ -83,22 +82,12 @@ def _query(filterset_class, request) -> dict:
     return {name: value for name, value in filterset.form.cleaned_data.items() if value not in (None, "")}
 
 
-class _FileRenderer(BaseRenderer):
-    """Lets clients ask for the export's type; the file itself is an HttpResponse (errors stay JSON)."""
-
-    charset = None
-    render_style = "binary"
-
-    def render(self, data, accepted_media_type=None, renderer_context=None):
-        return data if isinstance(data, bytes) else json.dumps(data).encode()
-
-
-class CsvRenderer(_FileRenderer):
+class CsvRenderer(FileRenderer):
     media_type = ledger_io.CSV_TYPE
     format = "csv"
 
 
-class XlsxRenderer(_FileRenderer):
+class XlsxRenderer(FileRenderer):
     media_type = ledger_io.XLSX_TYPE
     format = "xlsx"
 

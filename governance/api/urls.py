@@ -3,7 +3,7 @@
 from django.urls import include, path
 from rest_framework.routers import SimpleRouter
 
-from . import dossier_views, views, workflow_views
+from governance.api import dossier_views, views, workflow_views
 
 app_name = "governance-api"
 

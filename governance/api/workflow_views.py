@@ -26,23 +26,11 @@ from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 from rest_framework.throttling import UserRateThrottle
 
+from core.api.filters import SelectorFilterBackend, SelectorFilterMixin
+from core.api.permissions import Authenticated
+from core.api.serializers import error_responses
 from governance import selectors
-from governance.api.permissions import Authenticated
-from governance.api.serializers import error_responses
-from governance.api.views import SelectorFilterBackend, SelectorFilterMixin
-from governance.choices import FindingSeverity, FindingStatus
-from governance.models import Finding, RiskTierPolicy
-from governance.services import findings as finding_services
-from governance.services import policies, workflow
-from governance.services import signoffs as signoff_services
-from registry import selectors as registry_selectors
-from registry.api.serializers import VersionSerializer
-from registry.api.views import PASSPORT_KEY, VERSION_NUMBER
-from registry.models import ModelVersion
-from validation import services as validation_services
-from validation.models import ValidationReport
-
-from .workflow_serializers import (
+from governance.api.workflow_serializers import (
     AssignmentSerializer,
     AssignSerializer,
     ChecklistAnswerSerializer,
@@ -61,6 +49,17 @@ from .workflow_serializers import (
     SignOffCreateSerializer,
     SignOffSerializer,
 )
+from governance.choices import FindingSeverity, FindingStatus
+from governance.models import Finding, RiskTierPolicy
+from governance.services import findings as finding_services
+from governance.services import policies, workflow
+from governance.services import signoffs as signoff_services
+from registry import selectors as registry_selectors
+from registry.api.serializers import VersionSerializer
+from registry.api.views import PASSPORT_KEY, VERSION_NUMBER
+from registry.models import ModelVersion
+from validation import services as validation_services
+from validation.models import ValidationReport
 
 REPORT_ID = OpenApiParameter("report_id", int, OpenApiParameter.PATH, description="Report id.")
 CHECKLIST_CODE = OpenApiParameter("code", str, OpenApiParameter.PATH, description="OWASP item code, ML01..ML10.")

@@ -1,8 +1,15 @@
 """Governance models: people and organisation, audit chain, API tokens (core) and the approval workflow."""
 
-from .core import ApiToken, AuditChainHead, AuditEvent, BusinessUnit, Team, User
-from .ledger import BusinessCase, LedgerEntry, LedgerYearTotal, PlanLine
-from .workflow import ChecklistItem, Finding, RiskTierPolicy, SignOff, ValidatorAssignment, VersionReview
+from governance.models.core import ApiToken, AuditChainHead, AuditEvent, BusinessUnit, Team, User
+from governance.models.ledger import BusinessCase, LedgerEntry, LedgerYearTotal, PlanLine
+from governance.models.workflow import (
+    ChecklistItem,
+    Finding,
+    RiskTierPolicy,
+    SignOff,
+    ValidatorAssignment,
+    VersionReview,
+)
 
 __all__ = [
     "ApiToken", "AuditChainHead", "AuditEvent", "BusinessUnit", "Team", "User",

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from django.db import models, transaction
 from django.utils import timezone
 
-from governance.context import request_id_var
+from core.context import request_id_var
 from governance.models import AuditChainHead, AuditEvent
 
 GENESIS_HASH = "0" * 64

@@ -25,8 +25,8 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core.errors import PermissionDenied
 from governance.dossier import canonical_json, dossier_records, event_record, passport_events, render_dossier_pdf
-from governance.errors import PermissionDenied
 from governance.models import AuditEvent
 from governance.permissions import can_export_evidence
 from governance.services.audit import audit_append, audit_verify

@@ -8,8 +8,8 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core.errors import Conflict, DomainError, PermissionDenied, validate_model
 from governance.choices import FINDING_TRANSITIONS, ChecklistStatus, FindingSeverity, FindingStatus
-from governance.errors import Conflict, DomainError, PermissionDenied, validate_model
 from governance.models import ChecklistItem, Finding
 from governance.permissions import ACCEPT, ANSWER, RAISE, can
 from governance.services.audit import audit_append

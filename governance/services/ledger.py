@@ -22,9 +22,9 @@ from django.db.models.functions import ExtractYear
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core.errors import Conflict, DomainError, PermissionDenied, validate_model
 from governance import ledger_math
 from governance.choices import BENEFIT_CATEGORIES, LedgerCategory, LedgerSource
-from governance.errors import Conflict, DomainError, PermissionDenied, validate_model
 from governance.ledger_permissions import can_view_ledger, require_book
 from governance.models import BusinessCase, LedgerEntry, LedgerYearTotal, PlanLine
 from governance.services.audit import audit_append

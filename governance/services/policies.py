@@ -6,8 +6,8 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core.errors import DomainError, PermissionDenied, validate_model
 from governance.choices import SignoffRole
-from governance.errors import DomainError, PermissionDenied, validate_model
 from governance.models import RiskTierPolicy
 from governance.services.audit import audit_append
 

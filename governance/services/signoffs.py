@@ -14,8 +14,8 @@ from datetime import date
 from django.db import transaction
 from django.utils.translation import gettext as _
 
+from core.errors import Conflict, DomainError, PermissionDenied
 from governance.choices import Decision, FindingSeverity, FindingStatus, Role, SignoffRole
-from governance.errors import Conflict, DomainError, PermissionDenied
 from governance.models import ChecklistItem, Finding, SignOff, VersionReview
 from governance.services.audit import audit_append
 from governance.services.workflow import (

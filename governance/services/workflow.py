@@ -10,8 +10,8 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core.errors import Conflict, DomainError, PermissionDenied
 from governance.choices import ChecklistStatus, Role
-from governance.errors import Conflict, DomainError, PermissionDenied
 from governance.models import ChecklistItem, RiskTierPolicy, ValidatorAssignment, VersionReview
 from governance.notifications import notify, users_in_role
 from governance.owasp import CHECKLIST_CODES, auto_evidence_for

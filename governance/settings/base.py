@@ -32,6 +32,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "guardian",
     "django_htmx",
+    "core",
     "governance",
     "registry",
     "validation",
@@ -49,7 +50,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
-    "governance.middleware.RequestIdMiddleware",
+    "core.middleware.RequestIdMiddleware",
 ]
 
 ROOT_URLCONF = "governance.urls"
@@ -88,7 +89,7 @@ AUTH_USER_MODEL = "governance.User"
 AUTHENTICATION_BACKENDS = [
     "django.contrib.auth.backends.ModelBackend",
     "guardian.backends.ObjectPermissionBackend",
-    "governance.auth_backends.RuleBackend",
+    "core.rules.RuleBackend",
 ]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
@@ -174,8 +175,8 @@ REST_FRAMEWORK = {
         "governance.api.authentication.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["governance.api.permissions.DenyByDefault"],
-    "DEFAULT_PAGINATION_CLASS": "governance.api.pagination.DefaultPagination",
+    "DEFAULT_PERMISSION_CLASSES": ["core.api.permissions.DenyByDefault"],
+    "DEFAULT_PAGINATION_CLASS": "core.api.pagination.DefaultPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": [
         "django_filters.rest_framework.DjangoFilterBackend",
@@ -191,7 +192,7 @@ REST_FRAMEWORK = {
         "user": env.str("API_THROTTLE_USER", default="1200/min"),
         "reauth": env.str("API_THROTTLE_REAUTH", default="10/min"),
     },
-    "EXCEPTION_HANDLER": "governance.api.exceptions.exception_handler",
+    "EXCEPTION_HANDLER": "core.api.exceptions.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }

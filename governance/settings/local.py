@@ -5,7 +5,7 @@ import os
 os.environ.setdefault("DJANGO_SECRET_KEY", "local-development-only-not-secret")
 os.environ.setdefault("DJANGO_DEBUG", "true")
 
-from .base import *  # noqa: E402,F403
+from governance.settings.base import *  # noqa: E402,F403
 
 # Serve static files straight from the finders (no collectstatic needed outside production).
 WHITENOISE_USE_FINDERS = True

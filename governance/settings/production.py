@@ -1,7 +1,7 @@
 """Production: secrets and hosts must come from the environment; HTTPS everywhere."""
 
-from .base import *  # noqa: F403
-from .base import STORAGES, env
+from governance.settings.base import *  # noqa: F403
+from governance.settings.base import STORAGES, env
 
 DEBUG = False
 SECRET_KEY = env.str("DJANGO_SECRET_KEY")  # no default: refuse to start without one

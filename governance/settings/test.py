@@ -4,8 +4,8 @@ import os
 
 os.environ.setdefault("DJANGO_SECRET_KEY", "test-only-not-secret")
 
-from .base import *  # noqa: E402,F403
-from .base import REST_FRAMEWORK, VAR_DIR  # noqa: E402
+from governance.settings.base import *  # noqa: E402,F403
+from governance.settings.base import REST_FRAMEWORK, VAR_DIR  # noqa: E402
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 MEDIA_ROOT = VAR_DIR / "test-media"

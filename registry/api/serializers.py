@@ -14,7 +14,8 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from governance.api.serializers import MAX_ID, UserRefSerializer
+from core.api.serializers import MAX_ID
+from governance.api.serializers import UserRefSerializer
 from governance.models import BusinessUnit, Team
 from registry.choices import (
     DatasetFormat,

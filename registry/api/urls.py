@@ -2,7 +2,7 @@
 
 from rest_framework.routers import SimpleRouter
 
-from . import views
+from registry.api import views
 
 app_name = "registry-api"
 

@@ -21,14 +21,11 @@ from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 
-from governance.api.permissions import Authenticated
-from governance.api.serializers import error_responses
-from governance.api.views import SelectorFilterBackend, SelectorFilterMixin
+from core.api.filters import SelectorFilterBackend, SelectorFilterMixin
+from core.api.permissions import Authenticated
+from core.api.serializers import error_responses
 from registry import selectors, services
-from registry.filtersets import PassportFilterSet
-from registry.models import Alias, Dataset, ModelPassport, ModelVersion
-
-from .serializers import (
+from registry.api.serializers import (
     AliasSerializer,
     AliasSetSerializer,
     DatasetSerializer,
@@ -40,6 +37,8 @@ from .serializers import (
     VersionSerializer,
     VersionUploadSerializer,
 )
+from registry.filtersets import PassportFilterSet
+from registry.models import Alias, Dataset, ModelPassport, ModelVersion
 
 # The per-passport annotations of registry.selectors.passport_list.
 PASSPORT_ANNOTATIONS = ("version_count", "latest_version", "latest_state")

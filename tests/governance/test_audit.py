@@ -118,7 +118,7 @@ def test_postgres_refuses_update_and_delete(chain):
 
 def test_request_id_is_recorded(client, developer, passport):
     client.force_login(developer)
-    from governance.context import request_id_var
+    from core.context import request_id_var
 
     token = request_id_var.set("req-123")
     try:

@@ -2,7 +2,7 @@
 
 import pytest
 
-from governance.errors import Conflict
+from core.errors import Conflict
 from governance.models import AuditEvent
 from governance.services import workflow
 from governance.services.audit import audit_verify

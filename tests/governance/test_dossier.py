@@ -22,9 +22,9 @@ from django.urls import reverse
 from django.utils import translation
 from pypdf import PdfReader
 
+from core import pdf as pdf_module
+from core.errors import PermissionDenied
 from governance import dossier as dossier_module
-from governance import pdf as pdf_module
-from governance.errors import PermissionDenied
 from governance.models import AuditEvent, ChecklistItem
 from governance.services import evidence
 from governance.services import findings as finding_services

@@ -6,8 +6,8 @@ import pytest
 from django.urls import reverse
 from django.utils import translation
 
+from core.errors import Conflict, DomainError, PermissionDenied
 from governance import ledger_math
-from governance.errors import Conflict, DomainError, PermissionDenied
 from governance.services import workflow
 from governance.services.signoffs import check_eligible
 from registry import services as registry_services

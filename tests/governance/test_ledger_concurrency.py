@@ -7,7 +7,7 @@ from datetime import date
 
 import pytest
 
-from governance.errors import Conflict
+from core.errors import Conflict
 from governance.ledger_selectors import ledger_totals_mismatches
 from governance.models import LedgerEntry, LedgerYearTotal
 from governance.services import ledger as services

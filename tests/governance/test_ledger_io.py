@@ -11,8 +11,8 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from openpyxl import load_workbook
 
+from core.errors import DomainError
 from governance import ledger_io
-from governance.errors import DomainError
 from governance.models import AuditEvent, LedgerEntry
 from tests.governance import ledger_helpers
 

@@ -14,8 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.django import TestCase as HypothesisTestCase
 
+from core.errors import Conflict, DomainError, PermissionDenied
 from governance import ledger_math
-from governance.errors import Conflict, DomainError, PermissionDenied
 from governance.ledger_selectors import ledger_figures, ledger_totals_mismatches
 from governance.models import AuditEvent, BusinessCase, LedgerEntry
 from governance.services import ledger as services

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from governance.pdf import StaticOnlyFetcher, html_to_pdf
+from core.pdf import StaticOnlyFetcher, html_to_pdf
 
 
 @pytest.fixture

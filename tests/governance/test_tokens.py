@@ -6,7 +6,7 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from governance.errors import DomainError, PermissionDenied
+from core.errors import DomainError, PermissionDenied
 from governance.models import ApiToken, AuditEvent
 from governance.services.tokens import token_authenticate, token_create, token_revoke
 

@@ -7,8 +7,8 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
+from core.errors import Conflict, DomainError, PermissionDenied
 from governance.choices import FindingStatus
-from governance.errors import Conflict, DomainError, PermissionDenied
 from governance.models import AuditEvent, ChecklistItem, RiskTierPolicy, SignOff, VersionReview
 from governance.services import findings, policies, signoffs, workflow
 from registry.choices import VERSION_TRANSITIONS, VersionState

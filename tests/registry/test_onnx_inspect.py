@@ -18,7 +18,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from governance.errors import DomainError
+from core.errors import DomainError
 from registry.onnx_inspect import (
     DEFAULT_ALLOWED_DOMAINS,
     ArtifactRejected,

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-from governance.errors import Conflict, DomainError, PermissionDenied
+from core.errors import Conflict, DomainError, PermissionDenied
 from governance.models import AuditEvent
 from registry import services
 from registry.models import Alias, Dataset, ModelPassport, ModelVersion

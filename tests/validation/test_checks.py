@@ -17,7 +17,7 @@ from scipy.stats import ks_2samp
 from sklearn import metrics as skm
 from sklearn.calibration import calibration_curve
 
-from governance.errors import DomainError
+from core.errors import DomainError
 from registry.demo_models import build_demo_model
 from validation import thresholds
 from validation.checks import calibration, generalisation, metric, performance, quality, robustness, segments, stability

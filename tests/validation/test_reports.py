@@ -12,7 +12,7 @@ from django.core.files.storage import default_storage
 from django.urls import reverse
 from pypdf import PdfReader
 
-from governance.errors import Conflict, DomainError, PermissionDenied
+from core.errors import Conflict, DomainError, PermissionDenied
 from governance.models import AuditEvent
 from governance.services import findings as finding_services
 from governance.services import workflow

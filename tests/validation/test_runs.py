@@ -12,7 +12,7 @@ from django.core.files.storage import default_storage
 from django.http import Http404
 from django.utils import timezone
 
-from governance.errors import Conflict, DomainError, PermissionDenied
+from core.errors import Conflict, DomainError, PermissionDenied
 from governance.models import AuditEvent
 from governance.services import workflow
 from registry import services as registry_services

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import errored, metric, num, nums, outcome
+from validation.checks import errored, metric, num, nums, outcome
 
 
 def reliability(y: np.ndarray, score: np.ndarray, *, bins: int = 10) -> dict:

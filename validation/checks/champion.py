@@ -4,7 +4,7 @@ validation. The challenger passes when its headline metric does not trail the ch
 
 from __future__ import annotations
 
-from . import metric, num, outcome
+from validation.checks import metric, num, outcome
 
 COMPARED = ("performance", "calibration", "stability", "generalisation", "robustness", "segments")
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
-from . import errored, metric, num, outcome
-from .performance import CLASSIFICATION, headline
+from validation.checks import errored, metric, num, outcome
+from validation.checks.performance import CLASSIFICATION, headline
 
 
 def row_loss(task: str, y: np.ndarray, score: np.ndarray) -> np.ndarray:

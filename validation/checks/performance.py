@@ -8,7 +8,7 @@ import math
 import numpy as np
 from sklearn import metrics as skm
 
-from . import downsample, errored, metric, num, nums, outcome
+from validation.checks import downsample, errored, metric, num, nums, outcome
 
 CLASSIFICATION = "classification"
 REGRESSION = "regression"

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from . import metric, num, outcome, verdict
+from validation.checks import metric, num, outcome, verdict
 
 
 def _rate(count: int, rows: int) -> float:

@@ -14,9 +14,9 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from . import metric, num, outcome
-from .performance import headline
-from .stability import is_categorical
+from validation.checks import metric, num, outcome
+from validation.checks.performance import headline
+from validation.checks.stability import is_categorical
 
 Predict = Callable[[pd.DataFrame], np.ndarray]
 

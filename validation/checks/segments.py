@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from . import errored, metric, num, outcome
-from .performance import CLASSIFICATION, headline
+from validation.checks import errored, metric, num, outcome
+from validation.checks.performance import CLASSIFICATION, headline
 
 MISSING = "(missing)"
 OTHER = "(other)"

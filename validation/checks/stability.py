@@ -16,7 +16,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from . import metric, num, nums, outcome
+from validation.checks import metric, num, nums, outcome
 
 EPSILON = 1e-4
 MISSING = "(missing)"

@@ -1,5 +1,5 @@
 """Explainability for ONNX artifacts: exact TreeSHAP read from ONNX tree ensembles, model-agnostic SHAP otherwise."""
 
-from .api import Explanation, explain_onnx
+from validation.explain.api import Explanation, explain_onnx
 
 __all__ = ["Explanation", "explain_onnx"]

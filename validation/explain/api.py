@@ -30,8 +30,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import agnostic, treeshap
-from .onnx_trees import ParsedTreeEnsemble, UnsupportedTreeModel, model_bytes, parse_tree_ensemble
+from validation.explain import agnostic, treeshap
+from validation.explain.onnx_trees import ParsedTreeEnsemble, UnsupportedTreeModel, model_bytes, parse_tree_ensemble
 
 ALGORITHMS = ("interventional", "path_dependent", "auto")
 OUTPUTS = ("raw", "probability")

@@ -43,7 +43,7 @@ from math import factorial
 
 import numpy as np
 
-from .onnx_trees import ParsedTreeEnsemble
+from validation.explain.onnx_trees import ParsedTreeEnsemble
 
 try:  # shap depends on numba; the numpy code below is the fallback
     import numba as _numba

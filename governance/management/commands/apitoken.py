@@ -3,8 +3,8 @@
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
+from core.errors import DomainError
 from governance.choices import TokenScope
-from governance.errors import DomainError
 from governance.models import ApiToken
 from governance.services.tokens import token_create, token_revoke
 

@@ -3,7 +3,7 @@
 import re
 import uuid
 
-from .context import request_id_var
+from core.context import request_id_var
 
 _SAFE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 

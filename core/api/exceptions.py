@@ -7,7 +7,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_handler
 
-from governance.errors import DomainError
+from core.errors import DomainError
 
 
 def _first_message(detail):
