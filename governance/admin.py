@@ -6,16 +6,13 @@ from django.contrib.auth.admin import UserAdmin
 from guardian.admin import GuardedModelAdmin
 
 from core.admin import ReadOnlyAdmin
-from governance.models import (
-    ApiToken,
-    AuditEvent,
-    BusinessUnit,
+from governance.accounts.models import ApiToken, BusinessUnit, Team, User
+from governance.audit.models import AuditEvent
+from governance.workflow.models import (
     ChecklistItem,
     Finding,
     RiskTierPolicy,
     SignOff,
-    Team,
-    User,
     ValidatorAssignment,
     VersionReview,
 )
@@ -54,7 +51,7 @@ class RiskTierPolicyForm(forms.ModelForm):
 
     def clean_required_roles(self):
         from core.errors import DomainError
-        from governance.services.policies import policy_check_roles
+        from governance.workflow.services.policies import policy_check_roles
 
         roles = self.cleaned_data.get("required_roles")
         try:
@@ -83,7 +80,7 @@ class RiskTierPolicyAdmin(admin.ModelAdmin):
         return super().get_form(request, obj, change, form=RiskTierPolicyForm, **kwargs)
 
     def save_model(self, request, obj, form, change):
-        from governance.services.policies import policy_update
+        from governance.workflow.services.policies import policy_update
 
         # The form's clean() has run the service's checks: a refusal is shown on the form, never as "saved".
         policy_update(actor=request.user, policy=obj, **{f: form.cleaned_data[f] for f in form.changed_data})

@@ -31,9 +31,9 @@ def inbox_counts(user) -> dict:
 
     Sign-offs due are left out: deciding them takes the full eligibility rules per version (the page shows them).
     """
-    from governance.choices import FindingStatus
-    from governance.models import Finding, ValidatorAssignment
-    from governance.selectors import WARN_DAYS
+    from governance.workflow.choices import FindingStatus
+    from governance.workflow.models import Finding, ValidatorAssignment
+    from governance.workflow.selectors import WARN_DAYS
     from registry.choices import VersionState
     from registry.models import ModelVersion
 
@@ -60,7 +60,7 @@ def _reads_some_ledger(user) -> bool:
     """Business owners and users granted a business unit read those ledgers without the finance read role
     (governance.ledger_permissions). Two index lookups rather than one OR across passports, which would scan
     every passport for a user who reads none."""
-    from governance.ledger_permissions import managed_units
+    from governance.ledger.permissions import managed_units
     from registry.models import ModelPassport
 
     return ModelPassport.objects.filter(business_owner_id=user.pk).exists() or managed_units(user).exists()

@@ -8,13 +8,18 @@ version sit under its page, ``/passports/<key>/versions/<n>/review/<verb>/`` (th
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from governance import dossier_views, ledger_pages, views, workflow_views
+from governance import views
+from governance.accounts import views as account_views
+from governance.audit import views as audit_views
+from governance.dossier import views as dossier_views
+from governance.ledger import views as ledger_pages
+from governance.workflow import views as workflow_views
 
 governance_patterns = [
-    path("audit/", views.audit_log, name="audit_log"),
-    path("audit/verify/", views.audit_verify_view, name="audit_verify"),
-    path("tokens/", views.token_list, name="token_list"),
-    path("tokens/<int:pk>/revoke/", views.token_revoke_view, name="token_revoke"),
+    path("audit/", audit_views.audit_log, name="audit_log"),
+    path("audit/verify/", audit_views.audit_verify_view, name="audit_verify"),
+    path("tokens/", account_views.token_list, name="token_list"),
+    path("tokens/<int:pk>/revoke/", account_views.token_revoke_view, name="token_revoke"),
     path("reviews/", workflow_views.inbox, name="inbox"),
     path("portfolio/", workflow_views.portfolio, name="portfolio"),
     path("passports/<slug:key>/dossier.pdf", dossier_views.passport_dossier, name="passport_dossier"),

@@ -22,8 +22,9 @@ from django.contrib.auth.models import Group
 from django.core.files.base import ContentFile
 from django.db import transaction
 
-from governance.choices import Role
-from governance.models import AuditEvent, BusinessUnit, Team
+from governance.accounts.choices import Role
+from governance.accounts.models import BusinessUnit, Team
+from governance.audit.models import AuditEvent
 from registry import services
 from registry.choices import DatasetKind
 from registry.demo_models import DEMO_MODEL_KEYS, DemoModel, build_demo_model, build_demo_models
@@ -231,9 +232,10 @@ def seed_activity(*, users: dict, units: dict[str, BusinessUnit], today: date | 
     unit, with a business case and a year and a half of quarterly entries per demo passport. Idempotent."""
     from guardian.shortcuts import assign_perm
 
-    from governance.ledger_permissions import MANAGE_UNIT
-    from governance.models import LedgerEntry
-    from governance.services import ledger, workflow
+    from governance.ledger import services as ledger
+    from governance.ledger.models import LedgerEntry
+    from governance.ledger.permissions import MANAGE_UNIT
+    from governance.workflow.services import transitions as workflow
     from registry.choices import VersionState
 
     challenger = ModelVersion.objects.filter(passport__key=CHALLENGER_KEY, number=2).first()

@@ -12,7 +12,7 @@ from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 
 from core.forms import BootstrapFormMixin, PrettyJSONField
-from governance.models import BusinessUnit, Team
+from governance.accounts.models import BusinessUnit, Team
 from registry.choices import DatasetFormat, DatasetKind, RiskTier, VersionState
 from registry.models import ModelPassport
 from registry.services import PASSPORT_FIELDS, TIERING_FIELDS

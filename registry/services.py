@@ -15,7 +15,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from core.errors import Conflict, DomainError, PermissionDenied, validate_model
-from governance.services.audit import audit_append
+from governance.audit.services import audit_append
 from registry import permissions as perms
 from registry.choices import DatasetFormat, DecisionType, Materiality, RegulatoryExposure, VersionState
 from registry.models import Alias, Dataset, ModelPassport, ModelVersion

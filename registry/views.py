@@ -16,7 +16,7 @@ from django.views.decorators.http import require_GET, require_POST
 from core.errors import DomainError
 from core.forms import apply_domain_error
 from core.views import paginate
-from governance import workflow_panel
+from governance.workflow import panel as workflow_panel
 from registry import permissions as perms
 from registry import selectors, services
 from registry.choices import VersionState
@@ -44,7 +44,7 @@ def _require(user, perm: str, passport) -> None:
 
 
 def _abilities(user, passport) -> dict:
-    from governance.ledger_permissions import can_view_ledger
+    from governance.ledger.permissions import can_view_ledger
 
     return {
         "ledger": can_view_ledger(user, passport),

@@ -16,9 +16,9 @@ from django.conf import settings
 from django.db import connection
 from rest_framework.test import APIClient
 
-from governance.choices import TokenScope
-from governance.models import AuditEvent
-from governance.services.tokens import token_create
+from governance.accounts.choices import TokenScope
+from governance.accounts.services import token_create
+from governance.audit.models import AuditEvent
 from registry import services as registry_services
 from tests.factories import csv_upload, linear_onnx, onnx_upload
 

@@ -10,7 +10,7 @@ import onnx
 from django.contrib.auth.models import Group
 from onnx import TensorProto, helper
 
-from governance.models import BusinessUnit, Team, User
+from governance.accounts.models import BusinessUnit, Team, User
 from registry import services as registry_services
 from registry.models import ModelPassport
 

@@ -23,9 +23,9 @@ from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error, response_schema_conformance, status_code_conformance
 from schemathesis.config import SchemathesisConfig
 
-from governance.services import findings as finding_services
-from governance.services import workflow
-from governance.services.tokens import token_create
+from governance.accounts.services import token_create
+from governance.workflow.services import findings as finding_services
+from governance.workflow.services import transitions as workflow
 from tests import api_helpers
 from tests.api_helpers import ALL_SCOPES
 from tests.factories import UserFactory

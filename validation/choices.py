@@ -59,3 +59,9 @@ class Outcome(models.TextChoices):
 
     PASSED = "passed", _("All tests passed")
     FAILED = "failed", _("Some tests failed")
+
+
+class ValidationDepth(models.TextChoices):
+    BASIC = "basic", _("Basic: performance and data quality")
+    STANDARD = "standard", _("Standard: + stability, calibration, explainability")
+    FULL = "full", _("Full: + robustness, segments, champion vs challenger")

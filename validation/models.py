@@ -9,8 +9,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from governance.choices import ValidationDepth
-from validation.choices import ACTIVE_RUN_STATES, Outcome, RunState, RunStep
+from validation.choices import ACTIVE_RUN_STATES, Outcome, RunState, RunStep, ValidationDepth
 
 
 def report_path(instance: ValidationReport, filename: str) -> str:

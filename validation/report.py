@@ -30,7 +30,7 @@ class Rendered:
 
 def report_context(*, run, conclusion: str, issued_by, issued_at) -> dict:
     """The context of both renderings, read from the database: the run's version, its findings and sign-offs."""
-    from governance.models import Finding
+    from governance.workflow.models import Finding
 
     version = run.version
     findings = list(Finding.objects.filter(version=version).select_related("owner", "raised_by")

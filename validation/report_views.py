@@ -18,8 +18,8 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from core.errors import DomainError
 from core.forms import BootstrapFormMixin, apply_domain_error
-from governance.models import Finding
-from governance.services.workflow import is_assigned
+from governance.workflow.models import Finding
+from governance.workflow.services.transitions import is_assigned
 from validation import run_display, selectors, services
 from validation.models import ValidationReport
 from validation.report_api import CSP, file_response

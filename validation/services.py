@@ -13,8 +13,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from core.errors import Conflict, DomainError, PermissionDenied, validate_model
-from governance.services.audit import audit_append
-from governance.services.checklist_evidence import checklist_fill_from_run
+from governance.audit.services import audit_append
+from governance.workflow.services.checklist_evidence import checklist_fill_from_run
 from registry.choices import VersionState
 from registry.models import Alias, ModelVersion
 from registry.storage import staged_upload, store_staged
@@ -29,7 +29,7 @@ ALLOWED_SUFFIXES = (".pdf", ".html", ".htm", ".md", ".txt", ".docx", ".xlsx", ".
 
 def report_issue_uploaded(*, actor, version, upload, conclusion: str) -> ValidationReport:
     """Freeze an uploaded report for a version in validation; its sha256 is what sign-offs bind to."""
-    from governance.services.workflow import is_assigned
+    from governance.workflow.services.transitions import is_assigned
 
     version = ModelVersion.objects.select_related("passport").get(pk=version.pk)  # the state now, not the caller's
     if not is_assigned(actor, version):
@@ -59,7 +59,7 @@ def report_issue_uploaded(*, actor, version, upload, conclusion: str) -> Validat
 
 @transaction.atomic
 def _report_insert(*, actor, version, stored, staged, filename, conclusion) -> ValidationReport:
-    from governance.services.workflow import lock_version
+    from governance.workflow.services.transitions import lock_version
 
     version = lock_version(version)
     if version.state not in (VersionState.IN_VALIDATION, VersionState.VALIDATED):
@@ -84,7 +84,7 @@ def report_issue_generated(*, actor, run, conclusion: str) -> ValidationReport:
     from django.core.files.base import ContentFile
     from django.core.files.storage import default_storage
 
-    from governance.services.workflow import is_assigned
+    from governance.workflow.services.transitions import is_assigned
     from validation import report as report_render
 
     run = ValidationRun.objects.select_related("version__passport", "reference", "validation", "champion").get(
@@ -125,7 +125,7 @@ def report_issue_generated(*, actor, run, conclusion: str) -> ValidationReport:
 
 @transaction.atomic
 def _generated_insert(*, actor, run, rendered, html_name, pdf_name, conclusion, issued_at) -> ValidationReport:
-    from governance.services.workflow import lock_version
+    from governance.workflow.services.transitions import lock_version
 
     version = lock_version(run.version)
     if version.state not in (VersionState.IN_VALIDATION, VersionState.VALIDATED):
@@ -164,7 +164,7 @@ def run_start(*, actor, version, reference, validation, target: str, segment_col
     points at. The tier policy in force at submission fixes the depth and thresholds, which the run snapshots with
     the digests of what it will validate. The Celery task is enqueued after commit; audit: validation_run.queued.
     """
-    from governance.services.workflow import is_assigned
+    from governance.workflow.services.transitions import is_assigned
 
     version = ModelVersion.objects.select_related("passport").get(pk=version.pk)
     if not is_assigned(actor, version):
@@ -198,8 +198,8 @@ def _check_datasets(version, reference, validation) -> None:
 
 
 def _policy(version) -> dict:
-    from governance.models import VersionReview
-    from governance.services.workflow import policy_for_tier
+    from governance.workflow.models import VersionReview
+    from governance.workflow.services.transitions import policy_for_tier
 
     review = VersionReview.objects.filter(version=version).first()
     policy = review.policy if review else policy_for_tier(version.passport.risk_tier).snapshot()
@@ -240,7 +240,7 @@ def _seed(*digests: str) -> int:
 
 @transaction.atomic(durable=True)
 def _run_insert(*, actor, version, reference, validation, target, segment_column, champion, plan) -> ValidationRun:
-    from governance.services.workflow import lock_version
+    from governance.workflow.services.transitions import lock_version
 
     version = lock_version(version)
     if version.state != VersionState.IN_VALIDATION:
@@ -413,7 +413,7 @@ def run_fail(*, run_id: int, token: str, reason: str, environment: dict | None =
 def run_cancel(*, actor, run: ValidationRun) -> ValidationRun:
     """Cancel a queued or running run (the validator who may start runs on its version). A running attempt notices
     at its next step and stops without writing. Audit: validation_run.cancelled."""
-    from governance.services.workflow import is_assigned
+    from governance.workflow.services.transitions import is_assigned
 
     run = _lock_run(run.pk)
     if not is_assigned(actor, run.version):

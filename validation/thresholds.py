@@ -13,7 +13,7 @@ from __future__ import annotations
 from copy import deepcopy
 
 from core.errors import DomainError
-from governance.choices import ValidationDepth
+from validation.choices import ValidationDepth
 
 # The order the runner goes through them (cheap, data-only tests first; champion last, it repeats the others).
 TEST_ORDER: tuple[str, ...] = (

@@ -19,7 +19,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from core.errors import DomainError
 from core.forms import apply_domain_error
 from core.views import paginate
-from governance.services.workflow import is_assigned
+from governance.workflow.services.transitions import is_assigned
 from registry import selectors as registry_selectors
 from registry.choices import VersionState
 from validation import run_display, selectors, services

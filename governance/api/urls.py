@@ -3,13 +3,16 @@
 from django.urls import include, path
 from rest_framework.routers import SimpleRouter
 
-from governance.api import dossier_views, views, workflow_views
+from governance.accounts.api import views as account_views
+from governance.audit.api import views as audit_views
+from governance.dossier.api import views as dossier_views
+from governance.workflow.api import views as workflow_views
 
 app_name = "governance-api"
 
 router = SimpleRouter()
-router.register("audit-events", views.AuditEventViewSet, basename="audit-event")
-router.register("tokens", views.TokenViewSet, basename="token")
+router.register("audit-events", audit_views.AuditEventViewSet, basename="audit-event")
+router.register("tokens", account_views.TokenViewSet, basename="token")
 router.register(r"passports/(?P<passport_key>[^/]+)/versions", workflow_views.VersionWorkflowViewSet,
                 basename="passport-version-workflow")
 router.register("findings", workflow_views.FindingViewSet, basename="finding")
@@ -17,7 +20,7 @@ router.register("policies", workflow_views.PolicyViewSet, basename="policy")
 
 urlpatterns = [
     *router.urls,
-    path("", include("governance.api.ledger_urls")),
+    path("", include("governance.ledger.api.urls")),
     path("inbox/", workflow_views.InboxView.as_view(), name="inbox"),
     path("portfolio/", workflow_views.PortfolioView.as_view(), name="portfolio"),
     path("passports/<str:passport_key>/dossier.pdf", dossier_views.DossierView.as_view(), name="passport-dossier"),

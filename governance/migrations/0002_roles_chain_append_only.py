@@ -24,7 +24,7 @@ DROP FUNCTION IF EXISTS governance_auditevent_append_only();
 
 
 def create_groups(apps, schema_editor):
-    from governance.roles import sync_role_groups
+    from governance.accounts.roles import sync_role_groups
 
     sync_role_groups(apps)
 

@@ -11,7 +11,7 @@ DEFAULT_POLICIES = [
 
 
 def seed(apps, schema_editor):
-    from governance.roles import sync_role_groups
+    from governance.accounts.roles import sync_role_groups
 
     Policy = apps.get_model("governance", "RiskTierPolicy")
     for tier, roles, checklist, depth, months in DEFAULT_POLICIES:

@@ -4,7 +4,7 @@ their ledger permissions."""
 
 import django.db.models.deletion
 import django.utils.timezone
-import governance.models.ledger
+import governance.ledger.models
 from django.conf import settings
 from django.db import migrations, models
 
@@ -37,7 +37,7 @@ def drop_trigger(apps, schema_editor):
 
 
 def sync_roles(apps, schema_editor):
-    from governance.roles import sync_role_groups
+    from governance.accounts.roles import sync_role_groups
 
     sync_role_groups(apps)
 
@@ -87,7 +87,7 @@ class Migration(migrations.Migration):
                 ('description', models.CharField(max_length=300, verbose_name='description')),
                 ('evidence_text', models.TextField(blank=True, verbose_name='evidence')),
                 ('evidence_url', models.URLField(blank=True, max_length=500, verbose_name='evidence link')),
-                ('evidence_file', models.FileField(blank=True, max_length=300, upload_to=governance.models.ledger.evidence_path, verbose_name='evidence file')),
+                ('evidence_file', models.FileField(blank=True, max_length=300, upload_to=governance.ledger.models.evidence_path, verbose_name='evidence file')),
                 ('evidence_sha256', models.CharField(blank=True, max_length=64, verbose_name='evidence file sha256')),
                 ('booked_at', models.DateTimeField(default=django.utils.timezone.now, verbose_name='booked at')),
                 ('booked_by', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='booked by')),

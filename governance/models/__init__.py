@@ -1,8 +1,11 @@
-"""Governance models: people and organisation, audit chain, API tokens (core) and the approval workflow."""
+"""Every governance room's models, gathered for Django's app registry (app label `governance`).
 
-from governance.models.core import ApiToken, AuditChainHead, AuditEvent, BusinessUnit, Team, User
-from governance.models.ledger import BusinessCase, LedgerEntry, LedgerYearTotal, PlanLine
-from governance.models.workflow import (
+Import a model from its room (`governance.accounts.models`, ...), never from here."""
+
+from governance.accounts.models import ApiToken, BusinessUnit, Team, User
+from governance.audit.models import AuditChainHead, AuditEvent
+from governance.ledger.models import BusinessCase, LedgerEntry, LedgerYearTotal, PlanLine
+from governance.workflow.models import (
     ChecklistItem,
     Finding,
     RiskTierPolicy,

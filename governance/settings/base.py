@@ -172,7 +172,7 @@ MG_VALIDATION_SOFT_TIME_LIMIT = env.int("MG_VALIDATION_SOFT_TIME_LIMIT", default
 # --- REST API ---------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "governance.api.authentication.ApiTokenAuthentication",
+        "governance.accounts.api.authentication.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["core.api.permissions.DenyByDefault"],
@@ -212,7 +212,7 @@ SPECTACULAR_SETTINGS = {
     # One enum component for version states (used by versions, passport annotations and filters).
     "ENUM_NAME_OVERRIDES": {"VersionStateEnum": "registry.choices.VersionState",
                             "RunStateEnum": "validation.choices.RunState",
-                            "ValidationDepthEnum": "governance.choices.ValidationDepth"},
+                            "ValidationDepthEnum": "validation.choices.ValidationDepth"},
 }
 
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}

@@ -11,8 +11,8 @@ import json
 
 from django import template
 
-from governance.choices import ChecklistStatus, Decision, FindingSeverity, FindingStatus, SignoffRole
-from governance.permissions import can_export_evidence
+from governance.workflow.choices import ChecklistStatus, Decision, FindingSeverity, FindingStatus, SignoffRole
+from governance.workflow.permissions import can_export_evidence
 from registry.choices import DatasetKind, DecisionType, Materiality, RegulatoryExposure, RiskTier, VersionState
 
 register = template.Library()
@@ -38,7 +38,7 @@ def label(value, kind: str) -> str:
 @register.filter
 def owasp_risk(code) -> str:
     """The OWASP ML Top-10 risk name of an item code, in the active language."""
-    from governance.owasp import CHECKLIST
+    from governance.workflow.owasp import CHECKLIST
 
     return str(CHECKLIST.get(code, {}).get("risk", ""))
 

@@ -9,8 +9,9 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
-from governance.choices import ChecklistStatus, Decision, FindingSeverity, FindingStatus, SignoffRole, ValidationDepth
+from governance.workflow.choices import ChecklistStatus, Decision, FindingSeverity, FindingStatus, SignoffRole
 from registry.choices import VersionState
+from validation.choices import ValidationDepth
 
 register = template.Library()
 

@@ -15,8 +15,8 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from core.api.serializers import MAX_ID
-from governance.api.serializers import UserRefSerializer
-from governance.models import BusinessUnit, Team
+from governance.accounts.api.serializers import UserRefSerializer
+from governance.accounts.models import BusinessUnit, Team
 from registry.choices import (
     DatasetFormat,
     DatasetKind,

@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import pytest
 from guardian.shortcuts import assign_perm
 
-from governance.services import ledger as ledger_services
+from governance.ledger import services as ledger_services
 from tests.factories import BusinessUnitFactory, UserFactory, make_passport
 
 MANAGE = "governance.manage_ledger_businessunit"

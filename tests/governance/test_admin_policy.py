@@ -5,7 +5,8 @@ import json
 import pytest
 from django.urls import reverse
 
-from governance.models import AuditEvent, RiskTierPolicy
+from governance.audit.models import AuditEvent
+from governance.workflow.models import RiskTierPolicy
 
 pytestmark = pytest.mark.django_db
 

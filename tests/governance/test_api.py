@@ -9,8 +9,9 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from governance.models import ApiToken, AuditEvent
-from governance.services.tokens import token_create, token_revoke
+from governance.accounts.models import ApiToken
+from governance.accounts.services import token_create, token_revoke
+from governance.audit.models import AuditEvent
 from tests import api_helpers
 from tests.api_helpers import API, Endpoint, assert_error, bearer_client, check_endpoint, raw_sql
 

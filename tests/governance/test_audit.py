@@ -5,8 +5,8 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection, transaction
 
-from governance.models import AuditChainHead, AuditEvent
-from governance.services.audit import GENESIS_HASH, audit_append, audit_verify, event_hash
+from governance.audit.models import AuditChainHead, AuditEvent
+from governance.audit.services import GENESIS_HASH, audit_append, audit_verify, event_hash
 from registry import services
 from tests.factories import linear_onnx, onnx_upload
 

@@ -3,9 +3,9 @@
 import pytest
 
 from core.errors import Conflict
-from governance.models import AuditEvent
-from governance.services import workflow
-from governance.services.audit import audit_verify
+from governance.audit.models import AuditEvent
+from governance.audit.services import audit_verify
+from governance.workflow.services import transitions as workflow
 from registry.choices import VersionState
 from registry.models import ModelVersion
 from tests.factories import UserFactory

@@ -24,10 +24,11 @@ from pypdf import PdfReader
 
 from core import pdf as pdf_module
 from core.errors import PermissionDenied
-from governance import dossier as dossier_module
-from governance.models import AuditEvent, ChecklistItem
-from governance.services import evidence
-from governance.services import findings as finding_services
+from governance.audit.models import AuditEvent
+from governance.dossier import records as dossier_module
+from governance.dossier import services as evidence
+from governance.workflow.models import ChecklistItem
+from governance.workflow.services import findings as finding_services
 from registry import services as registry_services
 from registry.demo_models import build_demo_model
 from tests import api_helpers

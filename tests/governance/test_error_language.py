@@ -7,9 +7,9 @@ from django.urls import reverse
 from django.utils import translation
 
 from core.errors import Conflict, DomainError, PermissionDenied
-from governance import ledger_math
-from governance.services import workflow
-from governance.services.signoffs import check_eligible
+from governance.ledger import math as ledger_math
+from governance.workflow.services import transitions as workflow
+from governance.workflow.services.signoffs import check_eligible
 from registry import services as registry_services
 from tests.factories import UserFactory
 from tests.governance.workflow_helpers import Cast, register, to_validated

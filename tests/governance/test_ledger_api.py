@@ -13,8 +13,9 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from openpyxl import load_workbook
 
-from governance.ledger_selectors import ledger_totals_mismatches
-from governance.models import AuditEvent, LedgerEntry
+from governance.audit.models import AuditEvent
+from governance.ledger.models import LedgerEntry
+from governance.ledger.selectors import ledger_totals_mismatches
 from tests import api_helpers
 from tests.api_helpers import API, Endpoint, assert_error, bearer_client, check_endpoint
 from tests.governance import ledger_helpers
@@ -248,7 +249,7 @@ def test_portfolio_shows_only_ledgers_the_user_may_read(portfolio, people):
 
 
 def test_portfolio_plan_variance_against_the_plan_to_date(portfolio, people):
-    from governance.services import ledger as services
+    from governance.ledger import services
 
     services.business_case_set(actor=portfolio.finance_a, passport=portfolio.pa, currency="EUR",
                                discount_rate=D("0.1"), horizon_years=3, first_year=2022,

@@ -8,10 +8,10 @@ from datetime import date
 import pytest
 
 from core.errors import Conflict
-from governance.ledger_selectors import ledger_totals_mismatches
-from governance.models import LedgerEntry, LedgerYearTotal
-from governance.services import ledger as services
-from governance.services.audit import audit_verify
+from governance.audit.services import audit_verify
+from governance.ledger import services
+from governance.ledger.models import LedgerEntry, LedgerYearTotal
+from governance.ledger.selectors import ledger_totals_mismatches
 from tests.governance import ledger_helpers
 from tests.governance.ledger_helpers import book
 from tests.threads import run_together

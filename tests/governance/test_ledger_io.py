@@ -12,8 +12,9 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from openpyxl import load_workbook
 
 from core.errors import DomainError
-from governance import ledger_io
-from governance.models import AuditEvent, LedgerEntry
+from governance.audit.models import AuditEvent
+from governance.ledger import io as ledger_io
+from governance.ledger.models import LedgerEntry
 from tests.governance import ledger_helpers
 
 org = ledger_helpers.org

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from governance import ledger_math as lm
+from governance.ledger import math as lm
 
 D = Decimal
 

@@ -9,11 +9,10 @@ import pytest
 from django.contrib.auth.models import Group
 from django.http import Http404
 
-from governance import ledger_permissions as perms
-from governance import ledger_selectors as selectors
-from governance.models import LedgerYearTotal
-from governance.roles import ROLE_PERMISSIONS
-from governance.services import ledger as services
+from governance.accounts.roles import ROLE_PERMISSIONS
+from governance.ledger import permissions as perms
+from governance.ledger import selectors, services
+from governance.ledger.models import LedgerYearTotal
 from tests.governance import ledger_helpers
 from tests.governance.ledger_helpers import book
 

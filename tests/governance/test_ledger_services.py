@@ -15,11 +15,12 @@ from hypothesis import strategies as st
 from hypothesis.extra.django import TestCase as HypothesisTestCase
 
 from core.errors import Conflict, DomainError, PermissionDenied
-from governance import ledger_math
-from governance.ledger_selectors import ledger_figures, ledger_totals_mismatches
-from governance.models import AuditEvent, BusinessCase, LedgerEntry
-from governance.services import ledger as services
-from governance.services.audit import audit_verify
+from governance.audit.models import AuditEvent
+from governance.audit.services import audit_verify
+from governance.ledger import math as ledger_math
+from governance.ledger import services
+from governance.ledger.models import BusinessCase, LedgerEntry
+from governance.ledger.selectors import ledger_figures, ledger_totals_mismatches
 from tests.factories import BusinessUnitFactory, UserFactory, make_passport
 from tests.governance import ledger_helpers
 from tests.governance.ledger_helpers import MANAGE, book, book_payback_example

@@ -4,8 +4,8 @@ from datetime import date
 
 import pytest
 
-from governance import selectors
-from governance.services import findings
+from governance.workflow import selectors
+from governance.workflow.services import findings
 from tests.governance.workflow_helpers import Cast, register, to_in_validation, to_validated
 
 pytestmark = pytest.mark.django_db

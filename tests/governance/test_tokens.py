@@ -7,8 +7,9 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from core.errors import DomainError, PermissionDenied
-from governance.models import ApiToken, AuditEvent
-from governance.services.tokens import token_authenticate, token_create, token_revoke
+from governance.accounts.models import ApiToken
+from governance.accounts.services import token_authenticate, token_create, token_revoke
+from governance.audit.models import AuditEvent
 
 pytestmark = pytest.mark.django_db
 

@@ -8,9 +8,11 @@ from django.core import mail
 from django.utils import timezone
 
 from core.errors import Conflict, DomainError, PermissionDenied
-from governance.choices import FindingStatus
-from governance.models import AuditEvent, ChecklistItem, RiskTierPolicy, SignOff, VersionReview
-from governance.services import findings, policies, signoffs, workflow
+from governance.audit.models import AuditEvent
+from governance.workflow.choices import FindingStatus
+from governance.workflow.models import ChecklistItem, RiskTierPolicy, SignOff, VersionReview
+from governance.workflow.services import findings, policies, signoffs
+from governance.workflow.services import transitions as workflow
 from registry.choices import VERSION_TRANSITIONS, VersionState
 from registry.models import ModelVersion
 from tests.factories import TeamFactory, UserFactory, make_passport
@@ -439,7 +441,7 @@ def test_expiry_revokes_and_warns_once(approved, passport, developer, cast, owne
 
 
 def test_beat_schedule_runs_the_expiry_task(settings):
-    from governance.tasks import approvals_expire_and_notify_task
+    from governance.workflow.tasks import approvals_expire_and_notify_task
 
     entry = settings.CELERY_BEAT_SCHEDULE["approvals-expire-and-notify"]
     assert entry["task"] == approvals_expire_and_notify_task.name

@@ -10,10 +10,11 @@ from types import SimpleNamespace
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from governance.models import AuditEvent, ChecklistItem, Finding, RiskTierPolicy, SignOff
-from governance.owasp import CHECKLIST_CODES
-from governance.services import findings as finding_services
-from governance.services import workflow
+from governance.audit.models import AuditEvent
+from governance.workflow.models import ChecklistItem, Finding, RiskTierPolicy, SignOff
+from governance.workflow.owasp import CHECKLIST_CODES
+from governance.workflow.services import findings as finding_services
+from governance.workflow.services import transitions as workflow
 from registry.choices import VersionState
 from registry.models import ModelVersion
 from tests import api_helpers
@@ -524,7 +525,7 @@ def test_signoff_attempts_are_throttled_per_user(monkeypatch):
     from django.core.cache import cache
     from rest_framework.test import APIClient
 
-    from governance.api.workflow_views import ReauthThrottle
+    from governance.workflow.api.views import ReauthThrottle
     from tests.factories import UserFactory
 
     monkeypatch.setattr(ReauthThrottle, "THROTTLE_RATES", {**ReauthThrottle.THROTTLE_RATES, "reauth": "2/min"})

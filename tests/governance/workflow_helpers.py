@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from governance.models import ChecklistItem
-from governance.services import findings, signoffs, workflow
+from governance.workflow.models import ChecklistItem
+from governance.workflow.services import findings, signoffs
+from governance.workflow.services import transitions as workflow
 from registry import services as registry_services
 from tests.factories import UserFactory, linear_onnx, onnx_upload
 from validation import services as validation_services

@@ -11,7 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from onnx import TensorProto, helper
 from rest_framework.test import APIClient
 
-from governance.models import AuditEvent
+from governance.audit.models import AuditEvent
 from registry import services
 from registry.models import Alias, Dataset, ModelPassport, ModelVersion
 from registry.onnx_inspect import ArtifactRejected

@@ -16,7 +16,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import Resolver404, resolve
 
-from governance.models import User
+from governance.accounts.models import User
 from registry.management.commands.bench_lists import measure
 
 pytestmark = pytest.mark.django_db

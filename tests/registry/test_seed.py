@@ -9,9 +9,10 @@ import onnxruntime as ort
 import pytest
 from django.core.management import CommandError, call_command
 
-from governance.choices import Role
-from governance.models import AuditEvent, BusinessUnit, Team, User
-from governance.services.audit import audit_verify
+from governance.accounts.choices import Role
+from governance.accounts.models import BusinessUnit, Team, User
+from governance.audit.models import AuditEvent
+from governance.audit.services import audit_verify
 from registry import demo
 from registry.demo_models import DEMO_MODEL_KEYS, build_demo_models
 from registry.models import Alias, Dataset, ModelPassport, ModelVersion
@@ -149,7 +150,7 @@ def test_seed_scale_refuses_to_run_twice_without_yes_and_clears():
 
 
 def test_seed_demo_leaves_work_to_pick_up(seeded):
-    from governance.ledger_selectors import ledger_figures, portfolio_list
+    from governance.ledger.selectors import ledger_figures, portfolio_list
     from validation.views import may_start
 
     validator, finance = User.objects.get(username="validator"), User.objects.get(username="finance")

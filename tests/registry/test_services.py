@@ -6,7 +6,7 @@ import pytest
 from django.conf import settings
 
 from core.errors import Conflict, DomainError, PermissionDenied
-from governance.models import AuditEvent
+from governance.audit.models import AuditEvent
 from registry import services
 from registry.models import Alias, Dataset, ModelPassport, ModelVersion
 from registry.onnx_inspect import ArtifactRejected

@@ -8,7 +8,7 @@ from datetime import date
 import pytest
 from guardian.shortcuts import assign_perm
 
-from governance.models import LedgerEntry
+from governance.ledger.models import LedgerEntry
 from tests.factories import BusinessUnitFactory, TeamFactory, UserFactory, make_passport
 from tests.governance.ledger_helpers import MANAGE, book_payback_example
 from tests.ui.test_browser_signoff import CHROMIUM, SCREENSHOTS, browser, open_as  # noqa: F401 (fixture)

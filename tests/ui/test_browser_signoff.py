@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-from governance.models import Finding, SignOff
+from governance.workflow.models import Finding, SignOff
 from registry.choices import VersionState
 from registry.models import ModelVersion
 from tests.factories import TeamFactory, UserFactory, make_passport

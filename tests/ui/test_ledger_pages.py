@@ -10,7 +10,8 @@ from datetime import date
 import pytest
 from django.urls import reverse
 
-from governance.models import AuditEvent, LedgerEntry
+from governance.audit.models import AuditEvent
+from governance.ledger.models import LedgerEntry
 from tests.governance import ledger_helpers
 from tests.governance.ledger_helpers import book, book_payback_example
 

@@ -15,8 +15,9 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from openpyxl import load_workbook
 
-from governance.ledger_io import FORMULA_PREFIXES
-from governance.models import AuditEvent, LedgerEntry
+from governance.audit.models import AuditEvent
+from governance.ledger.io import FORMULA_PREFIXES
+from governance.ledger.models import LedgerEntry
 from registry.models import ModelPassport
 from tests.governance import ledger_helpers
 from tests.governance.ledger_helpers import book

@@ -10,7 +10,8 @@ from django.conf import settings
 from django.db.models import F
 from django.urls import reverse
 
-from governance.models import ApiToken, AuditChainHead, AuditEvent
+from governance.accounts.models import ApiToken
+from governance.audit.models import AuditChainHead, AuditEvent
 from registry import services
 from registry.models import Alias, Dataset, ModelPassport, ModelVersion
 from tests.factories import BusinessUnitFactory, TeamFactory, UserFactory, make_passport, onnx_upload
@@ -548,7 +549,7 @@ def test_token_form_errors(client, developer):
 
 
 def test_cannot_revoke_someone_elses_token(client, developer, outsider):
-    from governance.services.tokens import token_create
+    from governance.accounts.services import token_create
 
     token, _ = token_create(user=developer, name="mine", scopes=["registry:read"])
     client.force_login(outsider)

@@ -12,8 +12,9 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from django.utils import timezone
 
-from governance.models import AuditEvent, ChecklistItem, Finding, SignOff, ValidatorAssignment
-from governance.services import findings as finding_services
+from governance.audit.models import AuditEvent
+from governance.workflow.models import ChecklistItem, Finding, SignOff, ValidatorAssignment
+from governance.workflow.services import findings as finding_services
 from registry.choices import VersionState
 from registry.models import ModelVersion
 from tests.factories import TeamFactory, make_passport
@@ -152,7 +153,7 @@ def test_reviewers_see_no_submit_on_draft(client, version, cast):
 
 
 def test_risk_officer_sees_assign_with_validators_only(client, version, developer, cast):
-    from governance.services import workflow
+    from governance.workflow.services import transitions as workflow
 
     workflow.version_submit(actor=developer, version=version)
     html = page_of(client, cast.risk, version)
@@ -240,7 +241,7 @@ def test_refusal_is_an_alert_and_changes_nothing(client, version, developer, cas
 
 
 def test_assign_refused_for_developer_is_403_alert(client, version, developer, cast):
-    from governance.services import workflow
+    from governance.workflow.services import transitions as workflow
 
     workflow.version_submit(actor=developer, version=version)
     client.force_login(developer)

@@ -11,7 +11,7 @@ import pytest
 from django.core.files.base import ContentFile
 from rest_framework.test import APIClient
 
-from governance.models import AuditEvent
+from governance.audit.models import AuditEvent
 from registry import services as registry_services
 from tests import api_helpers
 from tests.api_helpers import API, assert_error, bearer_client

@@ -13,10 +13,10 @@ from django.urls import reverse
 from pypdf import PdfReader
 
 from core.errors import Conflict, DomainError, PermissionDenied
-from governance.models import AuditEvent
-from governance.services import findings as finding_services
-from governance.services import workflow
-from governance.services.signoffs import current_digests, signoff_status
+from governance.audit.models import AuditEvent
+from governance.workflow.services import findings as finding_services
+from governance.workflow.services import transitions as workflow
+from governance.workflow.services.signoffs import current_digests, signoff_status
 from tests.factories import make_passport
 from tests.governance.workflow_helpers import sign
 from tests.validation.conftest import TIER_3

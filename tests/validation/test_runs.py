@@ -13,8 +13,8 @@ from django.http import Http404
 from django.utils import timezone
 
 from core.errors import Conflict, DomainError, PermissionDenied
-from governance.models import AuditEvent
-from governance.services import workflow
+from governance.audit.models import AuditEvent
+from governance.workflow.services import transitions as workflow
 from registry import services as registry_services
 from registry.demo_models import build_demo_model
 from registry.models import Dataset

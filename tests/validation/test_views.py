@@ -9,7 +9,7 @@ import pytest
 from django.core.files.base import ContentFile
 from django.urls import NoReverseMatch, reverse
 
-from governance.models import AuditEvent
+from governance.audit.models import AuditEvent
 from registry import services as registry_services
 from registry.models import Dataset
 from tests.factories import make_passport

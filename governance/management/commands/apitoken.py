@@ -4,9 +4,9 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
 from core.errors import DomainError
-from governance.choices import TokenScope
-from governance.models import ApiToken
-from governance.services.tokens import token_create, token_revoke
+from governance.accounts.choices import TokenScope
+from governance.accounts.models import ApiToken
+from governance.accounts.services import token_create, token_revoke
 
 
 class Command(BaseCommand):

@@ -4,7 +4,7 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
-from governance.services.audit import audit_verify
+from governance.audit.services import audit_verify
 
 
 class Command(BaseCommand):

@@ -16,8 +16,8 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext, override_settings
 
-from governance.ledger_selectors import ledger_passports
-from governance.models import LedgerEntry
+from governance.ledger.models import LedgerEntry
+from governance.ledger.selectors import ledger_passports
 from registry.models import ModelPassport
 
 TARGETS = (

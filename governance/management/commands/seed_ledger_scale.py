@@ -15,10 +15,12 @@ from django.db import connection, transaction
 from django.utils import timezone
 from guardian.shortcuts import assign_perm
 
-from governance.choices import BENEFIT_CATEGORIES, LedgerCategory, LedgerSource, Role
-from governance.ledger_math import currency_exponent, quantum, to_base
-from governance.models import BusinessCase, BusinessUnit, LedgerEntry, LedgerYearTotal, PlanLine
-from governance.services.ledger import base_currency, ledger_totals_rebuild
+from governance.accounts.choices import Role
+from governance.accounts.models import BusinessUnit
+from governance.ledger.choices import BENEFIT_CATEGORIES, LedgerCategory, LedgerSource
+from governance.ledger.math import currency_exponent, quantum, to_base
+from governance.ledger.models import BusinessCase, LedgerEntry, LedgerYearTotal, PlanLine
+from governance.ledger.services import base_currency, ledger_totals_rebuild
 from registry.models import ModelPassport
 
 PREFIX = "scale-"

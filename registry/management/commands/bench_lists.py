@@ -19,7 +19,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext, override_settings
 from django.urls import Resolver404, resolve
 
-from governance.models import AuditEvent
+from governance.audit.models import AuditEvent
 from registry.models import ModelPassport, ModelVersion
 from registry.permissions import restrict_passports
 

@@ -18,9 +18,10 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
 from django.utils import timezone
 
-from governance.choices import Role
-from governance.models import AuditChainHead, AuditEvent, BusinessUnit, Team
-from governance.services.audit import GENESIS_HASH, event_hash
+from governance.accounts.choices import Role
+from governance.accounts.models import BusinessUnit, Team
+from governance.audit.models import AuditChainHead, AuditEvent
+from governance.audit.services import GENESIS_HASH, event_hash
 from registry.choices import VersionState
 from registry.models import Alias, ModelPassport, ModelVersion
 from registry.onnx_inspect import derive_feature_schema, inspect_onnx

@@ -1,0 +1,1 @@
+"""Accounts: users, teams, business units, roles and API tokens."""

@@ -1,0 +1,1 @@
+"""The audit chain: append, verification, the chain head."""

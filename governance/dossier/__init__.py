@@ -1,0 +1,1 @@
+"""Auditor exports: the PDF dossier and the evidence pack."""

@@ -1,0 +1,1 @@
+"""Finance: the ROI / P&L ledger, business cases and the portfolio."""

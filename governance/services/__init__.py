@@ -1,1 +1,0 @@
-"""Governance writes. Import services from their modules: ``from governance.services.audit import audit_append``."""

@@ -1,0 +1,1 @@
+"""The approval workflow: lifecycle, tier policies, sign-offs, findings, the OWASP checklist."""

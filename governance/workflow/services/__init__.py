@@ -1,0 +1,1 @@
+"""Workflow writes, one module per concern; import services from their modules."""

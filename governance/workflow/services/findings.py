@@ -1,0 +1,137 @@
+"""Findings (raised, remediated, risk-accepted, reopened) and OWASP checklist answers."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from core.errors import Conflict, DomainError, PermissionDenied, validate_model
+from governance.audit.services import audit_append
+from governance.workflow.choices import FINDING_TRANSITIONS, ChecklistStatus, FindingSeverity, FindingStatus
+from governance.workflow.models import ChecklistItem, Finding
+from governance.workflow.permissions import ACCEPT, ANSWER, RAISE, can
+from governance.workflow.services.signoffs import maybe_approve
+from governance.workflow.services.transitions import lock_version
+from registry import permissions as registry_perms
+from registry.choices import VersionState
+
+OPEN_REVIEW = (VersionState.SUBMITTED, VersionState.IN_VALIDATION, VersionState.VALIDATED, VersionState.APPROVED)
+
+
+@transaction.atomic
+def finding_raise(*, actor, version, title: str, severity: str, owner, due_date: date,
+                  description: str = "") -> Finding:
+    """Raise a finding (validators, risk officers, security). An open high finding blocks approval."""
+    version = lock_version(version)
+    if not can(actor, RAISE, version):
+        raise PermissionDenied(_("Only validators, risk officers and security may raise findings."))
+    if version.state not in OPEN_REVIEW:
+        raise Conflict(_("Findings are raised on versions under review or approved; v%(n)s is %(state)s.")
+                       % {"n": version.number, "state": version.get_state_display().lower()}, code="invalid_state")
+    if not owner.has_perm(registry_perms.VIEW, version.passport):
+        raise DomainError(_("%(user)s cannot see this passport and cannot own the finding.") % {"user": owner},
+                          code="invalid", field="owner")
+    finding = Finding(version=version, title=(title or "").strip(), description=(description or "").strip(),
+                      severity=severity, owner=owner, due_date=due_date, raised_by=actor)
+    validate_model(finding)
+    finding.save()
+    audit_append(actor=actor, action="finding.raised", obj=finding, passport_key=version.passport.key,
+                 data={"version": version.number, "severity": severity, "owner": owner.get_username(),
+                       "due_date": due_date.isoformat(), "title": finding.title})
+    return finding
+
+
+@transaction.atomic
+def finding_set_status(*, actor, finding: Finding, status: str, note: str = "") -> Finding:
+    """Move a finding: remediated (its owner or a reviewer), risk accepted (a risk officer, with a reason),
+    reopened (a reviewer). Closing the last blocking finding may complete a pending approval."""
+    version = lock_version(finding.version)
+    finding = Finding.objects.select_for_update().get(pk=finding.pk)
+    if status not in FINDING_TRANSITIONS.get(finding.status, ()):
+        label = str(FindingStatus(status).label).lower() if status in FindingStatus.values else status
+        raise Conflict(_("A %(status)s finding cannot become %(to)s.")
+                       % {"status": finding.get_status_display().lower(), "to": label}, code="illegal_transition")
+    note = (note or "").strip()
+    reviewer = can(actor, RAISE, version)
+    if status == FindingStatus.RISK_ACCEPTED:
+        if not can(actor, ACCEPT, version):
+            raise PermissionDenied(_("Only a risk officer may accept the risk of a finding."))
+        if not note:
+            raise DomainError(_("Accepting a risk needs the reason."), code="required", field="note")
+        finding.accepted_by = actor
+    elif status == FindingStatus.REMEDIATED and not (reviewer or actor.pk == finding.owner_id):
+        raise PermissionDenied(_("Only the finding's owner or a reviewer may mark it remediated."))
+    elif status == FindingStatus.OPEN and not reviewer:
+        raise PermissionDenied(_("Only a reviewer may reopen a finding."))
+    previous = finding.status
+    finding.status, finding.resolution = status, note
+    finding.resolved_at = None if status == FindingStatus.OPEN else timezone.now()
+    if status != FindingStatus.RISK_ACCEPTED:
+        finding.accepted_by = None
+    finding.save(update_fields=["status", "resolution", "resolved_at", "accepted_by"])
+    audit_append(actor=actor, action="finding.status_changed", obj=finding, passport_key=version.passport.key,
+                 data={"from": previous, "to": status, "note": note, "severity": finding.severity})
+    if finding.severity == FindingSeverity.HIGH and status != FindingStatus.OPEN:
+        maybe_approve(version=version, actor=actor)
+    return finding
+
+
+def _clean_links(links) -> list[str]:
+    if links in (None, ""):
+        return []
+    if not isinstance(links, list) or len(links) > 20:
+        raise DomainError(_("Links must be a list of at most %(max)s URLs.") % {"max": 20}, code="invalid",
+                          field="links")
+    cleaned = []
+    for link in links:
+        link = str(link).strip()
+        if not link.startswith(("https://", "http://")) or len(link) > 500:
+            raise DomainError(_("'%(link)s' is not an http(s) URL.") % {"link": link[:80]}, code="invalid",
+                              field="links")
+        cleaned.append(link)
+    return cleaned
+
+
+@transaction.atomic
+def checklist_answer(*, actor, item: ChecklistItem, status: str, evidence: str = "", links=None,
+                     attachment=None) -> ChecklistItem:
+    """Answer one OWASP item (security). 'Not applicable' and 'partially mitigated' need evidence text.
+
+    Any change alters the checklist digest, so sign-offs bound to the old checklist stop counting.
+    """
+    version = lock_version(item.version)
+    item = ChecklistItem.objects.select_for_update().get(pk=item.pk)
+    if not can(actor, ANSWER, version):
+        raise PermissionDenied(_("Only security reviewers may answer the OWASP checklist."))
+    if version.state not in OPEN_REVIEW or version.state == VersionState.APPROVED:
+        raise Conflict(_("The checklist is answered while the version is under review; v%(n)s is %(state)s.")
+                       % {"n": version.number, "state": version.get_state_display().lower()}, code="invalid_state")
+    if status not in ChecklistStatus.values or status == ChecklistStatus.UNANSWERED:
+        raise DomainError(_("Choose mitigated, partially mitigated, open or not applicable."), code="invalid",
+                          field="status")
+    evidence = (evidence or "").strip()
+    if status in (ChecklistStatus.NOT_APPLICABLE, ChecklistStatus.PARTIALLY_MITIGATED) and not evidence:
+        raise DomainError(_("'%(status)s' needs evidence or a reason.") % {"status": ChecklistStatus(status).label},
+                          code="required", field="evidence")
+    item.status, item.evidence, item.links = status, evidence[:20000], _clean_links(links)
+    if attachment is not None:
+        _attach(item, attachment)
+    item.answered_by, item.answered_at = actor, timezone.now()
+    item.save()
+    audit_append(actor=actor, action="checklist.answered", obj=item, passport_key=version.passport.key,
+                 digests={"attachment_sha256": item.attachment_sha256} if item.attachment_sha256 else {},
+                 data={"version": version.number, "code": item.code, "status": status, "evidence": item.evidence,
+                       "links": item.links})
+    return item
+
+
+def _attach(item: ChecklistItem, attachment) -> None:
+    from registry.storage import staged_upload, store_staged
+
+    name = (getattr(attachment, "name", "") or "evidence").rsplit("/", 1)[-1][:100]
+    with staged_upload(attachment, max_bytes=20 * 1024 * 1024) as staged:
+        stored, _created = store_staged(staged, f"checklist/{item.version_id}/{item.code}/{staged.sha256}-{name}")
+    item.attachment.name, item.attachment_sha256 = stored, staged.sha256

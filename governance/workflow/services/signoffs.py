@@ -1,0 +1,221 @@
+"""Sign-offs: re-authenticated signatures bound to the digests of the artifact, the report and the checklist.
+
+When the last required sign-off lands (and no high finding is open, and the checklist is complete where the
+tier demands it), the version is approved in the same transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import date
+
+from django.db import transaction
+from django.utils.translation import gettext as _
+
+from core.errors import Conflict, DomainError, PermissionDenied
+from governance.accounts.choices import Role
+from governance.audit.services import audit_append
+from governance.workflow.choices import Decision, FindingSeverity, FindingStatus, SignoffRole
+from governance.workflow.models import ChecklistItem, Finding, SignOff, VersionReview
+from governance.workflow.services.transitions import (
+    approve,
+    checklist_complete,
+    close_rejected,
+    is_assigned,
+    lock_version,
+)
+from registry.choices import VersionState
+from registry.models import ModelVersion
+
+
+def checklist_digest(version: ModelVersion) -> str:
+    """sha256 over every checklist answer of the version (status, evidence, links, attachment, auto evidence)."""
+    items = ChecklistItem.objects.filter(version=version).order_by("code").values(
+        "code", "status", "evidence", "links", "attachment_sha256", "auto_evidence", "answered_by_id")
+    payload = json.dumps(list(items), sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(payload.encode()).hexdigest() if items else ""
+
+
+def current_digests(version: ModelVersion) -> dict[str, str]:
+    from validation.selectors import report_in_force
+
+    report = report_in_force(version)
+    return {"artifact_sha256": version.sha256, "report_sha256": report.sha256 if report else "",
+            "checklist_sha256": checklist_digest(version)}
+
+
+def signoff_is_current(signoff: SignOff, digests: dict[str, str]) -> bool:
+    """A sign-off counts only while all three digests it recorded are still the current ones."""
+    return (signoff.artifact_sha256, signoff.report_sha256, signoff.checklist_sha256) == (
+        digests["artifact_sha256"], digests["report_sha256"], digests["checklist_sha256"])
+
+
+@dataclass(frozen=True)
+class SignoffStatus:
+    """For each required role: the current approving sign-off, or why the role is still missing."""
+
+    required: list[str]
+    current: dict[str, SignOff]
+    stale: list[SignOff]
+    blocking_findings: list[Finding]
+    checklist_missing: list[str]
+
+    @property
+    def missing(self) -> list[str]:
+        return [r for r in self.required if r not in self.current]
+
+    @property
+    def ready(self) -> bool:
+        return not self.missing and not self.blocking_findings and not self.checklist_missing
+
+
+def signoff_status(version: ModelVersion) -> SignoffStatus:
+    review = VersionReview.objects.filter(version=version).first()
+    required = review.required_roles if review else []
+    digests = current_digests(version)
+    current, stale = {}, []
+    for signoff in version.signoffs.select_related("signer").order_by("signed_at", "pk"):
+        if signoff.decision == Decision.REJECT:
+            continue
+        if signoff_is_current(signoff, digests):
+            current[signoff.role] = signoff
+        else:
+            stale.append(signoff)
+    blocking = list(version.findings.filter(severity=FindingSeverity.HIGH, status=FindingStatus.OPEN))
+    checklist_missing = []
+    if review and review.policy.get("checklist_required"):
+        checklist_missing = checklist_complete(version)[1]
+    return SignoffStatus(required, current, stale, blocking, checklist_missing)
+
+
+def check_eligible(actor, version: ModelVersion, role: str) -> None:
+    """Raise naming the rule when ``actor`` may not sign in ``role``."""
+    passport = version.passport
+    if actor.pk == version.author_id:
+        raise PermissionDenied(_("Segregation of duties: you authored v%(n)s and cannot sign it off.")
+                               % {"n": version.number}, code="sod_author")
+    if passport.development_team.members.filter(pk=actor.pk).exists():
+        raise PermissionDenied(_("Segregation of duties: you belong to the development team '%(team)s' of this "
+                                 "model.") % {"team": passport.development_team}, code="sod_team")
+    other_role = version.signoffs.filter(signer=actor).exclude(role=role).values_list("role", flat=True).first()
+    if other_role:
+        raise PermissionDenied(_("Segregation of duties: you already signed this version as %(role)s; one person "
+                                 "cannot fill two roles.") % {"role": str(SignoffRole(other_role).label).lower()},
+                               code="sod_two_roles")
+    if role == SignoffRole.VALIDATOR and not is_assigned(actor, version):
+        raise PermissionDenied(_("Only a validator assigned to this version may sign as validator."),
+                               code="not_assigned")
+    group = {SignoffRole.RISK_OFFICER: Role.RISK_OFFICER, SignoffRole.SECURITY: Role.SECURITY,
+             SignoffRole.VALIDATOR: Role.VALIDATOR}.get(role)
+    if group and not actor.groups.filter(name=group).exists():
+        raise PermissionDenied(_("Signing as %(role)s needs the %(group)s role.")
+                               % {"role": str(SignoffRole(role).label).lower(), "group": Role(group).label},
+                               code="wrong_role")
+    if role == SignoffRole.BUSINESS_OWNER and actor.pk != passport.business_owner_id:
+        raise PermissionDenied(_("Only the passport's business owner may sign as business owner."), code="wrong_role")
+
+
+def _clean_conditions(conditions) -> list[dict]:
+    cleaned = []
+    for i, cond in enumerate(conditions or []):
+        text = str((cond or {}).get("text", "")).strip() if isinstance(cond, dict) else ""
+        try:
+            due = date.fromisoformat(str(cond.get("due_date")))
+        except (ValueError, TypeError, AttributeError):
+            due = None
+        if not text or due is None:
+            raise DomainError(_("Condition #%(n)s needs a text and a due_date (YYYY-MM-DD).") % {"n": i + 1},
+                              code="invalid", field="conditions")
+        cleaned.append({"text": text[:2000], "due_date": due.isoformat()})
+    return cleaned
+
+
+def signoff_record(*, actor, version: ModelVersion, role: str, decision: str, password: str, comment: str = "",
+                   conditions: list | None = None) -> SignOff:
+    """Record a sign-off after re-authenticating the signer with their password.
+
+    Approvals need the version validated; a reject (in validation or validated) returns it to the author.
+    Conditions (approve with conditions) become dated findings. Approves the version when ready.
+    A failed re-authentication records nothing but its own audit event (``signoff.reauth_failed``).
+    """
+    if not password or not actor.check_password(password):
+        with transaction.atomic():
+            audit_append(actor=actor, action="signoff.reauth_failed", obj=version,
+                         passport_key=version.passport.key, data={"version": version.number, "role": role})
+        raise PermissionDenied(_("Re-authentication failed: the password does not match."), code="reauth_failed")
+    return _signoff_record(actor=actor, version=version, role=role, decision=decision, comment=comment,
+                           conditions=conditions)
+
+
+@transaction.atomic
+def _signoff_record(*, actor, version, role, decision, comment, conditions) -> SignOff:
+    version = lock_version(version)
+    review = VersionReview.objects.filter(version=version).first()
+    if role not in SignoffRole.values or review is None or role not in review.required_roles:
+        if review is None:
+            message = _("'%(role)s' is not a sign-off role this version's policy requires (not submitted).")
+        else:
+            message = _("'%(role)s' is not a sign-off role this version's policy requires (%(roles)s).")
+        raise DomainError(message % {"role": role, "roles": ", ".join(review.required_roles) if review else ""},
+                          code="role_not_required", field="role")
+    if decision not in Decision.values:
+        raise DomainError(_("Unknown decision '%(decision)s'.") % {"decision": decision}, code="invalid",
+                          field="decision")
+    check_eligible(actor, version, role)
+    conditions = _clean_conditions(conditions) if decision == Decision.APPROVE_WITH_CONDITIONS else []
+    if decision == Decision.APPROVE_WITH_CONDITIONS and not conditions:
+        raise DomainError(_("An approval with conditions needs at least one dated condition."), code="required",
+                          field="conditions")
+    allowed_states = (VersionState.IN_VALIDATION, VersionState.VALIDATED) if decision == Decision.REJECT else (
+        VersionState.VALIDATED,)
+    if version.state not in allowed_states:
+        raise Conflict(_("v%(n)s is %(state)s; a %(decision)s sign-off is not possible now.")
+                       % {"n": version.number, "state": version.get_state_display().lower(),
+                          "decision": str(Decision(decision).label).lower()}, code="illegal_transition")
+    status = signoff_status(version)
+    if decision != Decision.REJECT and role in status.current:
+        raise Conflict(_("%(role)s has already signed the current digests.") % {"role": SignoffRole(role).label},
+                       code="already_signed")
+    if decision != Decision.REJECT and role == SignoffRole.SECURITY and status.checklist_missing and \
+            review.policy.get("checklist_required"):
+        raise DomainError(_("The OWASP checklist is incomplete: %(items)s unanswered or open.")
+                          % {"items": ", ".join(status.checklist_missing)}, code="checklist_incomplete")
+    digests = current_digests(version)
+    signoff = SignOff.objects.create(version=version, role=role, signer=actor, decision=decision,
+                                     comment=(comment or "").strip(), conditions=conditions, **digests)
+    audit_append(actor=actor, action="signoff.recorded", obj=signoff, passport_key=version.passport.key,
+                 digests=digests, data={"version": version.number, "role": role, "decision": decision,
+                                        "comment": signoff.comment, "conditions": conditions,
+                                        "reauthenticated": True})
+    for cond in conditions:
+        _condition_finding(actor, version, signoff, cond)
+    if decision == Decision.REJECT:
+        close_rejected(actor=actor, version=version, reason=signoff.comment or "Rejected at sign-off.",
+                       action="version.rejected", data={"signoff": signoff.pk, "role": role})
+        return signoff
+    maybe_approve(version=version, actor=actor)
+    return signoff
+
+
+def maybe_approve(*, version: ModelVersion, actor) -> bool:
+    """Approve a locked, validated version whose required sign-offs are all current and nothing blocks it."""
+    if version.state != VersionState.VALIDATED:
+        return False
+    status = signoff_status(version)
+    if not status.ready:
+        return False
+    approve(version=version, actor=actor, signoffs=list(status.current.values()))
+    return True
+
+
+def _condition_finding(actor, version, signoff, cond) -> Finding:
+    finding = Finding.objects.create(
+        version=version, title=cond["text"][:200], description=cond["text"], severity=FindingSeverity.MEDIUM,
+        owner=version.passport.technical_owner, due_date=date.fromisoformat(cond["due_date"]), raised_by=actor,
+        from_signoff=signoff)
+    audit_append(actor=actor, action="finding.raised", obj=finding, passport_key=version.passport.key,
+                 data={"version": version.number, "severity": finding.severity, "condition_of": signoff.pk,
+                       "due_date": cond["due_date"], "title": finding.title})
+    return finding
