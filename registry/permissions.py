@@ -9,13 +9,15 @@ from django.db.models import Q, QuerySet
 from guardian.shortcuts import get_objects_for_user
 
 from core.errors import PermissionDenied
-from core.rules import rule
+from core.rules import relation, rule
 
 VIEW = "registry.view_modelpassport"
 CHANGE = "registry.change_modelpassport"
 UPLOAD = "registry.upload_version_modelpassport"
 MOVE_ALIAS = "registry.move_alias_modelpassport"
 CREATE = "registry.add_modelpassport"
+# A relation, not a grant (no role or superuser flag answers it): segregation of duties asks it.
+TEAM_MEMBER = "registry.develops_passport"
 
 
 def _passport(obj):
@@ -26,8 +28,14 @@ def is_owner(user, passport) -> bool:
     return user.pk in (passport.business_owner_id, passport.technical_owner_id)
 
 
+@relation(TEAM_MEMBER)
+def _develops(user, obj) -> bool:
+    """``user`` is a member of the development team of ``obj``'s passport (a passport, version, dataset...)."""
+    return _passport(obj).development_team.members.filter(pk=user.pk).exists()
+
+
 def in_team(user, passport) -> bool:
-    return passport.development_team.members.filter(pk=user.pk).exists()
+    return user.has_perm(TEAM_MEMBER, passport)
 
 
 @rule(VIEW)

@@ -17,7 +17,13 @@ from django.utils.translation import gettext as _
 from core.errors import Conflict, DomainError, PermissionDenied, validate_model
 from governance.audit.services import audit_append
 from registry import permissions as perms
-from registry.choices import DatasetFormat, DecisionType, Materiality, RegulatoryExposure, VersionState
+from registry.choices import (
+    DatasetFormat,
+    DecisionType,
+    Materiality,
+    RegulatoryExposure,
+    VersionState,
+)
 from registry.models import Alias, Dataset, ModelPassport, ModelVersion
 from registry.onnx_inspect import derive_feature_schema, inspect_onnx
 from registry.schema import clean_feature_schema, infer_dataset_schema
@@ -259,3 +265,8 @@ def alias_set(*, actor, passport: ModelPassport, name: str, version: ModelVersio
                  digests={"artifact_sha256": version.sha256},
                  data={"alias": name, "from_version": previous, "to_version": version.number})
     return alias
+
+
+def lock_version(version: ModelVersion) -> ModelVersion:
+    """Re-read the version under a row lock; the state seen after this is the one that counts."""
+    return ModelVersion.objects.select_for_update().select_related("passport").get(pk=version.pk)

@@ -16,9 +16,8 @@ from django.views.decorators.http import require_GET, require_POST
 from core.errors import DomainError
 from core.forms import apply_domain_error
 from core.views import paginate
-from governance.workflow import panel as workflow_panel
+from registry import hooks, selectors, services
 from registry import permissions as perms
-from registry import selectors, services
 from registry.choices import VersionState
 from registry.forms import (
     SORT_KEYS,
@@ -32,7 +31,6 @@ from registry.forms import (
     VersionUploadForm,
 )
 from registry.onnx_inspect import ArtifactRejected
-from validation.views import version_runs_card
 
 PAGE_SIZE = 25
 SORTS = {*SORT_KEYS, *(f"-{k}" for k in SORT_KEYS)}
@@ -44,13 +42,11 @@ def _require(user, perm: str, passport) -> None:
 
 
 def _abilities(user, passport) -> dict:
-    from governance.ledger.permissions import can_view_ledger
-
     return {
-        "ledger": can_view_ledger(user, passport),
         "change": user.has_perm(perms.CHANGE, passport),
         "upload": user.has_perm(perms.UPLOAD, passport),
         "move_alias": user.has_perm(perms.MOVE_ALIAS, passport),
+        **hooks.passport_abilities(user, passport),
     }
 
 
@@ -165,11 +161,11 @@ def version_upload(request, key: str):
     return render(request, "registry/version_upload.html", {"passport": passport, "form": form})
 
 
-def render_version_page(request, version, *, schema_form=None, status=200, workflow_forms=None,
-                        workflow_error=None):
-    """The version page: registration details and the workflow panel (``governance.workflow_panel``).
+def render_version_page(request, version, *, schema_form=None, status=200, **state):
+    """The version page: registration details, and the panels of the rooms above (``registry.hooks.version_page``).
 
-    Workflow views call this again with their bound form and the service's refusal to show why nothing changed.
+    Workflow views call this again with ``state`` (their bound forms and the service's refusal) to show why nothing
+    changed.
     """
     passport = version.passport
     can_refine = version.state == VersionState.DRAFT and request.user.has_perm(perms.UPLOAD, passport)
@@ -181,8 +177,7 @@ def render_version_page(request, version, *, schema_form=None, status=200, workf
         "aliases": selectors.alias_list(user=request.user, passport=passport).filter(version=version),
         "schema_form": schema_form if can_refine else None,
         "can": _abilities(request.user, passport),
-        "wf": workflow_panel.build(request, version, forms=workflow_forms, error=workflow_error),
-        "validation_runs": version_runs_card(request, version),
+        **hooks.version_page(request, version, **state),
     }
     return render(request, "registry/version_detail.html", context, status=status)
 

@@ -5,3 +5,6 @@ from django.utils.translation import gettext_lazy as _
 class ValidationConfig(AppConfig):
     name = "validation"
     verbose_name = _("Validation")
+
+    def ready(self) -> None:
+        from validation import providers  # noqa: F401  fills the registry's page hooks

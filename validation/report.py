@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from django.template.loader import render_to_string
 
 from core.pdf import StaticOnlyFetcher, figure_data_uri, html_to_pdf
-from validation import run_display
+from validation import hooks, run_display
 
 
 @dataclass(frozen=True)
@@ -30,11 +30,8 @@ class Rendered:
 
 def report_context(*, run, conclusion: str, issued_by, issued_at) -> dict:
     """The context of both renderings, read from the database: the run's version, its findings and sign-offs."""
-    from governance.workflow.models import Finding
-
     version = run.version
-    findings = list(Finding.objects.filter(version=version).select_related("owner", "raised_by")
-                    .order_by("status", "severity", "due_date", "pk"))
+    findings = list(hooks.version_findings(version))
     signoffs = list(version.signoffs.select_related("signer").order_by("signed_at", "pk"))
     return build_context(run=run, version=version, passport=version.passport, findings=findings, signoffs=signoffs,
                          conclusion=conclusion, issued_by=issued_by, issued_at=issued_at)

@@ -18,9 +18,8 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from core.errors import DomainError
 from core.forms import BootstrapFormMixin, apply_domain_error
-from governance.workflow.models import Finding
-from governance.workflow.services.transitions import is_assigned
-from validation import run_display, selectors, services
+from validation import hooks, run_display, selectors, services
+from validation import permissions as validation_perms
 from validation.models import ValidationReport
 from validation.report_api import CSP, file_response
 
@@ -51,8 +50,8 @@ def report_issue(request, pk: int):
     context = {
         "run": run, "version": version, "passport": version.passport, "form": form,
         "summary": run_display.summary_rows(run.results or {}),
-        "may_issue": is_assigned(request.user, version),
-        "findings": list(Finding.objects.filter(version=version).select_related("owner").order_by("status", "pk")),
+        "may_issue": request.user.has_perm(validation_perms.ASSIGNED, version),
+        "findings": list(hooks.version_findings(version)),
     }
     return render(request, "validation/report_issue.html", context, status=400 if form.errors else 200)
 

@@ -14,11 +14,12 @@ from django.utils.translation import gettext as _
 
 from core.errors import Conflict, DomainError, PermissionDenied, validate_model
 from governance.audit.services import audit_append
-from governance.workflow.services.checklist_evidence import checklist_fill_from_run
 from registry.choices import VersionState
 from registry.models import Alias, ModelVersion
+from registry.services import lock_version
 from registry.storage import staged_upload, store_staged
-from validation import thresholds
+from validation import hooks, signals, thresholds
+from validation import permissions as validation_perms
 from validation.choices import ACTIVE_RUN_STATES, RUN_TRANSITIONS, RunState, RunStep
 from validation.models import ValidationReport, ValidationRun
 from validation.runner import missing_column_error, missing_columns
@@ -29,10 +30,9 @@ ALLOWED_SUFFIXES = (".pdf", ".html", ".htm", ".md", ".txt", ".docx", ".xlsx", ".
 
 def report_issue_uploaded(*, actor, version, upload, conclusion: str) -> ValidationReport:
     """Freeze an uploaded report for a version in validation; its sha256 is what sign-offs bind to."""
-    from governance.workflow.services.transitions import is_assigned
 
     version = ModelVersion.objects.select_related("passport").get(pk=version.pk)  # the state now, not the caller's
-    if not is_assigned(actor, version):
+    if not actor.has_perm(validation_perms.ASSIGNED, version):
         raise PermissionDenied(_("Only a validator assigned to this version may issue its validation report."))
     if version.state not in (VersionState.IN_VALIDATION, VersionState.VALIDATED):
         raise Conflict(_("Reports are issued for versions in validation; v%(n)s is %(state)s.")
@@ -59,7 +59,6 @@ def report_issue_uploaded(*, actor, version, upload, conclusion: str) -> Validat
 
 @transaction.atomic
 def _report_insert(*, actor, version, stored, staged, filename, conclusion) -> ValidationReport:
-    from governance.workflow.services.transitions import lock_version
 
     version = lock_version(version)
     if version.state not in (VersionState.IN_VALIDATION, VersionState.VALIDATED):
@@ -84,13 +83,12 @@ def report_issue_generated(*, actor, run, conclusion: str) -> ValidationReport:
     from django.core.files.base import ContentFile
     from django.core.files.storage import default_storage
 
-    from governance.workflow.services.transitions import is_assigned
     from validation import report as report_render
 
     run = ValidationRun.objects.select_related("version__passport", "reference", "validation", "champion").get(
         pk=run.pk)
     version = run.version
-    if not is_assigned(actor, version):
+    if not actor.has_perm(validation_perms.ASSIGNED, version):
         raise PermissionDenied(_("Only a validator assigned to this version may issue its validation report."))
     if version.state not in (VersionState.IN_VALIDATION, VersionState.VALIDATED):
         raise Conflict(_("Reports are issued for versions in validation; v%(n)s is %(state)s.")
@@ -125,7 +123,6 @@ def report_issue_generated(*, actor, run, conclusion: str) -> ValidationReport:
 
 @transaction.atomic
 def _generated_insert(*, actor, run, rendered, html_name, pdf_name, conclusion, issued_at) -> ValidationReport:
-    from governance.workflow.services.transitions import lock_version
 
     version = lock_version(run.version)
     if version.state not in (VersionState.IN_VALIDATION, VersionState.VALIDATED):
@@ -164,10 +161,9 @@ def run_start(*, actor, version, reference, validation, target: str, segment_col
     points at. The tier policy in force at submission fixes the depth and thresholds, which the run snapshots with
     the digests of what it will validate. The Celery task is enqueued after commit; audit: validation_run.queued.
     """
-    from governance.workflow.services.transitions import is_assigned
 
     version = ModelVersion.objects.select_related("passport").get(pk=version.pk)
-    if not is_assigned(actor, version):
+    if not actor.has_perm(validation_perms.ASSIGNED, version):
         raise PermissionDenied(_("Only a validator assigned to this version may start its validation runs."))
     if version.state != VersionState.IN_VALIDATION:
         raise DomainError(_("Validation runs are started on versions in validation; v%(n)s is %(state)s.")
@@ -198,12 +194,7 @@ def _check_datasets(version, reference, validation) -> None:
 
 
 def _policy(version) -> dict:
-    from governance.workflow.models import VersionReview
-    from governance.workflow.services.transitions import policy_for_tier
-
-    review = VersionReview.objects.filter(version=version).first()
-    policy = review.policy if review else policy_for_tier(version.passport.risk_tier).snapshot()
-    return {"tier": version.passport.risk_tier, **policy}
+    return {"tier": version.passport.risk_tier, **hooks.review_policy(version)}
 
 
 def _champion(version, champion):
@@ -240,7 +231,6 @@ def _seed(*digests: str) -> int:
 
 @transaction.atomic(durable=True)
 def _run_insert(*, actor, version, reference, validation, target, segment_column, champion, plan) -> ValidationRun:
-    from governance.workflow.services.transitions import lock_version
 
     version = lock_version(version)
     if version.state != VersionState.IN_VALIDATION:
@@ -393,7 +383,7 @@ def run_succeed(*, run_id: int, token: str, results: dict, environment: dict,
     _audit_run(run, "validation_run.succeeded", f"worker {run.worker}", outcome=run.outcome,
                summary={k: v for k, v in results["summary"].items() if k != "outcome"},
                digests={f"{k}_sha256": v for k, v in run.digests.items()})
-    checklist_fill_from_run(run=run)  # ML01 / ML04 auto evidence, committed with the results
+    signals.run_succeeded.send(sender=ValidationRun, run=run)  # e.g. OWASP ML01 / ML04 evidence, same commit
     return run
 
 
@@ -413,10 +403,9 @@ def run_fail(*, run_id: int, token: str, reason: str, environment: dict | None =
 def run_cancel(*, actor, run: ValidationRun) -> ValidationRun:
     """Cancel a queued or running run (the validator who may start runs on its version). A running attempt notices
     at its next step and stops without writing. Audit: validation_run.cancelled."""
-    from governance.workflow.services.transitions import is_assigned
 
     run = _lock_run(run.pk)
-    if not is_assigned(actor, run.version):
+    if not actor.has_perm(validation_perms.ASSIGNED, run.version):
         raise PermissionDenied(_("Only a validator assigned to this version may cancel its validation runs."))
     now = timezone.now()
     _log_attempt_end(run, "cancelled", now)

@@ -3,8 +3,8 @@ progress (an htmx fragment polled while the run is queued or running) and result
 
 Runs come from ``validation.selectors`` and versions from ``registry.selectors`` (an invisible passport is a 404,
 like a missing one). Who may start or cancel is what the services check: a validator assigned to the version
-(``governance.services.workflow.is_assigned``), on a version in validation for starting; the views only ask the
-same question to decide which buttons to show.
+(``user.has_perm(validation.permissions.ASSIGNED, version)``), on a version in validation for starting; the
+views only ask the same question to decide which buttons to show.
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from core.errors import DomainError
 from core.forms import apply_domain_error
 from core.views import paginate
-from governance.workflow.services.transitions import is_assigned
 from registry import selectors as registry_selectors
 from registry.choices import VersionState
+from validation import permissions as validation_perms
 from validation import run_display, selectors, services
 from validation.choices import RunState
 from validation.forms import RunFilterForm, RunStartForm
@@ -37,11 +37,11 @@ def _version(request, key: str, number: int):
 
 def may_start(user, version) -> bool:
     """The check ``services.run_start`` makes first: an assigned validator, on a version in validation."""
-    return version.state == VersionState.IN_VALIDATION and is_assigned(user, version)
+    return version.state == VersionState.IN_VALIDATION and user.has_perm(validation_perms.ASSIGNED, version)
 
 
 def may_cancel(user, run) -> bool:
-    return run.is_active and is_assigned(user, run.version)
+    return run.is_active and user.has_perm(validation_perms.ASSIGNED, run.version)
 
 
 def start_form(request, version, data=None) -> RunStartForm:
@@ -110,7 +110,7 @@ def _progress_context(request, run) -> dict:
 def run_detail(request, pk: int):
     run = selectors.run_get(user=request.user, pk=pk)
     sections, charts = run_display.sections(run.results or {})
-    may_issue = run.state == RunState.SUCCEEDED and is_assigned(request.user, run.version)
+    may_issue = run.state == RunState.SUCCEEDED and request.user.has_perm(validation_perms.ASSIGNED, run.version)
     context = {
         **_progress_context(request, run),
         "passport": run.version.passport, "version": run.version,

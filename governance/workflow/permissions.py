@@ -6,7 +6,10 @@ registry version are asked as role permissions plus visibility of the version's 
 
 from __future__ import annotations
 
+from core.rules import relation
+from governance.workflow.models import ValidatorAssignment
 from registry import permissions as registry_perms
+from validation.permissions import ASSIGNED
 
 ASSIGN = "governance.assign_validator"
 REVOKE = "governance.revoke_approval"
@@ -30,3 +33,9 @@ def can_export_evidence(user, passport) -> bool:
     if not (user and user.is_authenticated and user.is_active):
         return False
     return user.has_perm(EXPORT_EVIDENCE) and user.has_perm(registry_perms.VIEW, passport)
+
+
+@relation(ASSIGNED)
+def _assigned_validator(user, version) -> bool:
+    """``user`` is a validator assigned to ``version`` (by a risk officer, through ``validator_assign``)."""
+    return ValidatorAssignment.objects.filter(version=version, validator=user).exists()

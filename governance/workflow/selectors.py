@@ -13,11 +13,11 @@ from governance.workflow.choices import FindingStatus
 from governance.workflow.models import Finding, ValidatorAssignment, VersionReview
 from governance.workflow.permissions import ANSWER, ASSIGN, RAISE, REVOKE, can
 from governance.workflow.services.signoffs import check_eligible, signoff_status
-from governance.workflow.services.transitions import is_assigned
 from registry import permissions as registry_perms
 from registry.choices import VersionState
 from registry.models import ModelVersion
 from registry.permissions import restrict_passports
+from validation import permissions as validation_perms
 
 
 def finding_list(*, user, filters: dict | None = None) -> QuerySet[Finding]:
@@ -79,7 +79,8 @@ def available_actions(user, version, *, signoff_roles: list[str] | None = None) 
         actions.add("submit")
     if state in (VersionState.SUBMITTED, VersionState.IN_VALIDATION) and can(user, ASSIGN, version):
         actions.add("assign")
-    if state in (VersionState.IN_VALIDATION, VersionState.VALIDATED) and is_assigned(user, version):
+    assigned = user.has_perm(validation_perms.ASSIGNED, version)
+    if state in (VersionState.IN_VALIDATION, VersionState.VALIDATED) and assigned:
         actions.add("issue_report")
         if state == VersionState.IN_VALIDATION:
             actions.add("mark_validated")

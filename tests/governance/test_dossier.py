@@ -25,12 +25,12 @@ from pypdf import PdfReader
 from core import pdf as pdf_module
 from core.errors import PermissionDenied
 from governance.audit.models import AuditEvent
+from governance.demo.onnx_models import build_demo_model
 from governance.dossier import records as dossier_module
 from governance.dossier import services as evidence
 from governance.workflow.models import ChecklistItem
 from governance.workflow.services import findings as finding_services
 from registry import services as registry_services
-from registry.demo_models import build_demo_model
 from tests import api_helpers
 from tests.api_helpers import API, assert_error, bearer_client, raw_sql
 from tests.factories import TeamFactory, UserFactory, make_passport

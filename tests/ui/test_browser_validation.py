@@ -20,8 +20,8 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import connection
 
+from governance.demo.onnx_models import build_demo_model
 from registry import services as registry_services
-from registry.demo_models import build_demo_model
 from tests.factories import TeamFactory, UserFactory, make_passport
 from tests.governance.workflow_helpers import PASSWORD, Cast, to_in_validation
 from validation import services

@@ -2,7 +2,7 @@
 
 import pytest
 
-from registry.demo_models import build_demo_model
+from governance.demo.onnx_models import build_demo_model
 
 TIER_3 = {"materiality": "low", "decision_type": "human_in_the_loop", "processes_personal_data": False,
           "regulatory_exposure": "none"}

@@ -18,7 +18,7 @@ from sklearn import metrics as skm
 from sklearn.calibration import calibration_curve
 
 from core.errors import DomainError
-from registry.demo_models import build_demo_model
+from governance.demo.onnx_models import build_demo_model
 from validation import thresholds
 from validation.checks import calibration, generalisation, metric, performance, quality, robustness, segments, stability
 from validation.onnx_predict import OnnxModel

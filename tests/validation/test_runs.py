@@ -14,9 +14,9 @@ from django.utils import timezone
 
 from core.errors import Conflict, DomainError, PermissionDenied
 from governance.audit.models import AuditEvent
+from governance.demo.onnx_models import build_demo_model
 from governance.workflow.services import transitions as workflow
 from registry import services as registry_services
-from registry.demo_models import build_demo_model
 from registry.models import Dataset
 from tests.factories import make_passport
 from tests.governance.workflow_helpers import Cast, to_in_validation

@@ -24,8 +24,8 @@ from django.core.files.base import ContentFile
 from django.core.management import call_command
 from django.db import connections
 
+from governance.demo.onnx_models import build_demo_model
 from registry import services as registry_services
-from registry.demo_models import build_demo_model
 from tests.factories import TeamFactory, UserFactory, make_passport
 from tests.governance.workflow_helpers import Cast, to_in_validation
 from validation import services

@@ -14,9 +14,9 @@ from governance.workflow.choices import FINDING_TRANSITIONS, ChecklistStatus, Fi
 from governance.workflow.models import ChecklistItem, Finding
 from governance.workflow.permissions import ACCEPT, ANSWER, RAISE, can
 from governance.workflow.services.signoffs import maybe_approve
-from governance.workflow.services.transitions import lock_version
 from registry import permissions as registry_perms
 from registry.choices import VersionState
+from registry.services import lock_version
 
 OPEN_REVIEW = (VersionState.SUBMITTED, VersionState.IN_VALIDATION, VersionState.VALIDATED, VersionState.APPROVED)
 

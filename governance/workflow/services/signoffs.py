@@ -19,15 +19,12 @@ from governance.accounts.choices import Role
 from governance.audit.services import audit_append
 from governance.workflow.choices import Decision, FindingSeverity, FindingStatus, SignoffRole
 from governance.workflow.models import ChecklistItem, Finding, SignOff, VersionReview
-from governance.workflow.services.transitions import (
-    approve,
-    checklist_complete,
-    close_rejected,
-    is_assigned,
-    lock_version,
-)
+from governance.workflow.services.transitions import approve, checklist_complete, close_rejected
+from registry import permissions as registry_perms
 from registry.choices import VersionState
 from registry.models import ModelVersion
+from registry.services import lock_version
+from validation import permissions as validation_perms
 
 
 def checklist_digest(version: ModelVersion) -> str:
@@ -96,7 +93,7 @@ def check_eligible(actor, version: ModelVersion, role: str) -> None:
     if actor.pk == version.author_id:
         raise PermissionDenied(_("Segregation of duties: you authored v%(n)s and cannot sign it off.")
                                % {"n": version.number}, code="sod_author")
-    if passport.development_team.members.filter(pk=actor.pk).exists():
+    if actor.has_perm(registry_perms.TEAM_MEMBER, passport):
         raise PermissionDenied(_("Segregation of duties: you belong to the development team '%(team)s' of this "
                                  "model.") % {"team": passport.development_team}, code="sod_team")
     other_role = version.signoffs.filter(signer=actor).exclude(role=role).values_list("role", flat=True).first()
@@ -104,7 +101,7 @@ def check_eligible(actor, version: ModelVersion, role: str) -> None:
         raise PermissionDenied(_("Segregation of duties: you already signed this version as %(role)s; one person "
                                  "cannot fill two roles.") % {"role": str(SignoffRole(other_role).label).lower()},
                                code="sod_two_roles")
-    if role == SignoffRole.VALIDATOR and not is_assigned(actor, version):
+    if role == SignoffRole.VALIDATOR and not actor.has_perm(validation_perms.ASSIGNED, version):
         raise PermissionDenied(_("Only a validator assigned to this version may sign as validator."),
                                code="not_assigned")
     group = {SignoffRole.RISK_OFFICER: Role.RISK_OFFICER, SignoffRole.SECURITY: Role.SECURITY,

@@ -21,11 +21,8 @@ from governance.workflow.permissions import ASSIGN, REVOKE, can
 from registry import permissions as registry_perms
 from registry.choices import VERSION_TRANSITIONS, VersionState
 from registry.models import ModelVersion
-
-
-def lock_version(version: ModelVersion) -> ModelVersion:
-    """Re-read the version under a row lock; the state seen after this is the one that counts."""
-    return ModelVersion.objects.select_for_update().select_related("passport").get(pk=version.pk)
+from registry.services import lock_version
+from validation import permissions as validation_perms
 
 
 def transition(*, version: ModelVersion, to: str, actor, action: str, data: dict | None = None,
@@ -55,10 +52,6 @@ def policy_for_tier(tier: int) -> RiskTierPolicy:
     if policy is None:
         raise DomainError(_("No approval policy is defined for tier %(tier)s.") % {"tier": tier}, code="no_policy")
     return policy
-
-
-def _team_member(user, version: ModelVersion) -> bool:
-    return version.passport.development_team.members.filter(pk=user.pk).exists()
 
 
 @transaction.atomic
@@ -93,7 +86,7 @@ def validator_assign(*, actor, version: ModelVersion, validator) -> ValidatorAss
     if validator.pk == version.author_id:
         raise DomainError(_("Segregation of duties: %(user)s authored v%(n)s and cannot validate it.")
                           % {"user": validator, "n": version.number}, code="sod_author")
-    if _team_member(validator, version):
+    if validator.has_perm(registry_perms.TEAM_MEMBER, version):
         raise DomainError(_("Segregation of duties: %(user)s belongs to the development team '%(team)s' and cannot "
                             "validate its model.") % {"user": validator, "team": version.passport.development_team},
                           code="sod_team")
@@ -113,17 +106,13 @@ def validator_assign(*, actor, version: ModelVersion, validator) -> ValidatorAss
     return assignment
 
 
-def is_assigned(user, version: ModelVersion) -> bool:
-    return ValidatorAssignment.objects.filter(version=version, validator=user).exists()
-
-
 @transaction.atomic
 def version_mark_validated(*, actor, version: ModelVersion) -> ModelVersion:
     """in_validation -> validated, by an assigned validator, once a validation report has been issued."""
     from validation.selectors import report_in_force
 
     version = lock_version(version)
-    if not is_assigned(actor, version):
+    if not actor.has_perm(validation_perms.ASSIGNED, version):
         raise PermissionDenied(_("Only a validator assigned to this version may complete its validation."))
     report = report_in_force(version)
     if report is None:

@@ -3,7 +3,7 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from registry.demo import account_rows, seed_demo
+from governance.demo.seed import account_rows, seed_demo
 
 
 class Command(BaseCommand):

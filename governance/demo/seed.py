@@ -1,6 +1,6 @@
 """Demo data for a fresh install: one account per role, business units, teams and four documented passports.
 
-Each passport gets its reference and holdout datasets (CSV), a version trained by ``registry.demo_models``
+Each passport gets its reference and holdout datasets (CSV), a version trained by ``governance.demo.onnx_models``
 with its feature schema refined to the model's valid ranges, and credit scoring also a challenger version
 with the ``challenger`` alias. Registry rows are written only through ``registry.services`` with the
 developer as actor, so the audit chain records every step. Accounts, business units and teams have no
@@ -21,13 +21,18 @@ from django.contrib.auth.hashers import make_password
 from django.contrib.auth.models import Group
 from django.core.files.base import ContentFile
 from django.db import transaction
+from guardian.shortcuts import assign_perm
 
 from governance.accounts.choices import Role
 from governance.accounts.models import BusinessUnit, Team
 from governance.audit.models import AuditEvent
+from governance.demo.onnx_models import DEMO_MODEL_KEYS, DemoModel, build_demo_model, build_demo_models
+from governance.ledger import services as ledger
+from governance.ledger.models import LedgerEntry
+from governance.ledger.permissions import MANAGE_UNIT
+from governance.workflow.services import transitions as workflow
 from registry import services
-from registry.choices import DatasetKind
-from registry.demo_models import DEMO_MODEL_KEYS, DemoModel, build_demo_model, build_demo_models
+from registry.choices import DatasetKind, VersionState
 from registry.models import ModelPassport, ModelVersion
 
 # Published on purpose (run_local prints it via `seed_demo --accounts`): demo accounts only, never production.
@@ -230,14 +235,6 @@ def seed_activity(*, users: dict, units: dict[str, BusinessUnit], today: date | 
     """Work a reviewer can pick up at once, through the services: credit scoring's challenger v2 submitted and
     assigned to the validator (who can start a validation run on it), and the finance user granted every business
     unit, with a business case and a year and a half of quarterly entries per demo passport. Idempotent."""
-    from guardian.shortcuts import assign_perm
-
-    from governance.ledger import services as ledger
-    from governance.ledger.models import LedgerEntry
-    from governance.ledger.permissions import MANAGE_UNIT
-    from governance.workflow.services import transitions as workflow
-    from registry.choices import VersionState
-
     challenger = ModelVersion.objects.filter(passport__key=CHALLENGER_KEY, number=2).first()
     if challenger is not None and challenger.state == VersionState.DRAFT:
         workflow.version_submit(actor=users["developer"], version=challenger)

@@ -13,8 +13,8 @@ from governance.accounts.choices import Role
 from governance.accounts.models import BusinessUnit, Team, User
 from governance.audit.models import AuditEvent
 from governance.audit.services import audit_verify
-from registry import demo
-from registry.demo_models import DEMO_MODEL_KEYS, build_demo_models
+from governance.demo import seed as demo
+from governance.demo.onnx_models import DEMO_MODEL_KEYS, build_demo_models
 from registry.models import Alias, Dataset, ModelPassport, ModelVersion
 
 pytestmark = pytest.mark.django_db

@@ -1,4 +1,4 @@
-"""Tests for registry.demo_models: deterministic synthetic demo models exported to ONNX."""
+"""Tests for governance.demo.onnx_models: deterministic synthetic demo models exported to ONNX."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from scipy.stats import ks_2samp
 from sklearn.metrics import roc_auc_score
 
-from registry.demo_models import DEMO_MODEL_KEYS, INPUT_NAME, DemoModel, build_demo_model, build_demo_models
+from governance.demo.onnx_models import DEMO_MODEL_KEYS, INPUT_NAME, DemoModel, build_demo_model, build_demo_models
 
 KEYS = ["credit-scoring", "demand-forecast", "fraud-detection", "churn-mlp"]
 # The feature each generator shifts in its out-of-time holdout.

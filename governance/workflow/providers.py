@@ -1,0 +1,38 @@
+"""What the workflow answers for the rooms below it (their hooks and signals); connected at start-up
+(``governance.apps.GovernanceConfig.ready``)."""
+
+from __future__ import annotations
+
+from django.dispatch import receiver
+
+from governance.workflow import panel
+from governance.workflow.models import Finding, VersionReview
+from governance.workflow.services.checklist_evidence import checklist_fill_from_run
+from governance.workflow.services.transitions import policy_for_tier
+from registry import hooks as registry_hooks
+from validation import hooks as validation_hooks
+from validation import signals as validation_signals
+
+
+@validation_hooks.review_policy.provide
+def review_policy(version) -> dict:
+    """The policy snapshot taken when ``version`` was submitted, else its tier's current policy."""
+    review = VersionReview.objects.filter(version=version).first()
+    return review.policy if review else policy_for_tier(version.passport.risk_tier).snapshot()
+
+
+@validation_hooks.version_findings.provide
+def version_findings(version) -> list:
+    return list(Finding.objects.filter(version=version).select_related("owner", "raised_by")
+                .order_by("status", "severity", "due_date", "pk"))
+
+
+@registry_hooks.version_page.provide
+def workflow_panel(request, version, *, workflow_forms=None, workflow_error=None, **_state) -> dict:
+    return {"wf": panel.build(request, version, forms=workflow_forms, error=workflow_error)}
+
+
+@receiver(validation_signals.run_succeeded, dispatch_uid="workflow.checklist_fill_from_run")
+def fill_checklist_evidence(sender, run, **kwargs) -> None:
+    """ML01 / ML04 auto evidence from a run that just succeeded, in the transaction that stores its results."""
+    checklist_fill_from_run(run=run)
