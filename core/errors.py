@@ -7,6 +7,7 @@ The DRF exception handler and the UI views turn it into the one error shape:
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 
 
@@ -52,7 +53,6 @@ class Conflict(DomainError):
 
 def validate_model(instance, **kwargs) -> None:
     """``instance.full_clean()``, re-raised as the one domain error (first field and message, all in details)."""
-    from django.core.exceptions import ValidationError
 
     try:
         instance.full_clean(**kwargs)

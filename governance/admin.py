@@ -6,6 +6,7 @@ from django.contrib.auth.admin import UserAdmin
 from guardian.admin import GuardedModelAdmin
 
 from core.admin import ReadOnlyAdmin
+from core.errors import DomainError
 from governance.accounts.models import ApiToken, BusinessUnit, Team, User
 from governance.audit.models import AuditEvent
 from governance.workflow.models import (
@@ -16,6 +17,7 @@ from governance.workflow.models import (
     ValidatorAssignment,
     VersionReview,
 )
+from governance.workflow.services.policies import policy_check_roles, policy_update
 
 admin.site.register(User, UserAdmin)
 
@@ -50,8 +52,6 @@ class RiskTierPolicyForm(forms.ModelForm):
         fields = ("required_roles", "checklist_required", "validation_depth", "approval_validity_months")
 
     def clean_required_roles(self):
-        from core.errors import DomainError
-        from governance.workflow.services.policies import policy_check_roles
 
         roles = self.cleaned_data.get("required_roles")
         try:
@@ -80,7 +80,6 @@ class RiskTierPolicyAdmin(admin.ModelAdmin):
         return super().get_form(request, obj, change, form=RiskTierPolicyForm, **kwargs)
 
     def save_model(self, request, obj, form, change):
-        from governance.workflow.services.policies import policy_update
 
         # The form's clean() has run the service's checks: a refusal is shown on the form, never as "saved".
         policy_update(actor=request.user, policy=obj, **{f: form.cleaned_data[f] for f in form.changed_data})

@@ -9,6 +9,13 @@ from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from governance.ledger.permissions import managed_units
+from governance.workflow.choices import FindingStatus
+from governance.workflow.models import Finding, ValidatorAssignment
+from governance.workflow.selectors import WARN_DAYS
+from registry.choices import VersionState
+from registry.models import ModelPassport, ModelVersion
+
 NAV_ITEMS = [
     ("passports", _("Passports"), "registry:passport_list", None),
     ("inbox", _("My reviews"), "governance:inbox", None),
@@ -31,11 +38,6 @@ def inbox_counts(user) -> dict:
 
     Sign-offs due are left out: deciding them takes the full eligibility rules per version (the page shows them).
     """
-    from governance.workflow.choices import FindingStatus
-    from governance.workflow.models import Finding, ValidatorAssignment
-    from governance.workflow.selectors import WARN_DAYS
-    from registry.choices import VersionState
-    from registry.models import ModelVersion
 
     me = user.pk
     findings = Finding.objects.filter(owner_id=me, status=FindingStatus.OPEN)
@@ -60,8 +62,6 @@ def _reads_some_ledger(user) -> bool:
     """Business owners and users granted a business unit read those ledgers without the finance read role
     (governance.ledger_permissions). Two index lookups rather than one OR across passports, which would scan
     every passport for a user who reads none."""
-    from governance.ledger.permissions import managed_units
-    from registry.models import ModelPassport
 
     return ModelPassport.objects.filter(business_owner_id=user.pk).exists() or managed_units(user).exists()
 

@@ -9,7 +9,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 api_v1 = [
     path("", include("registry.api.urls")),
     path("", include("governance.api.urls")),
-    path("validation/", include("validation.api_urls")),
+    path("validation/", include("validation.api.urls")),
 ]
 
 urlpatterns = [

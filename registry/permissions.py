@@ -10,6 +10,7 @@ from guardian.shortcuts import get_objects_for_user
 
 from core.errors import PermissionDenied
 from core.rules import relation, rule
+from registry.models import ModelPassport
 
 VIEW = "registry.view_modelpassport"
 CHANGE = "registry.change_modelpassport"
@@ -67,7 +68,6 @@ def visible_passport_filter(user) -> Q | None:
         return None
     if not user.is_authenticated or not user.is_active:
         return Q(pk__in=[])
-    from registry.models import ModelPassport
 
     granted = get_objects_for_user(
         user, VIEW, klass=ModelPassport, accept_global_perms=False, with_superuser=False
@@ -88,7 +88,6 @@ def restrict_passports(qs: QuerySet, user, *, prefix: str = "") -> QuerySet:
     if condition is None:
         return qs
     if prefix:
-        from registry.models import ModelPassport
 
         return qs.filter(**{f"{prefix}in": ModelPassport.objects.filter(condition).values("pk")})
     return qs.filter(condition)  # no joins in the condition: filtering in place cannot duplicate rows

@@ -5,6 +5,7 @@ whether the run may start."""
 from __future__ import annotations
 
 from django import forms
+from django.utils.translation import gettext_lazy
 from django.utils.translation import gettext_lazy as _
 
 from core.forms import BootstrapFormMixin
@@ -81,3 +82,10 @@ class RunFilterForm(BootstrapFormMixin, forms.Form):
         if not self.is_valid():
             return {}
         return {k: v for k, v in self.cleaned_data.items() if v}
+
+
+class ReportIssueForm(BootstrapFormMixin, forms.Form):
+    conclusion = forms.CharField(
+        label=gettext_lazy("Conclusion"), max_length=20000, widget=forms.Textarea(attrs={"rows": 8}),
+        help_text=gettext_lazy("Your opinion on the model's fitness for its intended use, with any conditions. "
+                               "It is frozen into the report with the results."))

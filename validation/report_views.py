@@ -7,28 +7,20 @@ Runs and reports come from ``validation.selectors`` (invisible = 404); issuing i
 
 from __future__ import annotations
 
-from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods
 
 from core.errors import DomainError
-from core.forms import BootstrapFormMixin, apply_domain_error
+from core.forms import apply_domain_error
 from validation import hooks, run_display, selectors, services
 from validation import permissions as validation_perms
+from validation.api.reports import CSP, file_response
+from validation.forms import ReportIssueForm
 from validation.models import ValidationReport
-from validation.report_api import CSP, file_response
-
-
-class ReportIssueForm(BootstrapFormMixin, forms.Form):
-    conclusion = forms.CharField(
-        label=gettext_lazy("Conclusion"), max_length=20000, widget=forms.Textarea(attrs={"rows": 8}),
-        help_text=gettext_lazy("Your opinion on the model's fitness for its intended use, with any conditions. "
-                               "It is frozen into the report with the results."))
 
 
 @login_required

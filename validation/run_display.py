@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from django.utils.translation import gettext_lazy as _
 
 from validation.choices import CheckStatus, RunStep
+from validation.figures import run_figures
 
 logger = logging.getLogger(__name__)
 
@@ -302,12 +303,8 @@ FACTS = {"explainability": _explainability_facts, "champion": _champion_facts}
 
 
 def figures_of(results: dict) -> tuple[dict[str, list[dict]], bool]:
-    """Charts per test from ``validation.figures.run_figures``; ({}, False) when that module is not there yet or
-    cannot draw these results (the page then shows the tables alone)."""
-    try:
-        from validation.figures import run_figures
-    except ImportError:
-        return {}, False
+    """Charts per test from ``validation.figures.run_figures``; ({}, False) when it cannot draw these results
+    (the page then shows the tables alone)."""
     try:
         return run_figures(results) or {}, True
     except Exception:  # a chart must not take the results page down with it; the tables show the same numbers

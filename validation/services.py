@@ -7,7 +7,10 @@ import hashlib
 import json
 from datetime import timedelta
 
+from celery import current_app
 from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -20,10 +23,12 @@ from registry.services import lock_version
 from registry.storage import staged_upload, store_staged
 from validation import hooks, signals, thresholds
 from validation import permissions as validation_perms
+from validation import report as report_render
 from validation.choices import ACTIVE_RUN_STATES, RUN_TRANSITIONS, RunState, RunStep
 from validation.models import ValidationReport, ValidationRun
 from validation.runner import missing_column_error, missing_columns
 
+RUN_TASK = "validation.run"  # the name validation.tasks.run_validation is registered under
 MAX_REPORT_BYTES = 100 * 1024 * 1024
 ALLOWED_SUFFIXES = (".pdf", ".html", ".htm", ".md", ".txt", ".docx", ".xlsx", ".zip")
 
@@ -51,7 +56,6 @@ def report_issue_uploaded(*, actor, version, upload, conclusion: str) -> Validat
                               conclusion=conclusion.strip())
     except Exception:
         if created:
-            from django.core.files.storage import default_storage
 
             default_storage.delete(stored)
         raise
@@ -80,10 +84,7 @@ def report_issue_generated(*, actor, run, conclusion: str) -> ValidationReport:
 
     Rendering happens before anything is stored; a failure stores nothing. Files written before the database
     transaction are removed again if it fails."""
-    from django.core.files.base import ContentFile
-    from django.core.files.storage import default_storage
 
-    from validation import report as report_render
 
     run = ValidationRun.objects.select_related("version__passport", "reference", "validation", "champion").get(
         pk=run.pk)
@@ -257,11 +258,12 @@ def _run_insert(*, actor, version, reference, validation, target, segment_column
 
 
 def enqueue(run_id: int) -> None:
-    """Send the run's task (to ``MG_VALIDATION_QUEUE`` when set, so heavy runs can have workers of their own)."""
-    from validation.tasks import run_validation
+    """Send the run's task (to ``MG_VALIDATION_QUEUE`` when set, so heavy runs can have workers of their own).
 
+    Looked up by name: the task module (``validation.tasks``) calls these services, so this one does not import it.
+    """
     queue = _setting("MG_VALIDATION_QUEUE", None)
-    run_validation.apply_async(kwargs={"run_id": run_id}, **({"queue": queue} if queue else {}))
+    current_app.tasks[RUN_TASK].apply_async(kwargs={"run_id": run_id}, **({"queue": queue} if queue else {}))
 
 
 def _move(run: ValidationRun, to: str) -> str:

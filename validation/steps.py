@@ -29,6 +29,8 @@ from validation.checks import (
     stability,
 )
 from validation.checks.performance import CLASSIFICATION, HEADLINE, REGRESSION
+from validation.explain.api import explain_onnx
+from validation.explainability import explanation_result
 from validation.onnx_predict import OnnxModel
 
 # Every random draw of a run comes from its seed plus the offset of the test that draws.
@@ -158,13 +160,7 @@ def _segments(ctx: Context, scores: np.ndarray | None = None) -> dict:
 
 
 def _explainability(ctx: Context) -> dict:
-    """Global SHAP importance and per-feature effects, from ``validation.explain`` (written separately)."""
-    try:
-        from validation.explain.api import explain_onnx
-    except ImportError:
-        return skipped("skipped: explainer unavailable")
-    from validation.explainability import explanation_result
-
+    """Global SHAP importance and per-feature effects, from ``validation.explain``."""
     if ctx.model.layout != "tensor":
         return skipped("Explainability needs a model with one input tensor of features.")
     limits = ctx.thresholds("explainability")

@@ -25,7 +25,7 @@ from django.db import DatabaseError, close_old_connections, connection
 from core.errors import DomainError
 from validation import services
 from validation.models import ValidationRun
-from validation.runner import RunAborted, RunSpec, Source, execute
+from validation.runner import RunAborted, RunSpec, Source, execute, package_versions
 
 logger = get_task_logger(__name__)
 
@@ -79,8 +79,6 @@ def spec_for(run: ValidationRun) -> RunSpec:
 
 
 def _environment(worker: str, record: dict | None = None) -> dict:
-    from validation.runner import package_versions
-
     base = {"worker": worker, "host": socket.gethostname(), "pid": os.getpid(), "packages": package_versions()}
     return {**base, **(record or {})}
 

@@ -25,6 +25,7 @@ from governance.audit.services import ChainVerification
 from governance.workflow.models import ChecklistItem, Finding, SignOff, ValidatorAssignment, VersionReview
 from governance.workflow.services.signoffs import current_digests, signoff_is_current
 from registry.models import Dataset, ModelPassport, ModelVersion
+from validation.models import ValidationReport, ValidationRun
 
 RECORDS_FORMAT = "model-governance/evidence-records/1"
 DIGEST_NAMES = ("artifact_sha256", "report_sha256", "checklist_sha256")
@@ -151,7 +152,6 @@ def _grouped(queryset) -> dict[int, list]:
 
 
 def _versions(passport: ModelPassport) -> list[dict]:
-    from validation.models import ValidationReport, ValidationRun
 
     of_passport = {"version__passport": passport}
     reviews = {r.version_id: r for r in VersionReview.objects.filter(**of_passport).select_related("submitted_by")}

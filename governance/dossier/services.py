@@ -36,6 +36,8 @@ from governance.dossier.records import (
     render_dossier_pdf,
 )
 from governance.workflow.permissions import can_export_evidence
+from registry.models import Dataset, ModelVersion
+from validation.models import ValidationReport
 
 PACK_FORMAT = "model-governance/evidence-pack/1"
 CHUNK = 1 << 20
@@ -159,7 +161,6 @@ def _safe_name(name: str) -> str:
 
 def _add_reports(writer: _PackWriter, passport) -> list[dict]:
     """Every issued report file (and its rendered PDF, where reports have one) under reports/v<n>/."""
-    from validation.models import ValidationReport
 
     out = []
     for report in ValidationReport.objects.filter(version__passport=passport).select_related("version").order_by(
@@ -185,7 +186,6 @@ def _add_reports(writer: _PackWriter, passport) -> list[dict]:
 
 
 def _stored_digests(passport) -> tuple[list[dict], list[dict]]:
-    from registry.models import Dataset, ModelVersion
 
     artifacts = [{"version": v.number, "sha256": v.sha256, "size": v.size,
                   "stored_sha256": (stored := _stored_sha256(v.artifact.name)), "matches": stored == v.sha256}

@@ -19,6 +19,7 @@ from django.db.models import Q, QuerySet
 from guardian.shortcuts import get_objects_for_user
 
 from core.errors import PermissionDenied
+from governance.accounts.models import BusinessUnit
 
 VIEW_LEDGER = "governance.view_ledgerentry"
 BOOK = "governance.add_ledgerentry"
@@ -31,7 +32,6 @@ def _active(user) -> bool:
 
 def managed_units(user) -> QuerySet:
     """Business units ``user`` was granted ``manage_ledger_businessunit`` on (explicit grants only)."""
-    from governance.accounts.models import BusinessUnit
 
     return get_objects_for_user(user, MANAGE_UNIT, klass=BusinessUnit, accept_global_perms=False,
                                 with_superuser=False)

@@ -12,8 +12,10 @@ import json
 from django import template
 
 from governance.workflow.choices import ChecklistStatus, Decision, FindingSeverity, FindingStatus, SignoffRole
+from governance.workflow.owasp import CHECKLIST
 from governance.workflow.permissions import can_export_evidence
 from registry.choices import DatasetKind, DecisionType, Materiality, RegulatoryExposure, RiskTier, VersionState
+from validation.choices import CheckStatus, Outcome, RunState, RunStep
 
 register = template.Library()
 
@@ -27,7 +29,6 @@ _CHOICES = {"state": VersionState, "severity": FindingSeverity, "finding_status"
 def label(value, kind: str) -> str:
     """The display label of a stored choice value: ``{{ v.state|label:"state" }}``."""
     if kind in ("test_status", "run_state", "outcome", "test"):
-        from validation.choices import CheckStatus, Outcome, RunState, RunStep
 
         choices = {"test_status": CheckStatus, "run_state": RunState, "outcome": Outcome, "test": RunStep}[kind]
     else:
@@ -38,7 +39,6 @@ def label(value, kind: str) -> str:
 @register.filter
 def owasp_risk(code) -> str:
     """The OWASP ML Top-10 risk name of an item code, in the active language."""
-    from governance.workflow.owasp import CHECKLIST
 
     return str(CHECKLIST.get(code, {}).get("risk", ""))
 

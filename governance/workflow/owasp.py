@@ -8,6 +8,9 @@ from __future__ import annotations
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
+from validation.choices import RunState
+from validation.models import ValidationRun
+
 CHECKLIST: dict[str, dict] = {
     "ML01": {"risk": _("Input Manipulation Attack"), "auto": True, "questions": _(
         "Is every serving request validated against the feature schema (types, ranges, categories)? "
@@ -83,8 +86,6 @@ VALIDATION_EVIDENCE: dict[str, str] = {"ML01": "robustness", "ML04": "generalisa
 
 def latest_run_with(version, test: str):
     """The version's newest succeeded validation run that ran ``test``, or None."""
-    from validation.choices import RunState
-    from validation.models import ValidationRun
 
     return (ValidationRun.objects.filter(version=version, state=RunState.SUCCEEDED, results__tests__has_key=test)
             .order_by("-finished_at", "-pk").only("pk", "results", "digests", "finished_at").first())

@@ -4,7 +4,6 @@ Deny by default (``Authenticated`` with the ``audit`` scope family); reads come 
 
 from __future__ import annotations
 
-import django_filters
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, viewsets
 from rest_framework.decorators import action
@@ -15,24 +14,13 @@ from core.api.permissions import Authenticated
 from core.api.serializers import error_responses
 from core.errors import PermissionDenied
 from governance.audit.api.serializers import AuditEventSerializer, ChainVerificationSerializer
-from governance.audit.models import AuditEvent
+from governance.audit.filtersets import AuditEventFilterSet
 from governance.audit.selectors import audit_event_list
 from governance.audit.services import audit_verify
 
 VIEW_AUDIT = "governance.view_auditevent"
 
 
-class AuditEventFilterSet(django_filters.FilterSet):
-    """Query parameters of the audit list; ``governance.audit.selectors.audit_event_list`` applies them."""
-
-    action = django_filters.CharFilter(help_text="Action, or its prefix (`version.` matches every version event).")
-    passport = django_filters.CharFilter(help_text="Passport key.")
-    actor = django_filters.CharFilter(help_text="Username of the actor.")
-    object_type = django_filters.CharFilter(help_text="`app_label.model`, e.g. `registry.modelversion`.")
-
-    class Meta:
-        model = AuditEvent
-        fields: list[str] = []
 
 
 @extend_schema_view(

@@ -15,6 +15,7 @@ from rest_framework import serializers
 
 from core.api.serializers import MAX_ID
 from governance.ledger.choices import LedgerCategory, LedgerSource
+from governance.ledger.math import years_months
 from governance.ledger.models import BusinessCase, LedgerEntry
 from registry.choices import RiskTier
 
@@ -187,7 +188,6 @@ class PaybackSerializer(serializers.Serializer):
 def payback_data(years: Decimal | None) -> dict | None:
     if years is None:
         return None
-    from governance.ledger.math import years_months
 
     whole, months = years_months(years)
     return {"years": years, "whole_years": whole, "months": months}

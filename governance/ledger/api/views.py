@@ -10,14 +10,12 @@ rules (400/409). Entries have no PUT, PATCH or DELETE (405): a correction is a r
 
 from __future__ import annotations
 
-from datetime import date
 from functools import cached_property
 
 import django_filters
-from django import forms
 from django.http import Http404, HttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field, extend_schema_view
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
@@ -35,8 +33,6 @@ from governance.ledger import io as ledger_io
 from governance.ledger import selectors as ledger_selectors
 from governance.ledger import services
 from governance.ledger.api.serializers import (
-    MONTH_RE,
-    MONTH_SCHEMA,
     AbBookedSerializer,
     AbCalculationSerializer,
     AbResultInputSerializer,
@@ -51,9 +47,13 @@ from governance.ledger.api.serializers import (
     ReverseSerializer,
     payback_data,
 )
-from governance.ledger.choices import LedgerCategory, LedgerSource
+from governance.ledger.filtersets import (
+    AllEntriesFilterSet,
+    EntryFilterSet,
+    ExportFilterSet,
+    PortfolioFilterSet,
+)
 from governance.ledger.models import LedgerEntry
-from registry.choices import RiskTier
 from registry.filtersets import IdFilter
 from registry.models import ModelPassport
 
@@ -109,72 +109,18 @@ def file_response(header, rows, *, file_format: str, name: str) -> HttpResponse:
 # --------------------------------------------------------------------------- query parameters
 
 
-class MonthFormField(forms.Field):
-    """``YYYY-MM`` (or ``YYYY-MM-01``) as the month's first day."""
-
-    def to_python(self, value):
-        if value in (None, ""):
-            return None
-        match = MONTH_RE.match(str(value))
-        try:
-            if not match:
-                raise ValueError
-            return date(int(match.group(1)), int(match.group(2)), 1)
-        except ValueError:
-            raise forms.ValidationError("Give a month as YYYY-MM.", code="invalid")
 
 
-@extend_schema_field(MONTH_SCHEMA)
-class MonthFilter(django_filters.Filter):
-    field_class = MonthFormField
 
 
-class EntryFilterSet(django_filters.FilterSet):
-    """Query parameters of ledger entry lists and exports; ``governance.ledger_selectors.entry_list`` applies them."""
-
-    category = django_filters.ChoiceFilter(choices=LedgerCategory.choices)
-    source = django_filters.ChoiceFilter(choices=LedgerSource.choices)
-    period_from = MonthFilter(help_text="First month included, YYYY-MM.")
-    period_to = MonthFilter(help_text="Last month included, YYYY-MM.")
-    version = IdFilter(help_text="Version number.")
-    reversals = django_filters.BooleanFilter(help_text="true: only reversals; false: no reversals.")
-
-    class Meta:
-        model = LedgerEntry
-        fields: list[str] = []
 
 
-class AllEntriesFilterSet(EntryFilterSet):
-    passport = django_filters.CharFilter(help_text="Passport key.")
-    business_unit = django_filters.CharFilter(help_text="Business unit code.")
-
-    class Meta(EntryFilterSet.Meta):
-        pass
 
 
-class ExportFilterSet(django_filters.FilterSet):
-    file_format = django_filters.ChoiceFilter(choices=[("csv", "CSV"), ("xlsx", "Excel")])
-
-    class Meta:
-        model = LedgerEntry
-        fields: list[str] = []
 
 
-PORTFOLIO_ORDER_CHOICES = [(f"{sign}{name}", f"{sign}{name}") for name in ledger_selectors.PORTFOLIO_ORDERING
-                           for sign in ("", "-")]
 
 
-class PortfolioFilterSet(django_filters.FilterSet):
-    business_unit = django_filters.CharFilter(help_text="Business unit code.")
-    tier = django_filters.ChoiceFilter(choices=RiskTier.choices, help_text="Risk tier (1 high .. 3 low).")
-    q = django_filters.CharFilter(help_text="Key or name contains (case-insensitive).")
-    ordering = django_filters.ChoiceFilter(choices=PORTFOLIO_ORDER_CHOICES,
-                                           help_text="Sort column, `-` for descending (nulls last); default key.")
-    file_format = django_filters.ChoiceFilter(choices=[("csv", "CSV"), ("xlsx", "Excel")])
-
-    class Meta:
-        model = ModelPassport
-        fields: list[str] = []
 
 
 def _params(filterset_class, *exclude: str) -> list[OpenApiParameter]:

@@ -21,6 +21,7 @@ from governance.ledger.choices import BENEFIT_CATEGORIES, LedgerCategory, Ledger
 from governance.ledger.math import currency_exponent, quantum, to_base
 from governance.ledger.models import BusinessCase, LedgerEntry, LedgerYearTotal, PlanLine
 from governance.ledger.services import base_currency, ledger_totals_rebuild
+from registry.management.commands.seed_scale import seed_scale
 from registry.models import ModelPassport
 
 PREFIX = "scale-"
@@ -72,7 +73,6 @@ class Command(BaseCommand):
             f"{cases} business cases, {totals} year totals."))
 
     def _passports(self, wanted: int) -> list[ModelPassport]:
-        from registry.management.commands.seed_scale import seed_scale
 
         if ModelPassport.objects.filter(key__startswith=PREFIX).count() < wanted:
             if ModelPassport.objects.filter(key__startswith=PREFIX).exists():

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 from functools import cached_property
 
-import django_filters
 from django.db.models import QuerySet
 from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
@@ -49,7 +48,8 @@ from governance.workflow.api.serializers import (
     SignOffCreateSerializer,
     SignOffSerializer,
 )
-from governance.workflow.choices import FindingSeverity, FindingStatus
+from governance.workflow.choices import FindingSeverity
+from governance.workflow.filtersets import FindingFilterSet
 from governance.workflow.models import Finding, RiskTierPolicy
 from governance.workflow.services import findings as finding_services
 from governance.workflow.services import policies
@@ -372,18 +372,6 @@ class VersionWorkflowViewSet(viewsets.GenericViewSet):
 # --------------------------------------------------------------------------- findings across versions
 
 
-class FindingFilterSet(django_filters.FilterSet):
-    """Query parameters of the findings list; :func:`finding_list` applies them."""
-
-    status = django_filters.ChoiceFilter(choices=FindingStatus.choices)
-    severity = django_filters.ChoiceFilter(choices=FindingSeverity.choices)
-    owner = django_filters.CharFilter(help_text="Username of the finding's owner.")
-    passport = django_filters.CharFilter(help_text="Passport key.")
-    overdue = django_filters.BooleanFilter(help_text="`true`: open and past due; `false`: all others.")
-
-    class Meta:
-        model = Finding
-        fields: list[str] = []
 
 
 @extend_schema_view(

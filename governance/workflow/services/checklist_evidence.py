@@ -12,6 +12,7 @@ from django.db import transaction
 from governance.audit.services import audit_append
 from governance.workflow.models import ChecklistItem
 from governance.workflow.owasp import VALIDATION_EVIDENCE, validation_evidence
+from governance.workflow.services.signoffs import checklist_digest
 
 
 def checklist_fill_from_run(*, run) -> list[str]:
@@ -25,7 +26,6 @@ def checklist_fill_from_run(*, run) -> list[str]:
     """
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("checklist_fill_from_run runs inside the transaction that stores the run's results")
-    from governance.workflow.services.signoffs import checklist_digest
 
     tests = (run.results or {}).get("tests") or {}
     codes = [code for code, test in VALIDATION_EVIDENCE.items() if test in tests]

@@ -17,6 +17,7 @@ from governance.workflow.services.signoffs import maybe_approve
 from registry import permissions as registry_perms
 from registry.choices import VersionState
 from registry.services import lock_version
+from registry.storage import staged_upload, store_staged
 
 OPEN_REVIEW = (VersionState.SUBMITTED, VersionState.IN_VALIDATION, VersionState.VALIDATED, VersionState.APPROVED)
 
@@ -129,7 +130,6 @@ def checklist_answer(*, actor, item: ChecklistItem, status: str, evidence: str =
 
 
 def _attach(item: ChecklistItem, attachment) -> None:
-    from registry.storage import staged_upload, store_staged
 
     name = (getattr(attachment, "name", "") or "evidence").rsplit("/", 1)[-1][:100]
     with staged_upload(attachment, max_bytes=20 * 1024 * 1024) as staged:

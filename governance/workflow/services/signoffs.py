@@ -25,6 +25,7 @@ from registry.choices import VersionState
 from registry.models import ModelVersion
 from registry.services import lock_version
 from validation import permissions as validation_perms
+from validation.selectors import report_in_force
 
 
 def checklist_digest(version: ModelVersion) -> str:
@@ -36,7 +37,6 @@ def checklist_digest(version: ModelVersion) -> str:
 
 
 def current_digests(version: ModelVersion) -> dict[str, str]:
-    from validation.selectors import report_in_force
 
     report = report_in_force(version)
     return {"artifact_sha256": version.sha256, "report_sha256": report.sha256 if report else "",

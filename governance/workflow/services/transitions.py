@@ -23,6 +23,7 @@ from registry.choices import VERSION_TRANSITIONS, VersionState
 from registry.models import ModelVersion
 from registry.services import lock_version
 from validation import permissions as validation_perms
+from validation.selectors import report_in_force
 
 
 def transition(*, version: ModelVersion, to: str, actor, action: str, data: dict | None = None,
@@ -109,7 +110,6 @@ def validator_assign(*, actor, version: ModelVersion, validator) -> ValidatorAss
 @transaction.atomic
 def version_mark_validated(*, actor, version: ModelVersion) -> ModelVersion:
     """in_validation -> validated, by an assigned validator, once a validation report has been issued."""
-    from validation.selectors import report_in_force
 
     version = lock_version(version)
     if not actor.has_perm(validation_perms.ASSIGNED, version):

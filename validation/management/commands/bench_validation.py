@@ -46,6 +46,7 @@ def _frame(rng: np.random.Generator, rows: int, features: int, drifted: bool) ->
 
 
 def _onnx(frame: pd.DataFrame, names: list[str], *, trees: int, depth: int, seed: int, train_rows: int) -> bytes:
+    # The demo extra's packages, needed by this benchmark alone: imported when it runs.
     from skl2onnx import convert_sklearn
     from skl2onnx.common.data_types import FloatTensorType
     from sklearn.ensemble import GradientBoostingClassifier

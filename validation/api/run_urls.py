@@ -2,7 +2,7 @@
 
 from rest_framework.routers import SimpleRouter
 
-from validation import api
+from validation.api import runs as api
 
 router = SimpleRouter()
 router.register("runs", api.ValidationRunViewSet, basename="run")

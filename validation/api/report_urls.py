@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from validation import report_api
+from validation.api import reports as report_api
 
 urlpatterns = [
     path("runs/<int:pk>/report/", report_api.ReportIssueView.as_view(), name="run-report"),

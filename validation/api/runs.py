@@ -8,7 +8,6 @@ makes one ``validation.services`` call, which decides who may act (403) and what
 
 from __future__ import annotations
 
-import django_filters
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
@@ -21,29 +20,20 @@ from core.api.serializers import error_responses
 from core.errors import Conflict, DomainError
 from registry import selectors as registry_selectors
 from validation import selectors, services
-from validation.choices import Outcome, RunState
-from validation.models import ValidationRun
-from validation.serializers import (
+from validation.api.serializers import (
     RunCreateSerializer,
     RunListSerializer,
     RunResultsSerializer,
     RunSerializer,
     explainability_of,
 )
+from validation.choices import RunState
+from validation.filtersets import RunFilterSet
+from validation.models import ValidationRun
 
 RUN_ID = OpenApiParameter("id", int, OpenApiParameter.PATH, description="Validation run id.")
 
 
-class RunFilterSet(django_filters.FilterSet):
-    """Query parameters of the runs list; ``validation.selectors.run_list`` applies them."""
-
-    state = django_filters.ChoiceFilter(choices=RunState.choices)
-    outcome = django_filters.ChoiceFilter(choices=Outcome.choices)
-    passport = django_filters.CharFilter(help_text="Passport key.")
-
-    class Meta:
-        model = ValidationRun
-        fields: list[str] = []
 
 
 def _dataset(user, passport, pk: int, field: str):

@@ -5,6 +5,6 @@ from django.urls import include, path
 app_name = "validation-api"
 
 urlpatterns = [
-    path("", include("validation.run_api_urls")),
-    path("", include("validation.report_api_urls")),
+    path("", include("validation.api.run_urls")),
+    path("", include("validation.api.report_urls")),
 ]
