@@ -4,7 +4,10 @@ from django.conf import settings
 from django.conf.urls.static import static
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
+
+from core import views as core_views
+from core.csp import inline_styles
 
 api_v1 = [
     path("", include("registry.api.urls")),
@@ -20,8 +23,9 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
-    path("api/redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
+    path("api/docs/", inline_styles(SpectacularSwaggerSplitView.as_view(url_name="api-schema")), name="api-docs"),
+    path("api/redoc-dist/bundles/redoc.standalone.js", core_views.redoc_bundle, name="api-redoc-bundle"),
+    path("api/redoc/", inline_styles(SpectacularRedocView.as_view(url_name="api-schema")), name="api-redoc"),
 ]
 
 if settings.DEBUG:

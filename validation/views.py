@@ -16,6 +16,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from core.csp import inline_styles
 from core.errors import DomainError
 from core.forms import apply_domain_error
 from core.views import paginate
@@ -105,6 +106,7 @@ def _progress_context(request, run) -> dict:
             "can_cancel": may_cancel(request.user, run)}
 
 
+@inline_styles  # Plotly injects <style> elements
 @login_required
 @require_GET
 def run_detail(request, pk: int):

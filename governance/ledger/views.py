@@ -25,6 +25,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
+from core.csp import inline_styles
 from core.errors import DomainError
 from core.forms import apply_domain_error
 from core.views import paginate
@@ -150,6 +151,7 @@ def _ledger_context(request, passport, *, book_form=None, reverse_form=None, rev
     }
 
 
+@inline_styles  # Plotly injects <style> elements
 @login_required
 @require_GET
 def passport_ledger(request, key: str):
@@ -157,6 +159,7 @@ def passport_ledger(request, key: str):
     return render(request, "governance/ledger_pages/ledger.html", _ledger_context(request, passport))
 
 
+@inline_styles  # Plotly injects <style> elements
 @login_required
 @require_POST
 def ledger_book(request, key: str):
@@ -182,6 +185,7 @@ def ledger_book(request, key: str):
     return render(request, "governance/ledger_pages/ledger.html", context, status=400)
 
 
+@inline_styles  # Plotly injects <style> elements
 @login_required
 @require_POST
 def ledger_reverse(request, key: str, pk: int):
@@ -218,6 +222,7 @@ def ledger_evidence(request, key: str, pk: int):
                         content_type="application/octet-stream")
 
 
+@inline_styles  # Plotly injects <style> elements
 @login_required
 @require_GET
 def finance_portfolio(request):

@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
+from core.csp import inline_styles
 from core.errors import DomainError
 from core.forms import apply_domain_error
 from governance.templatetags.workflow_ui import attachment_name
@@ -272,6 +273,7 @@ def inbox(request):
     return render(request, "governance/inbox.html", context)
 
 
+@inline_styles  # Plotly injects <style> elements
 @login_required
 def portfolio(request):
     """KPIs, charts and tables over every version the user may see, from ``selectors.portfolio_summary``."""
