@@ -62,3 +62,11 @@ def validate_model(instance, **kwargs) -> None:
         field = None if field == "__all__" else field
         prefix = f"{field}: " if field else ""
         raise DomainError(prefix + " ".join(messages), code="invalid", field=field, details=errors)
+
+
+def create_validated(model, **fields):
+    """Build a ``model`` row from ``fields``, run ``full_clean()`` (as :func:`validate_model`) and insert it."""
+    instance = model(**fields)
+    validate_model(instance)
+    instance.save(force_insert=True)
+    return instance

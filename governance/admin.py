@@ -3,6 +3,8 @@
 from django import forms
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
+from django.utils.decorators import method_decorator
+from django.views.decorators.csrf import csrf_protect
 from guardian.admin import GuardedModelAdmin
 
 from core.admin import ReadOnlyAdmin
@@ -78,6 +80,12 @@ class RiskTierPolicyAdmin(admin.ModelAdmin):
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         return super().get_form(request, obj, change, form=RiskTierPolicyForm, **kwargs)
+
+    @method_decorator(csrf_protect)
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        # The admin opens a transaction around the whole form; the service opens its own, durable one (it is the
+        # unit of work), so this page does not. Nothing else on the page writes.
+        return self._changeform_view(request, object_id, form_url, extra_context)
 
     def save_model(self, request, obj, form, change):
 

@@ -60,7 +60,7 @@ def inbox_counts(user) -> dict:
 
 def _reads_some_ledger(user) -> bool:
     """Business owners and users granted a business unit read those ledgers without the finance read role
-    (governance.ledger_permissions). Two index lookups rather than one OR across passports, which would scan
+    (governance.ledger.permissions). Two index lookups rather than one OR across passports, which would scan
     every passport for a user who reads none."""
 
     return ModelPassport.objects.filter(business_owner_id=user.pk).exists() or managed_units(user).exists()

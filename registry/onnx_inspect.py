@@ -1,7 +1,7 @@
 """Inspect an uploaded ONNX artifact before it enters the registry.
 
 :func:`inspect_onnx` parses one file, refuses anything unsafe or malformed with
-:class:`ArtifactRejected` (a :class:`~governance.errors.DomainError` whose ``code`` names
+:class:`ArtifactRejected` (a :class:`~core.errors.DomainError` whose ``code`` names
 the problem), and returns an :class:`OnnxInfo` summary. :func:`derive_feature_schema`
 turns that summary into the registry's feature schema.
 

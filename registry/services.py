@@ -14,6 +14,7 @@ from django.db.models import Max
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core.actors import Actor
 from core.errors import Conflict, DomainError, PermissionDenied, validate_model
 from governance.audit.services import audit_append
 from registry import permissions as perms
@@ -65,8 +66,8 @@ def _is_metric_map(metrics) -> bool:
     )
 
 
-@transaction.atomic
-def passport_create(*, actor, key: str, **fields) -> ModelPassport:
+@transaction.atomic(durable=True)
+def passport_create(*, actor: Actor, key: str, **fields) -> ModelPassport:
     """Create a passport; the actor needs ``registry.add_modelpassport``. The tier is derived from the answers."""
     if not actor.has_perm(perms.CREATE):
         raise PermissionDenied(_("You may not create passports."))
@@ -90,8 +91,8 @@ def passport_create(*, actor, key: str, **fields) -> ModelPassport:
     return passport
 
 
-@transaction.atomic
-def passport_update(*, actor, passport: ModelPassport, **fields) -> ModelPassport:
+@transaction.atomic(durable=True)
+def passport_update(*, actor: Actor, passport: ModelPassport, **fields) -> ModelPassport:
     """Change passport fields (not its key); records old and new values of what changed."""
     passport = ModelPassport.objects.select_for_update().get(pk=passport.pk)
     perms.require(actor, perms.CHANGE, passport, "change this passport")
@@ -121,7 +122,7 @@ def passport_update(*, actor, passport: ModelPassport, **fields) -> ModelPasspor
 
 
 def version_register(
-    *, actor, passport: ModelPassport, upload, feature_names: list[str] | None = None,
+    *, actor: Actor, passport: ModelPassport, upload, feature_names: list[str] | None = None,
     training_dataset: Dataset | None = None, metrics: dict | None = None, parent: ModelVersion | None = None,
     change_description: str = "", mlflow_run_id: str = "", mlflow_model_uri: str = "",
 ) -> ModelVersion:
@@ -155,8 +156,8 @@ def version_register(
         raise
 
 
-@transaction.atomic
-def _version_insert(*, actor, passport, name, staged, info, schema, **extra) -> ModelVersion:
+@transaction.atomic(durable=True)
+def _version_insert(*, actor: Actor, passport, name, staged, info, schema, **extra) -> ModelVersion:
     passport = ModelPassport.objects.select_for_update().get(pk=passport.pk)
     duplicate = passport.versions.filter(sha256=staged.sha256).values_list("number", flat=True).first()
     if duplicate is not None:
@@ -186,8 +187,8 @@ def _version_insert(*, actor, passport, name, staged, info, schema, **extra) -> 
     return version
 
 
-@transaction.atomic
-def version_refine_schema(*, actor, version: ModelVersion, feature_schema: dict) -> ModelVersion:
+@transaction.atomic(durable=True)
+def version_refine_schema(*, actor: Actor, version: ModelVersion, feature_schema: dict) -> ModelVersion:
     """Replace a version's feature schema with a refinement (names, ranges, categories) of the derived one.
 
     Only draft versions may be refined: once submitted, the schema is part of what reviewers sign.
@@ -206,7 +207,7 @@ def version_refine_schema(*, actor, version: ModelVersion, feature_schema: dict)
 
 
 def dataset_register(
-    *, actor, passport: ModelPassport, upload, name: str, kind: str, fmt: str | None = None
+    *, actor: Actor, passport: ModelPassport, upload, name: str, kind: str, fmt: str | None = None
 ) -> Dataset:
     """Stream a CSV or Parquet upload, infer its schema, and store it with its digest."""
     perms.require(actor, perms.UPLOAD, passport, "register datasets")
@@ -226,8 +227,8 @@ def dataset_register(
         raise
 
 
-@transaction.atomic
-def _dataset_insert(*, actor, passport, stored, staged, name, kind, fmt, row_count, schema) -> Dataset:
+@transaction.atomic(durable=True)
+def _dataset_insert(*, actor: Actor, passport, stored, staged, name, kind, fmt, row_count, schema) -> Dataset:
     dataset = Dataset(passport=passport, name=(name or "").strip() or staged.sha256[:12], kind=kind, format=fmt,
                       sha256=staged.sha256, size=staged.size, row_count=row_count, schema=schema, uploaded_by=actor)
     dataset.file.name = stored
@@ -239,8 +240,8 @@ def _dataset_insert(*, actor, passport, stored, staged, name, kind, fmt, row_cou
     return dataset
 
 
-@transaction.atomic
-def alias_set(*, actor, passport: ModelPassport, name: str, version: ModelVersion) -> Alias:
+@transaction.atomic(durable=True)
+def alias_set(*, actor: Actor, passport: ModelPassport, name: str, version: ModelVersion) -> Alias:
     """Point alias ``name`` of a passport at ``version`` (creating it if new).
 
     Production aliases (settings.MG_PRODUCTION_ALIASES, e.g. ``champion``) may point only at an approved version.

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Creates .venv and installs the project (with test extras when asked) and the Debian packages it needs.
-# Idempotent: a stamp file skips the pip step while pyproject.toml is unchanged.
+# Creates .venv and installs the project (with the test extras when asked, the demo extra always) and the Debian
+# packages it needs. Versions come from requirements/lock.txt (refresh it with scripts/lock.sh).
+# Idempotent: a stamp file skips the pip step while pyproject.toml and the lock file are unchanged.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 extras="${1:-}"
@@ -22,9 +23,10 @@ fi
 PY="${PYTHON:-python3}"
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 stamp=".venv/.installed-${extras:-base}"
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-  echo "==> installing Python packages into .venv"
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ requirements/lock.txt -nt "$stamp" ]; then
+  echo "==> installing Python packages into .venv (versions from requirements/lock.txt)"
   .venv/bin/pip install -q --upgrade pip setuptools wheel
-  if [ "$extras" = "test" ]; then .venv/bin/pip install -q -e '.[test]'; else .venv/bin/pip install -q -e .; fi
+  if [ "$extras" = "test" ]; then target='.[test,demo]'; else target='.[demo]'; fi
+  .venv/bin/pip install -q -c requirements/lock.txt -e "$target"
   touch "$stamp"
 fi

@@ -7,4 +7,7 @@ class ValidationConfig(AppConfig):
     verbose_name = _("Validation")
 
     def ready(self) -> None:
-        from validation import providers  # noqa: F401  fills the registry's page hooks
+        from validation import (
+            providers,  # noqa: F401  fills the registry's page hooks
+            tasks,  # noqa: F401  registers the run task that services look up by name
+        )

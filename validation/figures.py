@@ -1,5 +1,5 @@
 """Plotly figures of a validation run's results, as JSON-able dicts: the run page and the HTML report draw them in
-the browser with the vendored Plotly, the PDF report renders the same dicts to SVG (``governance.pdf``).
+the browser with the vendored Plotly, the PDF report renders the same dicts to SVG (``core.pdf``).
 
 Every builder reads one test's ``charts`` (written by ``validation.checks``) and tolerates what a test did not
 produce: a skipped or errored test has no charts and gets no figure.

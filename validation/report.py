@@ -5,7 +5,7 @@ Both renderings take the same context (``report_context``): the passport and ver
 digests, the run's reproducibility record, every test with its threshold and result and its charts, the
 version's findings, the validator's conclusion and the sign-offs recorded when it was issued. The HTML draws the
 charts with the vendored Plotly; the PDF embeds the same figures as vector SVG images. Every field is escaped by
-the template engine; the PDF renderer serves nothing but the project's static files (``governance.pdf``).
+the template engine; the PDF renderer serves nothing but the project's static files (``core.pdf``).
 """
 
 from __future__ import annotations

@@ -15,6 +15,8 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core.actors import SYSTEM, Actor
+from core.actors import worker as worker_actor
 from core.errors import Conflict, DomainError, PermissionDenied, validate_model
 from governance.audit.services import audit_append
 from registry.choices import VersionState
@@ -33,7 +35,7 @@ MAX_REPORT_BYTES = 100 * 1024 * 1024
 ALLOWED_SUFFIXES = (".pdf", ".html", ".htm", ".md", ".txt", ".docx", ".xlsx", ".zip")
 
 
-def report_issue_uploaded(*, actor, version, upload, conclusion: str) -> ValidationReport:
+def report_issue_uploaded(*, actor: Actor, version, upload, conclusion: str) -> ValidationReport:
     """Freeze an uploaded report for a version in validation; its sha256 is what sign-offs bind to."""
 
     version = ModelVersion.objects.select_related("passport").get(pk=version.pk)  # the state now, not the caller's
@@ -61,8 +63,8 @@ def report_issue_uploaded(*, actor, version, upload, conclusion: str) -> Validat
         raise
 
 
-@transaction.atomic
-def _report_insert(*, actor, version, stored, staged, filename, conclusion) -> ValidationReport:
+@transaction.atomic(durable=True)
+def _report_insert(*, actor: Actor, version, stored, staged, filename, conclusion) -> ValidationReport:
 
     version = lock_version(version)
     if version.state not in (VersionState.IN_VALIDATION, VersionState.VALIDATED):
@@ -78,7 +80,7 @@ def _report_insert(*, actor, version, stored, staged, filename, conclusion) -> V
     return report
 
 
-def report_issue_generated(*, actor, run, conclusion: str) -> ValidationReport:
+def report_issue_generated(*, actor: Actor, run, conclusion: str) -> ValidationReport:
     """Freeze the report of a succeeded run: render the HTML document (its sha256 is the report digest sign-offs
     bind to) and the PDF (that digest in every footer) once, store both, and record the report in force.
 
@@ -122,8 +124,8 @@ def report_issue_generated(*, actor, run, conclusion: str) -> ValidationReport:
         raise
 
 
-@transaction.atomic
-def _generated_insert(*, actor, run, rendered, html_name, pdf_name, conclusion, issued_at) -> ValidationReport:
+@transaction.atomic(durable=True)
+def _generated_insert(*, actor: Actor, run, rendered, html_name, pdf_name, conclusion, issued_at) -> ValidationReport:
 
     version = lock_version(run.version)
     if version.state not in (VersionState.IN_VALIDATION, VersionState.VALIDATED):
@@ -152,7 +154,7 @@ def _setting(name: str, default):
     return getattr(settings, name, default)
 
 
-def run_start(*, actor, version, reference, validation, target: str, segment_column: str | None = None,
+def run_start(*, actor: Actor, version, reference, validation, target: str, segment_column: str | None = None,
               champion=None) -> ValidationRun:
     """Queue a validation run of a version in validation, by a validator assigned to it.
 
@@ -231,7 +233,8 @@ def _seed(*digests: str) -> int:
 
 
 @transaction.atomic(durable=True)
-def _run_insert(*, actor, version, reference, validation, target, segment_column, champion, plan) -> ValidationRun:
+def _run_insert(*, actor: Actor, version, reference, validation, target, segment_column, champion,
+                plan) -> ValidationRun:
 
     version = lock_version(version)
     if version.state != VersionState.IN_VALIDATION:
@@ -284,7 +287,7 @@ def _lock_run(run_id: int) -> ValidationRun | None:
     return ValidationRun.objects.select_for_update().select_related("version__passport").filter(pk=run_id).first()
 
 
-def _audit_run(run: ValidationRun, action: str, actor, digests: dict | None = None, **data) -> None:
+def _audit_run(run: ValidationRun, action: str, actor: Actor, digests: dict | None = None, **data) -> None:
     audit_append(actor=actor, action=action, obj=run, passport_key=run.version.passport.key,
                  digests={"artifact_sha256": run.digests.get("artifact", ""), **(digests or {})},
                  data={"version": run.version.number, "attempt": run.attempts, **data})
@@ -307,16 +310,16 @@ def _lost(run: ValidationRun, now) -> bool:
     if run.attempts >= int(_setting("MG_VALIDATION_MAX_ATTEMPTS", 3)):
         times = "once" if run.attempts == 1 else f"{run.attempts} times"
         _fail(run, f"The run was interrupted {times} and is not retried again; last: {reason}.", now,
-              actor="system")
+              actor=SYSTEM)
         return False
     _move(run, RunState.QUEUED)
     run.claim, run.step, run.progress, run.enqueued_at = "", RunStep.QUEUED, 0, now
     _save(run, ["state", "claim", "step", "progress", "enqueued_at", "attempt_log"])
-    _audit_run(run, "validation_run.worker_lost", "system", worker=run.worker, reason=reason)
+    _audit_run(run, "validation_run.worker_lost", SYSTEM, worker=run.worker, reason=reason)
     return True
 
 
-def _fail(run: ValidationRun, reason: str, now, *, actor, environment: dict | None = None) -> None:
+def _fail(run: ValidationRun, reason: str, now, *, actor: Actor, environment: dict | None = None) -> None:
     _move(run, RunState.FAILED)
     run.failure_reason, run.finished_at, run.claim = reason[:5000], now, ""
     run.results, run.outcome = {}, ""  # a failed run keeps no partial results
@@ -348,7 +351,7 @@ def run_claim(*, run_id: int, token: str, worker: str) -> ValidationRun | None:
     run.attempt_log = [*run.attempt_log, {"attempt": run.attempts, "worker": run.worker, "started_at": now.isoformat()}]
     _save(run, ["state", "attempts", "claim", "worker", "step", "progress", "started_at", "heartbeat_at",
                             "attempt_log"])
-    _audit_run(run, "validation_run.started", f"worker {run.worker}")
+    _audit_run(run, "validation_run.started", worker_actor(run.worker))
     return run
 
 
@@ -382,7 +385,7 @@ def run_succeed(*, run_id: int, token: str, results: dict, environment: dict,
     run.step, run.progress, run.claim, run.failure_reason = RunStep.DONE, 100, "", ""
     _save(run, ["state", "results", "outcome", "environment", "digests", "duration_seconds",
                             "finished_at", "step", "progress", "claim", "failure_reason", "attempt_log"])
-    _audit_run(run, "validation_run.succeeded", f"worker {run.worker}", outcome=run.outcome,
+    _audit_run(run, "validation_run.succeeded", worker_actor(run.worker), outcome=run.outcome,
                summary={k: v for k, v in results["summary"].items() if k != "outcome"},
                digests={f"{k}_sha256": v for k, v in run.digests.items()})
     signals.run_succeeded.send(sender=ValidationRun, run=run)  # e.g. OWASP ML01 / ML04 evidence, same commit
@@ -397,12 +400,12 @@ def run_fail(*, run_id: int, token: str, reason: str, environment: dict | None =
         return None
     now = timezone.now()
     _log_attempt_end(run, "failed", now, reason)
-    _fail(run, reason, now, actor=f"worker {run.worker}", environment=environment)
+    _fail(run, reason, now, actor=worker_actor(run.worker), environment=environment)
     return run
 
 
 @transaction.atomic(durable=True)
-def run_cancel(*, actor, run: ValidationRun) -> ValidationRun:
+def run_cancel(*, actor: Actor, run: ValidationRun) -> ValidationRun:
     """Cancel a queued or running run (the validator who may start runs on its version). A running attempt notices
     at its next step and stops without writing. Audit: validation_run.cancelled."""
 

@@ -7,7 +7,7 @@ from django.utils.translation import gettext_lazy as _
 
 
 class Role(models.TextChoices):
-    """The groups a data migration creates; their model-level permissions live in ``governance.roles``."""
+    """The groups a data migration creates; their model-level permissions live in ``governance.accounts.roles``."""
 
     MODEL_DEVELOPER = "model_developer", _("Model developer")
     MODEL_OWNER = "model_owner", _("Model owner")

@@ -13,7 +13,7 @@ from governance.accounts.choices import TokenScope
 
 
 class TokenCreateForm(BootstrapFormMixin, forms.Form):
-    """Input of ``governance.services.tokens.token_create``."""
+    """Input of ``governance.accounts.services.token_create``."""
 
     name = forms.CharField(label=_("Name"), max_length=100,
                            widget=forms.TextInput(attrs={"placeholder": _("e.g. ci-pipeline")}))

@@ -18,7 +18,7 @@ _READ_REVIEWS = [
 ]
 
 # Amounts of every ledger (finance, risk officers, auditors). Booking also needs the object permission
-# governance.manage_ledger_businessunit on the passport's business unit (governance.ledger_permissions).
+# governance.manage_ledger_businessunit on the passport's business unit (governance.ledger.permissions).
 _LEDGER_READ = ["governance.view_ledgerentry"]  # also decides who reads business cases
 
 ROLE_PERMISSIONS: dict[str, list[str]] = {

@@ -11,6 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core.actors import Actor
 from core.errors import DomainError, PermissionDenied, validate_model
 from governance.accounts.choices import TokenScope
 from governance.accounts.models import ApiToken
@@ -33,9 +34,9 @@ def split_token(raw: str) -> tuple[str, str] | None:
     return parts[0], raw
 
 
-@transaction.atomic
+@transaction.atomic(durable=True)
 def token_create(
-    *, user, name: str, scopes: list[str], ttl_days: int | None = None, actor=None
+    *, user, name: str, scopes: list[str], ttl_days: int | None = None, actor: Actor | None = None
 ) -> tuple[ApiToken, str]:
     """Create a token for ``user``; returns the row and the secret, which is shown once and never stored."""
     actor = actor or user
@@ -82,8 +83,8 @@ def token_create(
     return token, raw
 
 
-@transaction.atomic
-def token_revoke(*, token: ApiToken, actor) -> ApiToken:
+@transaction.atomic(durable=True)
+def token_revoke(*, token: ApiToken, actor: Actor) -> ApiToken:
     """Revoke a token now. Its owner or an administrator may revoke it; revoking twice is refused."""
     token = ApiToken.objects.select_for_update().get(pk=token.pk)
     if actor != token.user and not actor.is_superuser:

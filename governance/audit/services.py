@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from django.db import models, transaction
 from django.utils import timezone
 
+from core.actors import Actor, SystemActor, require_actor
 from core.context import request_id_var
 from governance.audit.models import AuditChainHead, AuditEvent
 
@@ -47,7 +48,7 @@ def event_hash(event: AuditEvent) -> str:
 
 def audit_append(
     *,
-    actor,
+    actor: Actor,
     action: str,
     obj: models.Model,
     digests: dict | None = None,
@@ -64,12 +65,13 @@ def audit_append(
     head = AuditChainHead.objects.select_for_update().filter(pk=1).first()
     if head is None:
         head = AuditChainHead.objects.create(pk=1, last_seq=0, last_hash=GENESIS_HASH)
-    is_user = actor is not None and getattr(actor, "is_authenticated", False)
+    actor = require_actor(actor)
+    is_user = not isinstance(actor, SystemActor)
     event = AuditEvent(
         seq=head.last_seq + 1,
         occurred_at=timezone.now(),
         actor=actor if is_user else None,
-        actor_repr=(actor.get_username() if is_user else str(actor or "system"))[:200],
+        actor_repr=actor.get_username()[:200],
         action=action,
         object_type=obj._meta.label_lower,
         object_id=str(obj.pk),

@@ -33,7 +33,7 @@ from governance.ledger.permissions import MANAGE_UNIT
 from governance.workflow.services import transitions as workflow
 from registry import services
 from registry.choices import DatasetKind, VersionState
-from registry.models import ModelPassport, ModelVersion
+from registry.models import Alias, ModelPassport, ModelVersion
 
 # Published on purpose (run_local prints it via `seed_demo --accounts`): demo accounts only, never production.
 DEMO_PASSWORD = "demo-Passw0rd"  # noqa: S105
@@ -192,8 +192,15 @@ class SeedResult:
 
 
 def demo_exists() -> bool:
-    """The idempotency marker: every demo passport key exists."""
-    return ModelPassport.objects.filter(key__in=DEMO_MODEL_KEYS).count() == len(DEMO_MODEL_KEYS)
+    """The idempotency marker: every demo passport is complete."""
+    return all(_passport_complete(key) for key in DEMO_MODEL_KEYS)
+
+
+def _passport_complete(key: str) -> bool:
+    """The last write of ``seed_passport`` for ``key`` happened (the challenger alias, else v1)."""
+    if key == CHALLENGER_KEY:
+        return Alias.objects.filter(passport__key=key, name="challenger").exists()
+    return ModelVersion.objects.filter(passport__key=key, number=1).exists()
 
 
 def account_rows() -> list[tuple[str, str, str]]:
@@ -204,24 +211,24 @@ def account_rows() -> list[tuple[str, str, str]]:
 def seed_demo() -> SeedResult:
     """Create the demo accounts, organisation and passports; do nothing when they exist already.
 
-    Passports missing after an interrupted run are created; each passport is one transaction.
+    Every write is one service call in its own transaction, as everywhere in the product; a run that was
+    interrupted is completed by the next one, which skips what exists.
     """
     started = time.monotonic()
     if demo_exists():
         return SeedResult(created=False, seconds=time.monotonic() - started)
     events_before = AuditEvent.objects.count()
-    with transaction.atomic():
+    with transaction.atomic():  # plain rows (accounts, units), written here directly rather than by a service
         users = ensure_accounts()
         units = ensure_business_units()
-    missing = [key for key in DEMO_MODEL_KEYS if not ModelPassport.objects.filter(key=key).exists()]
+    missing = [key for key in DEMO_MODEL_KEYS if not _passport_complete(key)]
     demo_models = {model.key: model for model in build_demo_models() if model.key in missing}
     result = SeedResult(created=True)
     for key in missing:
-        with transaction.atomic():
-            spec = PASSPORTS[key]
-            team = ensure_team(spec["team"], [users[name] for name in TEAM_MEMBERS])
-            versions, datasets = seed_passport(demo_models[key], users=users, unit=units[spec["business_unit"]],
-                                               team=team)
+        spec = PASSPORTS[key]
+        team = ensure_team(spec["team"], [users[name] for name in TEAM_MEMBERS])
+        versions, datasets = seed_passport(demo_models[key], users=users, unit=units[spec["business_unit"]],
+                                           team=team)
         result.passports.append(key)
         result.versions += versions
         result.datasets += datasets
@@ -299,24 +306,36 @@ def ensure_team(name: str, members: list) -> Team:
 def seed_passport(model: DemoModel, *, users: dict, unit: BusinessUnit, team: Team) -> tuple[int, int]:
     """Passport, its two datasets, v1 with a refined schema (and for credit scoring a challenger v2).
 
-    Returns (versions, datasets) created. Runs every write through ``registry.services`` as the developer.
+    Returns (versions, datasets) created. Runs every write through ``registry.services`` as the developer, and
+    skips what an interrupted earlier run wrote already.
     """
     spec = PASSPORTS[model.key]
     actor = users["developer"]
     answers = {name: value for name, value in spec.items() if name not in ("team", "business_unit", "technical_owner")}
-    passport = services.passport_create(
+    passport = ModelPassport.objects.filter(key=model.key).first() or services.passport_create(
         actor=actor, key=model.key, name=model.name, business_owner=users["owner"],
         technical_owner=users[spec["technical_owner"]], development_team=team, business_unit=unit, **answers,
     )
-    reference = _register_frame(actor, passport, model, "reference", DatasetKind.REFERENCE)
-    _register_frame(actor, passport, model, "holdout", DatasetKind.VALIDATION)
-    first = _register_version(actor, passport, model, training=reference)
-    if model.key != CHALLENGER_KEY:
-        return 1, 2
-    challenger = build_demo_model(model.key, variant="challenger")
-    second = _register_version(actor, passport, challenger, training=reference, parent=first)
-    services.alias_set(actor=actor, passport=passport, name="challenger", version=second)
-    return 2, 2
+    created = {"versions": 0, "datasets": 0}
+
+    def once(kind: str, existing, write):
+        if existing is not None:
+            return existing
+        created[kind] += 1
+        return write()
+
+    reference = once("datasets", passport.datasets.filter(kind=DatasetKind.REFERENCE).first(),
+                     lambda: _register_frame(actor, passport, model, "reference", DatasetKind.REFERENCE))
+    once("datasets", passport.datasets.filter(kind=DatasetKind.VALIDATION).first(),
+         lambda: _register_frame(actor, passport, model, "holdout", DatasetKind.VALIDATION))
+    first = once("versions", passport.versions.filter(number=1).first(),
+                 lambda: _register_version(actor, passport, model, training=reference))
+    if model.key == CHALLENGER_KEY:
+        second = once("versions", passport.versions.filter(number=2).first(),
+                      lambda: _register_version(actor, passport, build_demo_model(model.key, variant="challenger"),
+                                                training=reference, parent=first))
+        services.alias_set(actor=actor, passport=passport, name="challenger", version=second)
+    return created["versions"], created["datasets"]
 
 
 def _register_frame(actor, passport, model: DemoModel, which: str, kind: str):

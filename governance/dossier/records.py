@@ -5,7 +5,7 @@ review, sign-offs and whether each still counts, findings, OWASP checklist, vali
 passport's audit events, and the whole chain's verification) into one JSON-serialisable dict. Its canonical bytes
 (``records_json``) are what the evidence pack ships as ``records.json``; their sha256 is printed in every page
 footer of the PDF, so a printed dossier and the pack's records can be matched. The caller decides who may read
-them (``governance.permissions.can_export_evidence``); nothing here checks permissions or writes.
+them (``governance.workflow.permissions.can_export_evidence``); nothing here checks permissions or writes.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ def _when(value) -> str | None:
 
 
 def event_record(event: AuditEvent) -> dict:
-    """Every field ``governance.services.audit.event_hash`` hashes, in the form it hashes them, plus the hash."""
+    """Every field ``governance.audit.services.event_hash`` hashes, in the form it hashes them, plus the hash."""
     return {
         "seq": event.seq, "occurred_at": _when(event.occurred_at), "actor_id": event.actor_id,
         "actor_repr": event.actor_repr, "action": event.action, "object_type": event.object_type,

@@ -3,7 +3,7 @@
 Both verify the whole audit chain first and render the records of ``governance.dossier``; both append an audit
 event with the sha256 of what was handed out (``dossier.exported``, ``evidence_pack.exported``), so an auditor
 can later prove which document came from the platform. Only users who may read the audit chain and see the
-passport may export (``governance.permissions.can_export_evidence``); the caller resolves the passport through
+passport may export (``governance.workflow.permissions.can_export_evidence``); the caller resolves the passport through
 a selector first, so an invisible passport is a 404 before it gets here.
 """
 
@@ -25,6 +25,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core.actors import Actor
 from core.errors import PermissionDenied
 from governance.audit.models import AuditEvent
 from governance.audit.services import audit_append, audit_verify
@@ -65,7 +66,7 @@ class EvidencePack:
     manifest: dict
 
 
-def _require(actor, passport) -> None:
+def _require(actor: Actor, passport) -> None:
     if not can_export_evidence(actor, passport):
         raise PermissionDenied(_("Only auditors, risk officers, security reviewers and administrators may export "
                                  "the dossier and evidence pack of passport '%(key)s'.") % {"key": passport.key})
@@ -75,7 +76,7 @@ def _stamp(now: dt.datetime) -> str:
     return now.astimezone(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
 
 
-def _render(actor, passport, now):
+def _render(actor: Actor, passport, now):
     verification = audit_verify()
     records = dossier_records(passport, verification=verification)
     records_bytes = canonical_json(records)
@@ -85,7 +86,7 @@ def _render(actor, passport, now):
     return verification, records, records_bytes, records_sha256, pdf
 
 
-def dossier_export(*, actor, passport) -> Dossier:
+def dossier_export(*, actor: Actor, passport) -> Dossier:
     """Verify the chain, render the passport's dossier PDF and record ``dossier.exported`` with its sha256."""
     _require(actor, passport)
     now = timezone.now()
@@ -200,7 +201,7 @@ def _readme(passport, manifest_head: dict) -> bytes:
     return render_to_string("governance/dossier/README.txt", {"passport": passport, **manifest_head}).encode()
 
 
-def _write_pack(writer: _PackWriter, actor, passport, now) -> dict:
+def _write_pack(writer: _PackWriter, actor: Actor, passport, now) -> dict:
     upto = AuditEvent.objects.aggregate(head=Max("seq"))["head"] or 0
     verification, records, records_bytes, records_sha256, pdf = _render(actor, passport, now)
     writer.add_bytes("dossier.pdf", pdf)
@@ -223,7 +224,7 @@ def _write_pack(writer: _PackWriter, actor, passport, now) -> dict:
     return manifest
 
 
-def evidence_pack_export(*, actor, passport) -> EvidencePack:
+def evidence_pack_export(*, actor: Actor, passport) -> EvidencePack:
     """Build the passport's evidence pack in a temporary file and record ``evidence_pack.exported`` with its
     sha256 (and the manifest's). Contents: README.txt, MANIFEST.json (sha256 and size of every other file, the
     recorded and recomputed digests of every artifact and dataset), dossier.pdf, records.json, every issued

@@ -42,7 +42,7 @@ class MonthFilter(django_filters.Filter):
 
 
 class EntryFilterSet(django_filters.FilterSet):
-    """Query parameters of ledger entry lists and exports; ``governance.ledger_selectors.entry_list`` applies them."""
+    """Query parameters of ledger entry lists and exports; ``governance.ledger.selectors.entry_list`` applies them."""
 
     category = django_filters.ChoiceFilter(choices=LedgerCategory.choices)
     source = django_filters.ChoiceFilter(choices=LedgerSource.choices)

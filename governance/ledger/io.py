@@ -18,6 +18,7 @@ from decimal import Decimal, InvalidOperation
 
 from django.utils.translation import gettext as _
 
+from core.actors import Actor
 from core.errors import DomainError
 from governance.ledger import services as ledger_services
 from governance.ledger.choices import LedgerCategory, LedgerSource
@@ -77,7 +78,7 @@ class ImportResult:
         return out
 
 
-def import_entries(*, actor, upload, dry_run: bool = True) -> ImportResult:
+def import_entries(*, actor: Actor, upload, dry_run: bool = True) -> ImportResult:
     """Parse and check every row of a CSV of entries; unless ``dry_run`` and only when every row is good, book
     them all in one transaction (``source`` = import, one audit event each, carrying the file's sha256).
 
@@ -149,7 +150,7 @@ def _lookups(rows: list[tuple[int, dict]]) -> tuple[dict, dict]:
     return passports, versions
 
 
-def _check_row(actor, line: int, raw: dict, passports: dict, versions: dict, result: ImportResult) -> None:
+def _check_row(actor: Actor, line: int, raw: dict, passports: dict, versions: dict, result: ImportResult) -> None:
     errors: list[RowError] = []
     value = _Parser(line, raw, errors)
     passport = passports.get(value.text("passport"))

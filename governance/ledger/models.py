@@ -1,14 +1,14 @@
 """Finance: the append-only ROI / P&L ledger of a passport and its business case (the approved plan).
 
 Sign convention: ``amount`` and ``amount_base`` are signed P&L effects, benefits positive and costs negative
-(the category decides; people enter positive magnitudes and ``governance.services.ledger`` applies the sign).
+(the category decides; people enter positive magnitudes and ``governance.ledger.services`` applies the sign).
 A reversal carries the exact negation of the entry it reverses, so the two sum to zero in every column.
 
 Rounding: ``amount_base`` is ``amount * fx_rate_to_base`` rounded once, at booking, half-to-even to the base
 currency's minor unit, and stored. Every figure is a SQL ``SUM`` of stored ``amount_base`` values, so a total
 always equals the sum of the rows a user can see (no re-conversion, no cent lost or created by aggregation).
 
-Every row here is written only by ``governance.services.ledger``; ledger entries are never updated or deleted
+Every row here is written only by ``governance.ledger.services``; ledger entries are never updated or deleted
 (on PostgreSQL a trigger refuses UPDATE and DELETE).
 """
 
@@ -89,12 +89,12 @@ class LedgerEntry(models.Model):
 
 
 class LedgerYearTotal(models.Model):
-    """Sums of a passport's entries in one calendar year, kept by ``governance.services.ledger`` in the
+    """Sums of a passport's entries in one calendar year, kept by ``governance.ledger.services`` in the
     transaction of every booking (like an account's balance): the portfolio reads a few thousand of these rows
     instead of summing a million entries per request.
 
-    Derived data, never the record: the entries are. ``governance.ledger_selectors.ledger_totals_mismatches``
-    compares the two and ``governance.services.ledger.ledger_totals_rebuild`` recomputes them from the entries.
+    Derived data, never the record: the entries are. ``governance.ledger.selectors.ledger_totals_mismatches``
+    compares the two and ``governance.ledger.services.ledger_totals_rebuild`` recomputes them from the entries.
     """
 
     passport = models.ForeignKey("registry.ModelPassport", on_delete=models.PROTECT, related_name="ledger_totals")
@@ -119,7 +119,7 @@ class LedgerYearTotal(models.Model):
 
 class BusinessCase(models.Model):
     """The plan a passport's investment was approved on: planned benefits and costs per year, a discount rate
-    and a horizon. Replaced as a whole by ``governance.services.ledger.business_case_set`` (each version of
+    and a horizon. Replaced as a whole by ``governance.ledger.services.business_case_set`` (each version of
     it is kept in the audit trail).
 
     Years are calendar years: year 1 is ``first_year``, year k is ``first_year + k - 1``, and year 0 is the

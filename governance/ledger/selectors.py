@@ -1,6 +1,6 @@
 """Ledger reads: entries, a passport's derived figures and plan vs actual, the portfolio, limited to what the user
-may see (``governance.ledger_permissions``). Sums run in the database over the stored ``amount_base``; Python
-only turns a handful of per-year sums into payback and NPV (``governance.ledger_math``).
+may see (``governance.ledger.permissions``). Sums run in the database over the stored ``amount_base``; Python
+only turns a handful of per-year sums into payback and NPV (``governance.ledger.math``).
 """
 
 from __future__ import annotations

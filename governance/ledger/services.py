@@ -3,7 +3,7 @@
 Entries are never updated or deleted; a correction is a reversing entry. Every booking appends an audit event
 in the transaction that writes it. Amounts arrive as positive magnitudes (``Decimal``); the category gives the
 sign (benefits positive, costs negative) and ``amount_base`` is converted and rounded once, here
-(``governance.ledger_math.to_base``).
+(``governance.ledger.math.to_base``).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from django.db.models.functions import ExtractYear
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core.actors import Actor
 from core.errors import Conflict, DomainError, PermissionDenied, validate_model
 from governance.audit.services import audit_append
 from governance.ledger import math as ledger_math
@@ -111,7 +112,7 @@ class EntryDraft:
     audit_data: dict = field(default_factory=dict)
 
 
-def draft_entry(*, actor, passport, category: str, amount: Decimal, currency: str, period: date,
+def draft_entry(*, actor: Actor, passport, category: str, amount: Decimal, currency: str, period: date,
                 fx_rate_to_base: Decimal | None = None, version=None, booking_date: date | None = None,
                 source: str = LedgerSource.MANUAL, description: str = "", evidence_text: str = "",
                 evidence_url: str = "", predictions: int | None = None) -> EntryDraft:
@@ -204,7 +205,7 @@ def ledger_totals_rebuild(*, passport_ids: list[int] | None = None) -> int:
 # --------------------------------------------------------------------------- entries
 
 
-def ledger_entry_book(*, actor, passport, category: str, amount: Decimal, currency: str, period: date,
+def ledger_entry_book(*, actor: Actor, passport, category: str, amount: Decimal, currency: str, period: date,
                       fx_rate_to_base: Decimal | None = None, version=None, booking_date: date | None = None,
                       source: str = LedgerSource.MANUAL, description: str = "", evidence_text: str = "",
                       evidence_url: str = "", evidence_file=None, predictions: int | None = None) -> LedgerEntry:
@@ -237,7 +238,7 @@ def ledger_entry_book(*, actor, passport, category: str, amount: Decimal, curren
         raise
 
 
-def ledger_entry_reverse(*, actor, entry: LedgerEntry, reason: str) -> LedgerEntry:
+def ledger_entry_reverse(*, actor: Actor, entry: LedgerEntry, reason: str) -> LedgerEntry:
     """Book the reversal of ``entry``: the exact negation of its amounts (and predictions) in the same period,
     category, currency and rate, pointing at it. Both stay on the ledger and net to zero.
 
@@ -270,7 +271,7 @@ def ledger_entry_reverse(*, actor, entry: LedgerEntry, reason: str) -> LedgerEnt
         return _book(EntryDraft(reversal, {"reason": reason}), action="ledger.entry_reversed")
 
 
-def ledger_entries_book_all(*, actor, drafts: list[EntryDraft], import_sha256: str = "") -> list[LedgerEntry]:
+def ledger_entries_book_all(*, actor: Actor, drafts: list[EntryDraft], import_sha256: str = "") -> list[LedgerEntry]:
     """Book checked drafts (a CSV import, an A/B result) in one transaction: all or none, one audit event each."""
     with transaction.atomic(durable=True):
         for draft in drafts:
@@ -353,14 +354,15 @@ def _ab_explanation(result: AbResult, benefit, low, high, currency, months) -> s
     )
 
 
-def ab_result_preview(*, actor, passport, result: AbResult) -> dict:
+def ab_result_preview(*, actor: Actor, passport, result: AbResult) -> dict:
     """The calculation of :func:`ab_result_book` for anyone who may read the passport's ledger; books nothing."""
     if not can_view_ledger(actor, passport):
         raise PermissionDenied(_("You may not see this passport's ledger."))
     return ab_result_calculate(result)
 
 
-def ab_result_book(*, actor, passport, result: AbResult, version=None, evidence_url: str = "") -> list[LedgerEntry]:
+def ab_result_book(*, actor: Actor, passport, result: AbResult, version=None,
+                   evidence_url: str = "") -> list[LedgerEntry]:
     """Book an A/B result as benefit entries (source ``ab_experiment``), one per month covered, with the
     calculation and the interval in each entry's evidence. Refused while the interval includes no effect
     (its lower bound is not above zero): an effect not shown is not booked as a benefit."""
@@ -394,7 +396,7 @@ class PlanInput:
     amount: Decimal
 
 
-def business_case_set(*, actor, passport, currency: str, discount_rate: Decimal, horizon_years: int,
+def business_case_set(*, actor: Actor, passport, currency: str, discount_rate: Decimal, horizon_years: int,
                       first_year: int, lines: list[PlanInput], fx_rate_to_base: Decimal | None = None,
                       notes: str = "") -> BusinessCase:
     """Create or replace ``passport``'s business case and its plan as a whole (finance of its business unit).

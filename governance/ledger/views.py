@@ -1,8 +1,8 @@
 """Finance pages: one passport's ledger (figures, charts, entries, booking and reversing) and the portfolio of
 every model whose amounts the user may read.
 
-Reads come from ``governance.ledger_selectors`` (a ledger the user may not read is a 404, like a missing one; the
-portfolio aggregates in the database). Writes are ``governance.services.ledger`` calls, which decide who may book
+Reads come from ``governance.ledger.selectors`` (a ledger the user may not read is a 404, like a missing one; the
+portfolio aggregates in the database). Writes are ``governance.ledger.services`` calls, which decide who may book
 (the finance role and the grant on the business unit) and what is refused.
 """
 

@@ -145,7 +145,7 @@ EVIDENCE_LABELS = {
     "digest_bound_to_signoffs": gettext_lazy("Digest bound to sign-offs"),
     "training_dataset": gettext_lazy("Training dataset"),
     "training_data_sha256": gettext_lazy("Training data SHA-256"),
-    # ML01 / ML04, from the latest succeeded validation run (governance.owasp.validation_evidence)
+    # ML01 / ML04, from the latest succeeded validation run (governance.workflow.owasp.validation_evidence)
     "validation_run": gettext_lazy("Validation run"),
     "results_sha256": gettext_lazy("Run results SHA-256"),
     "headline_metric": gettext_lazy("Headline metric"),

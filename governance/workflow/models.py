@@ -1,5 +1,5 @@
 """Approval workflow: tier policies, the review record of a version, assignments, sign-offs, findings and
-the OWASP ML Top-10 checklist. Every row here changes only through ``governance.services.workflow``."""
+the OWASP ML Top-10 checklist. Every row here changes only through ``governance.workflow.services.transitions``."""
 
 from __future__ import annotations
 

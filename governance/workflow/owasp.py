@@ -51,7 +51,7 @@ def auto_evidence_for(code: str, version) -> dict:
 
     Filled now: artifact digest and operator allow-list (ML06, ML10), training-data digest (ML02), and from the
     version's latest succeeded validation run its robustness results (ML01) and generalisation gap with the
-    membership-attack AUC (ML04); ``governance.services.checklist_evidence`` refreshes those two when a run
+    membership-attack AUC (ML04); ``governance.workflow.services.checklist_evidence`` refreshes those two when a run
     succeeds. Deployment auth and drift monitoring are added by serving.
     """
     if code in VALIDATION_EVIDENCE:

@@ -5,6 +5,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection, transaction
 
+from core.actors import SYSTEM, worker
 from governance.audit.models import AuditChainHead, AuditEvent
 from governance.audit.services import GENESIS_HASH, audit_append, audit_verify, event_hash
 from registry import services
@@ -126,3 +127,20 @@ def test_request_id_is_recorded(client, developer, passport):
     finally:
         request_id_var.reset(token)
     assert AuditEvent.objects.get(action="passport.changed").request_id == "req-123"
+
+
+@pytest.mark.parametrize("actor", [None, "system", "worker w1", 42])
+def test_an_event_needs_a_user_or_a_named_system_actor(passport, actor):
+    before = AuditEvent.objects.count()
+    with pytest.raises(TypeError, match="SystemActor"), transaction.atomic():
+        audit_append(actor=actor, action="x", obj=passport)
+    assert AuditEvent.objects.count() == before
+
+
+def test_the_platform_is_recorded_by_its_name(passport):
+    with transaction.atomic():
+        first = audit_append(actor=SYSTEM, action="x", obj=passport)
+        second = audit_append(actor=worker("celery@host-1"), action="y", obj=passport)
+    assert (first.actor_id, first.actor_repr) == (None, "system")
+    assert (second.actor_id, second.actor_repr) == (None, "worker celery@host-1")
+    assert not SYSTEM.has_perm("registry.view_modelpassport", passport)

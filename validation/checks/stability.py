@@ -10,12 +10,10 @@ significant shift.
 
 from __future__ import annotations
 
-import os
-import warnings
-
 import numpy as np
 import pandas as pd
 
+from validation.adapters import evidently_drift as evidently_drift_engine
 from validation.checks import metric, num, nums, outcome
 
 EPSILON = 1e-4
@@ -135,32 +133,19 @@ def evidently_drift(reference: pd.DataFrame, current: pd.DataFrame, features: li
     ``Report.run``, which renders Plotly widgets for every column (about three times the cost of the statistics)
     that are thrown away here; the figures are the same.
     """
-    os.environ["DO_NOT_TRACK"] = "1"  # Evidently sends usage telemetry unless told not to
-    from evidently.legacy.calculations.data_drift import get_drift_for_columns
-    from evidently.legacy.metric_results import DatasetColumns, DatasetUtilityColumns
-    from evidently.legacy.options.data_drift import DataDriftOptions
-
     rows = int(thresholds.get("sample_rows", 10_000))
     share_max = thresholds.get("drifted_share_max")
     names = [f["name"] for f in features]
     categorical = [f["name"] for f in features if is_categorical(f)]
-    columns = DatasetColumns(
-        utility_columns=DatasetUtilityColumns(date=None, id=None, target=None, prediction=None), target_type=None,
-        task=None, num_feature_names=[n for n in names if n not in categorical], cat_feature_names=categorical,
-        text_feature_names=[], datetime_feature_names=[], target_names=None)
     ref = _sample(reference[names], rows, seed).reset_index(drop=True)
     cur = _sample(current[names], rows, seed + 1).reset_index(drop=True)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # scipy warns about empty categories in chi-square; harmless here
-        drift = get_drift_for_columns(current_data=cur, reference_data=ref, dataset_columns=columns, columns=names,
-                                      data_drift_options=DataDriftOptions(drift_share=share_max or 0.5),
-                                      agg_data=True)
-    per_column = {name: {"method": d.stattest_name, "threshold": num(d.stattest_threshold),
-                         "score": num(d.drift_score), "drifted": bool(d.drift_detected)}
-                  for name, d in drift.drift_by_columns.items()}
+    drift = evidently_drift_engine.column_drift(ref, cur, numerical=[n for n in names if n not in categorical],
+                                                categorical=categorical, drift_share=share_max or 0.5)
+    per_column = {name: {"method": d.method, "threshold": num(d.threshold), "score": num(d.score),
+                         "drifted": d.drifted} for name, d in drift.columns.items()}
     return outcome(headline="drifted_share", metrics={
-        "drifted_share": metric(drift.share_of_drifted_columns, share_max, "<="),
-        "drifted_columns": metric(drift.number_of_drifted_columns),
+        "drifted_share": metric(drift.drifted_share, share_max, "<="),
+        "drifted_columns": metric(drift.drifted_count),
     }, columns=per_column, rows={"reference": len(ref), "validation": len(cur)},
         engine=f"evidently {_version('evidently')}",
         charts={"drift_scores": {"columns": names, "scores": [per_column[n]["score"] for n in names],

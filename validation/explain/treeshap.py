@@ -43,6 +43,7 @@ from math import factorial
 
 import numpy as np
 
+from validation.adapters import shap_kernel
 from validation.explain.onnx_trees import ParsedTreeEnsemble
 
 try:  # shap depends on numba; the numpy code below is the fallback
@@ -63,8 +64,6 @@ MAX_TABLE_DEPTH = 8  # distinct features on a leaf path handled by tables; deepe
 TABLE_BUDGET = 24_000_000  # table entries (float64) kept in memory at most
 CHUNK_ELEMENTS = 4_000_000  # rows x (leaf, slot) pairs evaluated at once
 
-_FEATURE_DEPENDENCE = {"interventional": 0, "path_dependent": 1}
-_TRANSFORM = {"identity": 0, "logistic": 1}
 
 
 @dataclass
@@ -485,12 +484,6 @@ def _leaf_values(ens: ParsedTreeEnsemble, g: _LeafGroup) -> np.ndarray:
 # -- shap's C++ kernel --------------------------------------------------------------------------------------
 
 
-def _cext():
-    from shap import _cext as cext  # shap's compiled TreeSHAP (the code TreeExplainer runs)
-
-    return cext
-
-
 def _run_cext(
     ens: ParsedTreeEnsemble,
     trees: np.ndarray,
@@ -504,30 +497,11 @@ def _run_cext(
 ) -> np.ndarray:
     sl = np.asarray(trees, dtype=np.int64)
     phi = np.zeros((X.shape[0], X.shape[1] + 1, ens.n_outputs))
-    feats = np.ascontiguousarray(ens.features[sl])
-    _cext().dense_tree_shap(
-        np.ascontiguousarray(ens.children_left[sl]),
-        np.ascontiguousarray(ens.children_right[sl]),
-        np.ascontiguousarray(ens.children_default[sl]),
-        feats,
-        np.ascontiguousarray(ens.thresholds[sl]),
-        np.zeros_like(feats),  # threshold types: all numerical
-        np.ascontiguousarray(values[sl]),
-        np.ascontiguousarray(covers[sl]),
-        int(ens.max_depth),
-        X,
-        np.isnan(X),
-        None,
-        R,
-        None if R is None else np.isnan(R),
-        int(sl.size),
-        np.asarray(base_offset, dtype=np.float64).copy(),
-        phi,
-        _FEATURE_DEPENDENCE[algorithm],
-        _TRANSFORM[transform],
-        False,
-    )
-    return phi
+    return shap_kernel.dense_tree_shap(
+        children_left=ens.children_left[sl], children_right=ens.children_right[sl],
+        children_default=ens.children_default[sl], features=ens.features[sl], thresholds=ens.thresholds[sl],
+        values=values[sl], covers=covers[sl], max_depth=int(ens.max_depth), X=X, R=R, base_offset=base_offset,
+        phi=phi, algorithm=algorithm, transform=transform)
 
 
 # -- covers -------------------------------------------------------------------------------------------------

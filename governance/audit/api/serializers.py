@@ -19,7 +19,7 @@ class AuditEventSerializer(serializers.ModelSerializer):
 
 
 class ChainVerificationSerializer(serializers.Serializer):
-    """``governance.services.audit.ChainVerification.as_dict()``."""
+    """``governance.audit.services.ChainVerification.as_dict()``."""
 
     ok = serializers.BooleanField()
     events_checked = serializers.IntegerField()

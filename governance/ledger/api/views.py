@@ -2,9 +2,9 @@
 visible entry, the CSV import and the portfolio (with exports).
 
 Deny by default: ``Authenticated`` plus the ``finance`` token scope. Reads come from
-``governance.ledger_selectors``, limited to ledgers the user may read, so any other passport's ledger is a 404
+``governance.ledger.selectors``, limited to ledgers the user may read, so any other passport's ledger is a 404
 (also for users who see the passport but not its amounts). Each write validates types with an input serializer
-and makes one ``governance.services.ledger`` call, which checks the grant on the business unit (403) and the
+and makes one ``governance.ledger.services`` call, which checks the grant on the business unit (403) and the
 rules (400/409). Entries have no PUT, PATCH or DELETE (405): a correction is a reversal.
 """
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from django.db import transaction
 
+from core.actors import SYSTEM
 from governance.audit.services import audit_append
 from governance.workflow.models import ChecklistItem
 from governance.workflow.owasp import VALIDATION_EVIDENCE, validation_evidence
@@ -41,7 +42,7 @@ def checklist_fill_from_run(*, run) -> list[str]:
         filled.append(code)
     if filled:
         version = run.version
-        audit_append(actor="system", action="checklist.auto_evidence_filled", obj=version,
+        audit_append(actor=SYSTEM, action="checklist.auto_evidence_filled", obj=version,
                      passport_key=version.passport.key,
                      digests={"checklist_sha256": checklist_digest(version),
                               "results_sha256": run.digests.get("results", "")},

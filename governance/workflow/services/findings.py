@@ -8,6 +8,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core.actors import Actor
 from core.errors import Conflict, DomainError, PermissionDenied, validate_model
 from governance.audit.services import audit_append
 from governance.workflow.choices import FINDING_TRANSITIONS, ChecklistStatus, FindingSeverity, FindingStatus
@@ -22,8 +23,8 @@ from registry.storage import staged_upload, store_staged
 OPEN_REVIEW = (VersionState.SUBMITTED, VersionState.IN_VALIDATION, VersionState.VALIDATED, VersionState.APPROVED)
 
 
-@transaction.atomic
-def finding_raise(*, actor, version, title: str, severity: str, owner, due_date: date,
+@transaction.atomic(durable=True)
+def finding_raise(*, actor: Actor, version, title: str, severity: str, owner, due_date: date,
                   description: str = "") -> Finding:
     """Raise a finding (validators, risk officers, security). An open high finding blocks approval."""
     version = lock_version(version)
@@ -45,8 +46,8 @@ def finding_raise(*, actor, version, title: str, severity: str, owner, due_date:
     return finding
 
 
-@transaction.atomic
-def finding_set_status(*, actor, finding: Finding, status: str, note: str = "") -> Finding:
+@transaction.atomic(durable=True)
+def finding_set_status(*, actor: Actor, finding: Finding, status: str, note: str = "") -> Finding:
     """Move a finding: remediated (its owner or a reviewer), risk accepted (a risk officer, with a reason),
     reopened (a reviewer). Closing the last blocking finding may complete a pending approval."""
     version = lock_version(finding.version)
@@ -96,8 +97,8 @@ def _clean_links(links) -> list[str]:
     return cleaned
 
 
-@transaction.atomic
-def checklist_answer(*, actor, item: ChecklistItem, status: str, evidence: str = "", links=None,
+@transaction.atomic(durable=True)
+def checklist_answer(*, actor: Actor, item: ChecklistItem, status: str, evidence: str = "", links=None,
                      attachment=None) -> ChecklistItem:
     """Answer one OWASP item (security). 'Not applicable' and 'partially mitigated' need evidence text.
 

@@ -6,6 +6,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core.actors import Actor
 from core.errors import DomainError, PermissionDenied, validate_model
 from governance.audit.services import audit_append
 from governance.workflow.choices import SignoffRole
@@ -26,8 +27,8 @@ def policy_check_roles(roles) -> None:
                           field="required_roles")
 
 
-@transaction.atomic
-def policy_update(*, actor, policy: RiskTierPolicy, **fields) -> RiskTierPolicy:
+@transaction.atomic(durable=True)
+def policy_update(*, actor: Actor, policy: RiskTierPolicy, **fields) -> RiskTierPolicy:
     """Change a tier's policy (administrators); applies to versions submitted from now on."""
     if not actor.has_perm("governance.change_risktierpolicy"):
         raise PermissionDenied(_("Only an administrator may change approval policies."))

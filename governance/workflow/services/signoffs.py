@@ -14,7 +14,8 @@ from datetime import date
 from django.db import transaction
 from django.utils.translation import gettext as _
 
-from core.errors import Conflict, DomainError, PermissionDenied
+from core.actors import Actor
+from core.errors import Conflict, DomainError, PermissionDenied, create_validated
 from governance.accounts.choices import Role
 from governance.audit.services import audit_append
 from governance.workflow.choices import Decision, FindingSeverity, FindingStatus, SignoffRole
@@ -87,7 +88,7 @@ def signoff_status(version: ModelVersion) -> SignoffStatus:
     return SignoffStatus(required, current, stale, blocking, checklist_missing)
 
 
-def check_eligible(actor, version: ModelVersion, role: str) -> None:
+def check_eligible(actor: Actor, version: ModelVersion, role: str) -> None:
     """Raise naming the rule when ``actor`` may not sign in ``role``."""
     passport = version.passport
     if actor.pk == version.author_id:
@@ -129,7 +130,7 @@ def _clean_conditions(conditions) -> list[dict]:
     return cleaned
 
 
-def signoff_record(*, actor, version: ModelVersion, role: str, decision: str, password: str, comment: str = "",
+def signoff_record(*, actor: Actor, version: ModelVersion, role: str, decision: str, password: str, comment: str = "",
                    conditions: list | None = None) -> SignOff:
     """Record a sign-off after re-authenticating the signer with their password.
 
@@ -138,7 +139,7 @@ def signoff_record(*, actor, version: ModelVersion, role: str, decision: str, pa
     A failed re-authentication records nothing but its own audit event (``signoff.reauth_failed``).
     """
     if not password or not actor.check_password(password):
-        with transaction.atomic():
+        with transaction.atomic(durable=True):
             audit_append(actor=actor, action="signoff.reauth_failed", obj=version,
                          passport_key=version.passport.key, data={"version": version.number, "role": role})
         raise PermissionDenied(_("Re-authentication failed: the password does not match."), code="reauth_failed")
@@ -146,8 +147,8 @@ def signoff_record(*, actor, version: ModelVersion, role: str, decision: str, pa
                            conditions=conditions)
 
 
-@transaction.atomic
-def _signoff_record(*, actor, version, role, decision, comment, conditions) -> SignOff:
+@transaction.atomic(durable=True)
+def _signoff_record(*, actor: Actor, version, role, decision, comment, conditions) -> SignOff:
     version = lock_version(version)
     review = VersionReview.objects.filter(version=version).first()
     if role not in SignoffRole.values or review is None or role not in review.required_roles:
@@ -180,8 +181,8 @@ def _signoff_record(*, actor, version, role, decision, comment, conditions) -> S
         raise DomainError(_("The OWASP checklist is incomplete: %(items)s unanswered or open.")
                           % {"items": ", ".join(status.checklist_missing)}, code="checklist_incomplete")
     digests = current_digests(version)
-    signoff = SignOff.objects.create(version=version, role=role, signer=actor, decision=decision,
-                                     comment=(comment or "").strip(), conditions=conditions, **digests)
+    signoff = create_validated(SignOff, version=version, role=role, signer=actor, decision=decision,
+                               comment=(comment or "").strip(), conditions=conditions, **digests)
     audit_append(actor=actor, action="signoff.recorded", obj=signoff, passport_key=version.passport.key,
                  digests=digests, data={"version": version.number, "role": role, "decision": decision,
                                         "comment": signoff.comment, "conditions": conditions,
@@ -196,7 +197,7 @@ def _signoff_record(*, actor, version, role, decision, comment, conditions) -> S
     return signoff
 
 
-def maybe_approve(*, version: ModelVersion, actor) -> bool:
+def maybe_approve(*, version: ModelVersion, actor: Actor) -> bool:
     """Approve a locked, validated version whose required sign-offs are all current and nothing blocks it."""
     if version.state != VersionState.VALIDATED:
         return False
@@ -207,9 +208,9 @@ def maybe_approve(*, version: ModelVersion, actor) -> bool:
     return True
 
 
-def _condition_finding(actor, version, signoff, cond) -> Finding:
-    finding = Finding.objects.create(
-        version=version, title=cond["text"][:200], description=cond["text"], severity=FindingSeverity.MEDIUM,
+def _condition_finding(actor: Actor, version, signoff, cond) -> Finding:
+    finding = create_validated(
+        Finding, version=version, title=cond["text"][:200], description=cond["text"], severity=FindingSeverity.MEDIUM,
         owner=version.passport.technical_owner, due_date=date.fromisoformat(cond["due_date"]), raised_by=actor,
         from_signoff=signoff)
     audit_append(actor=actor, action="finding.raised", obj=finding, passport_key=version.passport.key,

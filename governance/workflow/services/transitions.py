@@ -10,7 +10,8 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from core.errors import Conflict, DomainError, PermissionDenied
+from core.actors import SYSTEM, Actor, SystemActor
+from core.errors import Conflict, DomainError, PermissionDenied, create_validated
 from governance.accounts.choices import Role
 from governance.audit.services import audit_append
 from governance.workflow.choices import ChecklistStatus
@@ -26,7 +27,7 @@ from validation import permissions as validation_perms
 from validation.selectors import report_in_force
 
 
-def transition(*, version: ModelVersion, to: str, actor, action: str, data: dict | None = None,
+def transition(*, version: ModelVersion, to: str, actor: Actor, action: str, data: dict | None = None,
                digests: dict | None = None) -> ModelVersion:
     """Move a locked version to ``to`` if the map allows it; append the audit event. Caller holds the lock."""
     if to not in VERSION_TRANSITIONS[version.state]:
@@ -55,25 +56,26 @@ def policy_for_tier(tier: int) -> RiskTierPolicy:
     return policy
 
 
-@transaction.atomic
-def version_submit(*, actor, version: ModelVersion) -> ModelVersion:
+@transaction.atomic(durable=True)
+def version_submit(*, actor: Actor, version: ModelVersion) -> ModelVersion:
     """draft -> submitted. Records the tier policy in force and opens the OWASP checklist with auto evidence."""
     version = lock_version(version)
     registry_perms.require(actor, registry_perms.UPLOAD, version, "submit versions")
     policy = policy_for_tier(version.passport.risk_tier)
     transition(version=version, to=VersionState.SUBMITTED, actor=actor, action="version.submitted",
                data={"policy": policy.snapshot()})
-    VersionReview.objects.create(version=version, policy=policy.snapshot(), submitted_by=actor)
+    create_validated(VersionReview, version=version, policy=policy.snapshot(), submitted_by=actor)
+    existing = set(ChecklistItem.objects.filter(version=version).values_list("code", flat=True))
     for code in CHECKLIST_CODES:
-        ChecklistItem.objects.get_or_create(version=version, code=code,
-                                            defaults={"auto_evidence": auto_evidence_for(code, version)})
+        if code not in existing:
+            create_validated(ChecklistItem, version=version, code=code, auto_evidence=auto_evidence_for(code, version))
     notify(users_in_role(Role.RISK_OFFICER), f"{version} submitted for validation",
            f"{actor} submitted {version} (tier {version.passport.risk_tier}). Assign a validator.")
     return version
 
 
-@transaction.atomic
-def validator_assign(*, actor, version: ModelVersion, validator) -> ValidatorAssignment:
+@transaction.atomic(durable=True)
+def validator_assign(*, actor: Actor, version: ModelVersion, validator) -> ValidatorAssignment:
     """Assign a validator (risk officer only). The first assignment moves submitted -> in_validation.
 
     Refused when the validator is not in the validator role, authored the version, or is in its team.
@@ -94,11 +96,10 @@ def validator_assign(*, actor, version: ModelVersion, validator) -> ValidatorAss
     if version.state not in (VersionState.SUBMITTED, VersionState.IN_VALIDATION):
         raise Conflict(_("Validators are assigned to submitted versions; v%(n)s is %(state)s.")
                        % {"n": version.number, "state": version.get_state_display().lower()}, code="illegal_transition")
-    assignment, created = ValidatorAssignment.objects.get_or_create(
-        version=version, validator=validator, defaults={"assigned_by": actor})
-    if not created:
+    if ValidatorAssignment.objects.filter(version=version, validator=validator).exists():
         raise Conflict(_("%(user)s is already assigned to v%(n)s.") % {"user": validator, "n": version.number},
                        code="already_assigned")
+    assignment = create_validated(ValidatorAssignment, version=version, validator=validator, assigned_by=actor)
     audit_append(actor=actor, action="validator.assigned", obj=assignment, passport_key=version.passport.key,
                  data={"version": version.number, "validator": validator.get_username()})
     if version.state == VersionState.SUBMITTED:
@@ -107,8 +108,8 @@ def validator_assign(*, actor, version: ModelVersion, validator) -> ValidatorAss
     return assignment
 
 
-@transaction.atomic
-def version_mark_validated(*, actor, version: ModelVersion) -> ModelVersion:
+@transaction.atomic(durable=True)
+def version_mark_validated(*, actor: Actor, version: ModelVersion) -> ModelVersion:
     """in_validation -> validated, by an assigned validator, once a validation report has been issued."""
 
     version = lock_version(version)
@@ -130,8 +131,8 @@ def _signers_to_notify(version):
     return [*users_in_role(roles[0]), *users_in_role(roles[1]), version.passport.business_owner]
 
 
-@transaction.atomic
-def version_reject(*, actor, version: ModelVersion, reason: str) -> ModelVersion:
+@transaction.atomic(durable=True)
+def version_reject(*, actor: Actor, version: ModelVersion, reason: str) -> ModelVersion:
     """Reject a submission or a version under review (risk officer); the author gets the reason."""
     version = lock_version(version)
     if not can(actor, REVOKE, version):
@@ -139,7 +140,7 @@ def version_reject(*, actor, version: ModelVersion, reason: str) -> ModelVersion
     return close_rejected(actor=actor, version=version, reason=reason, action="version.rejected")
 
 
-def close_rejected(*, actor, version: ModelVersion, reason: str, action: str, data: dict | None = None):
+def close_rejected(*, actor: Actor, version: ModelVersion, reason: str, action: str, data: dict | None = None):
     reason = (reason or "").strip()
     if not reason:
         raise DomainError(_("A rejection needs a reason for the author."), code="required", field="reason")
@@ -151,16 +152,16 @@ def close_rejected(*, actor, version: ModelVersion, reason: str, action: str, da
     return version
 
 
-@transaction.atomic
-def version_revoke(*, actor, version: ModelVersion, reason: str) -> ModelVersion:
+@transaction.atomic(durable=True)
+def version_revoke(*, actor: Actor, version: ModelVersion, reason: str) -> ModelVersion:
     """approved -> revoked (after an incident, or at expiry). Serving stops or rolls back revoked versions."""
     version = lock_version(version)
-    if actor is not None and not can(actor, REVOKE, version):
+    if not isinstance(actor, SystemActor) and not can(actor, REVOKE, version):  # the platform revokes at expiry
         raise PermissionDenied(_("Only a risk officer may revoke an approval."))
     reason = (reason or "").strip()
     if not reason:
         raise DomainError(_("A revocation needs a reason."), code="required", field="reason")
-    transition(version=version, to=VersionState.REVOKED, actor=actor or "system", action="version.revoked",
+    transition(version=version, to=VersionState.REVOKED, actor=actor, action="version.revoked",
                data={"reason": reason})
     VersionReview.objects.filter(version=version).update(closed_reason=reason)
     notify([version.author, version.passport.technical_owner, version.passport.business_owner],
@@ -168,8 +169,8 @@ def version_revoke(*, actor, version: ModelVersion, reason: str) -> ModelVersion
     return version
 
 
-@transaction.atomic
-def version_retire(*, actor, version: ModelVersion, reason: str = "") -> ModelVersion:
+@transaction.atomic(durable=True)
+def version_retire(*, actor: Actor, version: ModelVersion, reason: str = "") -> ModelVersion:
     """approved -> retired, by a risk officer or the passport's business owner."""
     version = lock_version(version)
     if not (can(actor, REVOKE, version) or actor.pk == version.passport.business_owner_id):
@@ -178,7 +179,7 @@ def version_retire(*, actor, version: ModelVersion, reason: str = "") -> ModelVe
                       data={"reason": reason})
 
 
-def approve(*, version: ModelVersion, actor, signoffs: list) -> ModelVersion:
+def approve(*, version: ModelVersion, actor: Actor, signoffs: list) -> ModelVersion:
     """validated -> approved (called by the sign-off service when the last required sign-off lands)."""
     review = VersionReview.objects.get(version=version)
     months = int(review.policy.get("approval_validity_months", 12))
@@ -197,7 +198,7 @@ def approvals_expire_and_notify(*, now=None, warn_days: int = 30) -> dict:
     now = now or timezone.now()
     expired = list(ModelVersion.objects.filter(state=VersionState.APPROVED, approval_expires_at__lte=now))
     for version in expired:
-        version_revoke(actor=None, version=version,
+        version_revoke(actor=SYSTEM, version=version,
                        reason=f"Approval expired on {version.approval_expires_at:%Y-%m-%d}; revalidation required.")
     due = VersionReview.objects.filter(
         version__state=VersionState.APPROVED, version__approval_expires_at__lte=now + timedelta(days=warn_days),
@@ -205,12 +206,12 @@ def approvals_expire_and_notify(*, now=None, warn_days: int = 30) -> dict:
     ).select_related("version__passport__business_owner", "version__passport__technical_owner")
     warned = 0
     for review in due:
-        with transaction.atomic():
+        with transaction.atomic(durable=True):
             if VersionReview.objects.filter(pk=review.pk, expiry_notified_at__isnull=True).update(
                     expiry_notified_at=now) == 0:
                 continue
             version = review.version
-            audit_append(actor=None, action="version.revalidation_due", obj=version,
+            audit_append(actor=SYSTEM, action="version.revalidation_due", obj=version,
                          passport_key=version.passport.key,
                          data={"expires_at": version.approval_expires_at.isoformat()})
             notify([version.passport.business_owner, version.passport.technical_owner],

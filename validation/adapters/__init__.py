@@ -1,0 +1,6 @@
+"""One small adapter for each private API of another package that validation relies on.
+
+Each module names the versions it was written against, imports the private names in one place, and has a contract
+test (``tests/validation/test_adapters.py``) that fails loudly, naming the package and version, on a release that
+moved or changed them. ``pyproject.toml`` keeps those packages in a tight range.
+"""
