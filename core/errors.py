@@ -60,8 +60,9 @@ def validate_model(instance, **kwargs) -> None:
         errors = getattr(exc, "message_dict", None) or {"__all__": exc.messages}
         field, messages = next(iter(errors.items()))
         field = None if field == "__all__" else field
-        prefix = f"{field}: " if field else ""
-        raise DomainError(prefix + " ".join(messages), code="invalid", field=field, details=errors)
+        text = " ".join(str(m) for m in messages)  # Django's own messages, translated already
+        raise DomainError(_("%(field)s: %(messages)s") % {"field": field, "messages": text} if field else text,
+                          code="invalid", field=field, details=errors)
 
 
 def create_validated(model, **fields):

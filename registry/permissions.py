@@ -6,6 +6,7 @@ Versions, datasets and aliases are judged by their passport.
 from __future__ import annotations
 
 from django.db.models import Q, QuerySet
+from django.utils.translation import gettext as _
 from guardian.shortcuts import get_objects_for_user
 
 from core.errors import PermissionDenied
@@ -93,7 +94,8 @@ def restrict_passports(qs: QuerySet, user, *, prefix: str = "") -> QuerySet:
     return qs.filter(condition)  # no joins in the condition: filtering in place cannot duplicate rows
 
 
-def require(user, perm: str, obj, action: str) -> None:
-    """Raise PermissionDenied naming the action unless ``user`` holds ``perm`` on ``obj``."""
+def require(user, perm: str, obj, action) -> None:
+    """Raise PermissionDenied naming ``action`` (a translated phrase) unless ``user`` holds ``perm`` on ``obj``."""
     if not user.has_perm(perm, obj):
-        raise PermissionDenied(f"You may not {action} for passport '{_passport(obj).key}'.")
+        raise PermissionDenied(_("You may not %(action)s for passport '%(key)s'.")
+                               % {"action": action, "key": _passport(obj).key})

@@ -95,7 +95,7 @@ def passport_create(*, actor: Actor, key: str, **fields) -> ModelPassport:
 def passport_update(*, actor: Actor, passport: ModelPassport, **fields) -> ModelPassport:
     """Change passport fields (not its key); records old and new values of what changed."""
     passport = ModelPassport.objects.select_for_update().get(pk=passport.pk)
-    perms.require(actor, perms.CHANGE, passport, "change this passport")
+    perms.require(actor, perms.CHANGE, passport, _("change this passport"))
     unknown = set(fields) - set(PASSPORT_FIELDS)
     if unknown:
         raise DomainError(_("Unknown or read-only passport fields: %(fields)s.")
@@ -131,7 +131,7 @@ def version_register(
     Every rejection (size, not ONNX, truncated, external data, custom operator domains, no inputs) raises a
     DomainError naming the problem and leaves nothing stored: no file, no row, no audit event.
     """
-    perms.require(actor, perms.UPLOAD, passport, "register versions")
+    perms.require(actor, perms.UPLOAD, passport, _("register versions"))
     if training_dataset is not None and training_dataset.passport_id != passport.pk:
         raise DomainError(_("The training dataset belongs to another passport."), code="invalid",
                           field="training_dataset")
@@ -194,7 +194,7 @@ def version_refine_schema(*, actor: Actor, version: ModelVersion, feature_schema
     Only draft versions may be refined: once submitted, the schema is part of what reviewers sign.
     """
     version = ModelVersion.objects.select_for_update().select_related("passport").get(pk=version.pk)
-    perms.require(actor, perms.UPLOAD, version, "refine feature schemas")
+    perms.require(actor, perms.UPLOAD, version, _("refine feature schemas"))
     if version.state != VersionState.DRAFT:
         raise DomainError(_("Only a draft version's schema can be refined; v%(n)s is %(state)s.")
                           % {"n": version.number, "state": version.get_state_display().lower()}, code="invalid_state")
@@ -210,7 +210,7 @@ def dataset_register(
     *, actor: Actor, passport: ModelPassport, upload, name: str, kind: str, fmt: str | None = None
 ) -> Dataset:
     """Stream a CSV or Parquet upload, infer its schema, and store it with its digest."""
-    perms.require(actor, perms.UPLOAD, passport, "register datasets")
+    perms.require(actor, perms.UPLOAD, passport, _("register datasets"))
     filename = getattr(upload, "name", "") or ""
     fmt = fmt or (DatasetFormat.PARQUET if filename.lower().endswith((".parquet", ".pq")) else DatasetFormat.CSV)
     if fmt not in DatasetFormat.values:
@@ -246,7 +246,7 @@ def alias_set(*, actor: Actor, passport: ModelPassport, name: str, version: Mode
 
     Production aliases (settings.MG_PRODUCTION_ALIASES, e.g. ``champion``) may point only at an approved version.
     """
-    perms.require(actor, perms.MOVE_ALIAS, passport, "move aliases")
+    perms.require(actor, perms.MOVE_ALIAS, passport, _("move aliases"))
     if version.passport_id != passport.pk:
         raise DomainError(_("The version belongs to another passport."), code="invalid", field="version")
     version = ModelVersion.objects.select_for_update().get(pk=version.pk)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from django.utils.translation import gettext as _
 
 from core.errors import DomainError
 
@@ -51,7 +52,8 @@ class OnnxModel:
         try:
             self.session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
         except Exception as exc:  # ORT raises its own exception types for unloadable graphs
-            raise DomainError(f"ONNX Runtime cannot load the artifact: {str(exc)[:300]}", code="invalid_artifact")
+            raise DomainError(_("ONNX Runtime cannot load the artifact: %(error)s") % {"error": str(exc)[:300]},
+                              code="invalid_artifact")
         self.features = [feature["name"] for feature in feature_schema.get("features", [])]
         self.layout = feature_schema.get("layout", "tensor")
         self.inputs = self.session.get_inputs()
@@ -73,15 +75,16 @@ class OnnxModel:
             elif out.type in _FLOATS:
                 self.value_output = self.value_output or out
         if self.proba_output is None and self.value_output is None:
-            raise DomainError("The artifact has no float output to validate (probabilities or predicted values).",
+            raise DomainError(_("The artifact has no float output to validate (probabilities or predicted values)."),
                               code="invalid_artifact")
 
     def encode(self, frame: pd.DataFrame) -> dict[str, np.ndarray]:
         """The model's inputs for ``frame``: its feature columns in schema order, in each input's element type."""
         missing = [name for name in self.features if name not in frame.columns]
         if missing:
-            raise DomainError(f"The data have no column {', '.join(repr(m) for m in missing)} required by the "
-                              "feature schema.", code="missing_column", details={"columns": missing})
+            raise DomainError(_("The data have no column %(columns)s required by the feature schema.")
+                              % {"columns": ", ".join(repr(m) for m in missing)}, code="missing_column",
+                              details={"columns": missing})
         if self.layout == "tensor":
             first = self.inputs[0]
             return {first.name: frame[self.features].to_numpy(dtype=_DTYPES.get(first.type, np.float32))}
@@ -107,8 +110,8 @@ class OnnxModel:
             return self._probabilities(merged[self.proba_output.name], labels)
         values = np.asarray(merged[self.value_output.name], dtype=np.float64)
         if values.ndim == 2 and values.shape[1] != 1:
-            raise DomainError(f"The output '{self.value_output.name}' has {values.shape[1]} columns; validation "
-                              "supports one value per row.", code="unsupported_model")
+            raise DomainError(_("The output '%(name)s' has %(n)s columns; validation supports one value per row.")
+                              % {"name": self.value_output.name, "n": values.shape[1]}, code="unsupported_model")
         return Prediction(kind="values", scores=values.ravel(), labels=labels)
 
     @staticmethod
@@ -118,7 +121,7 @@ class OnnxModel:
             raw = np.array([[row[c] for c in classes] for row in raw], dtype=np.float64)
         probabilities = np.asarray(raw, dtype=np.float64)
         if probabilities.shape[1] != 2:
-            raise DomainError(f"The model scores {probabilities.shape[1]} classes; validation supports binary "
-                              "classifiers and regressors.", code="unsupported_model")
+            raise DomainError(_("The model scores %(n)s classes; validation supports binary classifiers and "
+                                "regressors.") % {"n": probabilities.shape[1]}, code="unsupported_model")
         return Prediction(kind="probabilities", scores=probabilities[:, 1], labels=labels,
                           probabilities=probabilities)

@@ -20,6 +20,7 @@ from importlib import metadata
 from typing import BinaryIO
 
 import pandas as pd
+from django.utils.translation import gettext as _
 
 from core.errors import DomainError
 from validation.checks.performance import HEADLINE
@@ -78,12 +79,16 @@ def missing_column_error(dataset_label: str, missing: list[str], *, target: str,
                          schema_of: str) -> DomainError:
     def role(name):
         if name == target:
-            return "the target"
-        return "the segment column" if name == segment else f"required by the feature schema of {schema_of}"
+            return _("the target")
+        if name == segment:
+            return _("the segment column")
+        return _("required by the feature schema of %(version)s") % {"version": schema_of}
 
     listed = "; ".join(f"'{name}' ({role(name)})" for name in missing)
-    return DomainError(f"{dataset_label[:1].upper()}{dataset_label[1:]} has no column {listed}.", code="missing_column",
-                       field=("target" if missing[0] == target else "dataset"), details={"columns": missing})
+    return DomainError(_("%(dataset)s has no column %(columns)s.")
+                       % {"dataset": dataset_label[:1].upper() + dataset_label[1:], "columns": listed},
+                       code="missing_column", field=("target" if missing[0] == target else "dataset"),
+                       details={"columns": missing})
 
 
 def package_versions() -> dict[str, str | None]:
@@ -127,8 +132,9 @@ def _read(source: Source) -> bytes:
         data = handle.read()
     found = hashlib.sha256(data).hexdigest()
     if found != source.sha256:
-        raise DomainError(f"The stored bytes of {source.label} do not match its registered sha256 (expected "
-                          f"{source.sha256[:12]}…, found {found[:12]}…): the file changed after registration.",
+        raise DomainError(_("The stored bytes of %(source)s do not match its registered sha256 (expected "
+                            "%(expected)s…, found %(found)s…): the file changed after registration.")
+                          % {"source": source.label, "expected": source.sha256[:12], "found": found[:12]},
                           code="digest_mismatch")
     return data
 
@@ -138,7 +144,8 @@ def _frame(source: Source) -> pd.DataFrame:
     try:
         return pd.read_parquet(data) if source.fmt == "parquet" else pd.read_csv(data, low_memory=False)
     except Exception as exc:  # pandas raises many types for malformed files
-        raise DomainError(f"{source.label} cannot be read as {source.fmt.upper()}: {str(exc)[:300]}",
+        raise DomainError(_("%(source)s cannot be read as %(format)s: %(error)s")
+                          % {"source": source.label, "format": source.fmt.upper(), "error": str(exc)[:300]},
                           code="invalid_dataset")
 
 

@@ -46,7 +46,8 @@ def report_issue_uploaded(*, actor: Actor, version, upload, conclusion: str) -> 
                        % {"n": version.number, "state": version.get_state_display().lower()}, code="invalid_state")
     filename = (getattr(upload, "name", "") or "report").rsplit("/", 1)[-1][:200]
     if not filename.lower().endswith(ALLOWED_SUFFIXES):
-        raise DomainError(f"Report files must be one of: {', '.join(ALLOWED_SUFFIXES)}.", code="invalid_file",
+        raise DomainError(_("Report files must be one of: %(suffixes)s.") % {"suffixes": ", ".join(ALLOWED_SUFFIXES)},
+                          code="invalid_file",
                           field="file")
     if not (conclusion or "").strip():
         raise DomainError(_("A report needs the validator's conclusion."), code="required", field="conclusion")
@@ -68,7 +69,8 @@ def _report_insert(*, actor: Actor, version, stored, staged, filename, conclusio
 
     version = lock_version(version)
     if version.state not in (VersionState.IN_VALIDATION, VersionState.VALIDATED):
-        raise Conflict(f"v{version.number} left validation while the report was uploading.", code="invalid_state")
+        raise Conflict(_("v%(n)s left validation while the report was uploading.") % {"n": version.number},
+                       code="invalid_state")
     report = ValidationReport(version=version, source=ValidationReport.Source.UPLOADED, filename=filename,
                               sha256=staged.sha256, size=staged.size, conclusion=conclusion, issued_by=actor)
     report.file.name = stored
@@ -129,7 +131,8 @@ def _generated_insert(*, actor: Actor, run, rendered, html_name, pdf_name, concl
 
     version = lock_version(run.version)
     if version.state not in (VersionState.IN_VALIDATION, VersionState.VALIDATED):
-        raise Conflict(f"v{version.number} left validation while the report was rendering.", code="invalid_state")
+        raise Conflict(_("v%(n)s left validation while the report was rendering.") % {"n": version.number},
+                       code="invalid_state")
     report = ValidationReport(version=version, source=ValidationReport.Source.GENERATED, run=run,
                               filename=f"validation-report-{version.passport.key}-v{version.number}-run-{run.pk}.html",
                               sha256=rendered.sha256, size=len(rendered.html), conclusion=conclusion,
@@ -191,7 +194,8 @@ def run_start(*, actor: Actor, version, reference, validation, target: str, segm
 def _check_datasets(version, reference, validation) -> None:
     for dataset, field in ((reference, "reference"), (validation, "validation")):
         if dataset.passport_id != version.passport_id:
-            raise DomainError(f"The {field} dataset belongs to another passport.", code="invalid", field=field)
+            raise DomainError(_("The %(field)s dataset belongs to another passport.") % {"field": field},
+                              code="invalid", field=field)
     if reference.pk == validation.pk:
         raise DomainError(_("The reference and validation datasets must differ."), code="invalid", field="validation")
 
@@ -217,13 +221,15 @@ def _check_columns(dataset, label: str, version, *, target: str, segment: str) -
     columns = {column["name"]: column for column in dataset.schema}
     features = version.feature_schema.get("features", [])
     missing = missing_columns(columns, features=[f["name"] for f in features], target=target, segment=segment)
-    what = f"the {label} dataset '{dataset.name}'"
+    what = _("the %(label)s dataset '%(name)s'") % {"label": label, "name": dataset.name}
     if missing:
         raise missing_column_error(what, missing, target=target, segment=segment, schema_of=f"v{version.number}")
     for feature in features:
         if feature["type"] in ("float", "int", "bool") and columns[feature["name"]].get("type") == "string":
-            raise DomainError(f"Column '{feature['name']}' of {what} holds text, but the feature schema of "
-                              f"v{version.number} declares it {feature['type']}.", code="invalid_column_type",
+            raise DomainError(_("Column '%(column)s' of %(dataset)s holds text, but the feature schema of v%(n)s "
+                                "declares it %(type)s.") % {"column": feature["name"], "dataset": what,
+                                                            "n": version.number, "type": feature["type"]},
+                              code="invalid_column_type",
                               field=label, details={"column": feature["name"]})
 
 
@@ -238,7 +244,7 @@ def _run_insert(*, actor: Actor, version, reference, validation, target, segment
 
     version = lock_version(version)
     if version.state != VersionState.IN_VALIDATION:
-        raise DomainError(f"v{version.number} left validation meanwhile.", code="invalid_state")
+        raise DomainError(_("v%(n)s left validation meanwhile.") % {"n": version.number}, code="invalid_state")
     same = ValidationRun.objects.filter(version=version, reference=reference, validation=validation, target=target,
                                         segment_column=segment_column, champion=champion,
                                         state__in=ACTIVE_RUN_STATES).first()
@@ -271,8 +277,9 @@ def enqueue(run_id: int) -> None:
 
 def _move(run: ValidationRun, to: str) -> str:
     if to not in RUN_TRANSITIONS[run.state]:
-        raise Conflict(f"Run #{run.pk} is {run.get_state_display().lower()}; it cannot become "
-                       f"{RunState(to).label.lower()}.", code="illegal_transition",
+        raise Conflict(_("Run #%(pk)s is %(state)s; it cannot become %(to)s.")
+                       % {"pk": run.pk, "state": run.get_state_display().lower(), "to": RunState(to).label.lower()},
+                       code="illegal_transition",
                        details={"from": run.state, "to": to})
     previous, run.state = run.state, to
     return previous

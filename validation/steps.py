@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from django.utils.translation import gettext as _
 
 from core.errors import DomainError
 from validation.checks import (
@@ -74,12 +75,14 @@ class Context:
             if len(keys) <= 2 and len(finite) and finite.min() >= 0 and finite.max() <= 1:
                 return CLASSIFICATION, keys[-1] if keys else None, "one output within [0, 1], two-valued target"
             if not pd.api.types.is_numeric_dtype(self.reference[target]):
-                raise DomainError(f"The target column '{target}' is not numeric, but the model predicts values.",
+                raise DomainError(_("The target column '%(target)s' is not numeric, but the model predicts values.")
+                                  % {"target": target},
                                   code="invalid_target", field="target")
             return REGRESSION, None, "one value output: scored as a regressor"
         if len(keys) > 2:
-            raise DomainError(f"The target column '{target}' has {len(keys)} distinct values; the model is a binary "
-                              "classifier.", code="invalid_target", field="target")
+            raise DomainError(_("The target column '%(target)s' has %(n)s distinct values; the model is a binary "
+                                "classifier.") % {"target": target, "n": len(keys)}, code="invalid_target",
+                              field="target")
         return CLASSIFICATION, self._positive_label(keys), "probabilities output: scored as a binary classifier"
 
     def _positive_label(self, keys: list[str]) -> str | None:

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from copy import deepcopy
 
+from django.utils.translation import gettext as _
+
 from core.errors import DomainError
 from validation.choices import ValidationDepth
 
@@ -74,19 +76,20 @@ def _for_tier(value, tier: int):
 
 def tests_for_depth(depth: str) -> tuple[str, ...]:
     if depth not in TESTS_BY_DEPTH:
-        raise DomainError(f"Unknown validation depth '{depth}'.", code="invalid", field="depth")
+        raise DomainError(_("Unknown validation depth '%(depth)s'.") % {"depth": depth}, code="invalid", field="depth")
     return TESTS_BY_DEPTH[depth]
 
 
 def resolve(*, tier: int, depth: str, overrides: dict | None = None) -> dict:
     """The tests a run of this tier and depth performs and their thresholds, as a JSON-ready snapshot."""
     if tier not in (1, 2, 3):
-        raise DomainError(f"Unknown risk tier {tier}.", code="invalid", field="tier")
+        raise DomainError(_("Unknown risk tier %(tier)s.") % {"tier": tier}, code="invalid", field="tier")
     tests = tests_for_depth(depth)
     thresholds = {name: {key: _for_tier(value, tier) for key, value in _DEFAULTS[name].items()} for name in tests}
     for test, values in (overrides or {}).items():
         if test not in _DEFAULTS or not isinstance(values, dict) or set(values) - set(_DEFAULTS[test]):
-            raise DomainError(f"The policy's validation thresholds name an unknown test or parameter: {test}.",
+            raise DomainError(_("The policy's validation thresholds name an unknown test or parameter: %(test)s.")
+                              % {"test": test},
                               code="invalid_policy")
         if test in thresholds:
             thresholds[test].update(deepcopy(values))

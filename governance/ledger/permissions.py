@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 from django.db.models import Q, QuerySet
+from django.utils.translation import gettext as _
 from guardian.shortcuts import get_objects_for_user
 
 from core.errors import PermissionDenied
@@ -59,6 +60,8 @@ def can_book(user, business_unit) -> bool:
     return _active(user) and user.has_perm(BOOK) and user.has_perm(MANAGE_UNIT, business_unit)
 
 
-def require_book(user, business_unit, action: str = "book ledger entries") -> None:
+def require_book(user, business_unit, action=None) -> None:
+    """Raise naming ``action`` (a translated phrase; "book ledger entries" when None) unless ``user`` may book."""
     if not can_book(user, business_unit):
-        raise PermissionDenied(f"You may not {action} for business unit '{business_unit.code}'.")
+        raise PermissionDenied(_("You may not %(action)s for business unit '%(unit)s'.")
+                               % {"action": action or _("book ledger entries"), "unit": business_unit.code})

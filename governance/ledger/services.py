@@ -245,7 +245,7 @@ def ledger_entry_reverse(*, actor: Actor, entry: LedgerEntry, reason: str) -> Le
     Needs the grant on the business unit the entry was booked to (403). A reversal cannot be reversed (400) and
     an entry is reversed at most once (409). Appends ``ledger.entry_reversed``.
     """
-    require_book(actor, entry.business_unit, "reverse ledger entries")
+    require_book(actor, entry.business_unit, _("reverse ledger entries"))
     if not (reason := (reason or "").strip()):
         raise DomainError(_("Give the reason for the reversal."), code="required", field="reason")
     with transaction.atomic(durable=True):
@@ -404,7 +404,7 @@ def business_case_set(*, actor: Actor, passport, currency: str, discount_rate: D
     Appends ``ledger.business_case_set`` with the previous plan and the new one, so every version of the plan
     stays in the audit trail. Lines are positive magnitudes per year (0..horizon) and category, at most one each.
     """
-    require_book(actor, passport.business_unit, "set the business case")
+    require_book(actor, passport.business_unit, _("set the business case"))
     _check_case(discount_rate, horizon_years, first_year, lines)
     currency, _one, rate = check_money(Decimal(1), currency, fx_rate_to_base)
     base = base_currency()

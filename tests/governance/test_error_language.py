@@ -76,3 +76,15 @@ def test_registry_ledger_and_default_refusals_follow_the_language(passport, deve
             messages[language] = str(refused.value)
         assert not CYRILLIC.search(messages["en"]), messages
         assert CYRILLIC.search(messages["ru"]), messages
+
+
+def test_validation_and_permission_refusals_in_russian(passport):
+    from validation import thresholds
+
+    with translation.override("ru"), pytest.raises(DomainError) as refused:
+        thresholds.resolve(tier=7, depth="full")
+    assert CYRILLIC.search(refused.value.message) and "7" in refused.value.message
+    outsider = UserFactory(username="outsider-ru")
+    with translation.override("ru"), pytest.raises(PermissionDenied) as denied:
+        registry_services.passport_update(actor=outsider, passport=passport, name="x")
+    assert CYRILLIC.search(denied.value.message) and passport.key in denied.value.message

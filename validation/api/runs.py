@@ -8,6 +8,7 @@ makes one ``validation.services`` call, which decides who may act (403) and what
 
 from __future__ import annotations
 
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
@@ -39,7 +40,8 @@ RUN_ID = OpenApiParameter("id", int, OpenApiParameter.PATH, description="Validat
 def _dataset(user, passport, pk: int, field: str):
     dataset = registry_selectors.dataset_list(user=user, passport=passport).filter(pk=pk).first()
     if dataset is None:
-        raise DomainError(f"No dataset #{pk} on passport {passport.key}.", code="not_found", field=field)
+        raise DomainError(_("No dataset #%(pk)s on passport %(key)s.") % {"pk": pk, "key": passport.key},
+                          code="not_found", field=field)
     return dataset
 
 
@@ -48,7 +50,8 @@ def _champion(user, version, number: int | None):
         return None
     champion = registry_selectors.version_list(user=user, passport=version.passport).filter(number=number).first()
     if champion is None:
-        raise DomainError(f"Passport {version.passport.key} has no version {number}.", code="not_found",
+        raise DomainError(_("Passport %(key)s has no version %(n)s.") % {"key": version.passport.key, "n": number},
+                          code="not_found",
                           field="champion")
     return champion
 
@@ -131,8 +134,9 @@ class ValidationRunViewSet(SelectorFilterMixin, mixins.ListModelMixin, mixins.Re
         run = self.get_object()
         if run.state != RunState.SUCCEEDED:
             reason = f" ({run.failure_reason})" if run.failure_reason else ""
-            raise Conflict(f"Run #{run.pk} is {run.get_state_display().lower()}{reason}; only a succeeded run has "
-                           "results.", code="no_results", details={"state": run.state})
+            raise Conflict(_("Run #%(pk)s is %(state)s%(reason)s; only a succeeded run has results.")
+                           % {"pk": run.pk, "state": run.get_state_display().lower(), "reason": reason},
+                           code="no_results", details={"state": run.state})
         data = {"id": run.pk, "state": run.state, "outcome": run.outcome, "digests": run.digests,
                 "explainability": explainability_of(run.results), "results": run.results}
         return Response(RunResultsSerializer(data).data)

@@ -4,6 +4,7 @@ Deny by default; writes go through one service call each."""
 
 from __future__ import annotations
 
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
@@ -66,7 +67,8 @@ class TokenViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         token = self.request.auth
         if isinstance(token, ApiToken) and not set(scopes) <= set(token.scopes):
             missing = ", ".join(sorted(set(scopes) - set(token.scopes)))
-            raise PermissionDenied(f"This token cannot grant scopes it does not hold: {missing}.", field="scopes")
+            raise PermissionDenied(_("This token cannot grant scopes it does not hold: %(scopes)s.")
+                                   % {"scopes": missing}, field="scopes")
 
     @extend_schema(
         summary="Revoke an API token",

@@ -4,6 +4,7 @@ Deny by default (``Authenticated`` with the ``audit`` scope family); reads come 
 
 from __future__ import annotations
 
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, viewsets
 from rest_framework.decorators import action
@@ -52,5 +53,5 @@ class AuditEventViewSet(SelectorFilterMixin, mixins.ListModelMixin, viewsets.Gen
     @action(detail=False, methods=["get"], pagination_class=None)
     def verify(self, request):
         if not request.user.has_perm(VIEW_AUDIT):
-            raise PermissionDenied("You may not verify the audit chain.")
+            raise PermissionDenied(_("You may not verify the audit chain."))
         return Response(ChainVerificationSerializer(audit_verify().as_dict()).data)

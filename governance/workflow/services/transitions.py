@@ -60,7 +60,7 @@ def policy_for_tier(tier: int) -> RiskTierPolicy:
 def version_submit(*, actor: Actor, version: ModelVersion) -> ModelVersion:
     """draft -> submitted. Records the tier policy in force and opens the OWASP checklist with auto evidence."""
     version = lock_version(version)
-    registry_perms.require(actor, registry_perms.UPLOAD, version, "submit versions")
+    registry_perms.require(actor, registry_perms.UPLOAD, version, _("submit versions"))
     policy = policy_for_tier(version.passport.risk_tier)
     transition(version=version, to=VersionState.SUBMITTED, actor=actor, action="version.submitted",
                data={"policy": policy.snapshot()})
