@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.utils.translation import gettext as _
@@ -18,6 +19,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from core.csp import inline_styles
 from core.errors import DomainError
+from core.errors import PermissionDenied as DomainPermissionDenied
 from core.forms import apply_domain_error
 from core.views import paginate
 from registry import selectors as registry_selectors
@@ -144,6 +146,8 @@ def run_cancel(request, pk: int):
     run = selectors.run_get(user=request.user, pk=pk)
     try:
         services.run_cancel(actor=request.user, run=run)
+    except DomainPermissionDenied as exc:
+        raise PermissionDenied(exc.message) from exc  # a refused person gets 403, not a message
     except DomainError as exc:
         messages.error(request, exc.message)
     else:

@@ -60,6 +60,8 @@ ENDPOINTS = [
              id="version-get"),
     Endpoint("POST", "/passports/{w.key}/versions/{w.version}/feature-schema/", "developer", 200,
              (("outsider", 404), ("validator", 403)), body=_feature_schema, id="version-schema"),
+    Endpoint("PUT", "/passports/{w.key}/versions/{w.version}/feature-schema/", "developer", 200,
+             (("outsider", 404), ("validator", 403), ("owner", 403)), body=_feature_schema, id="version-schema-put"),
     Endpoint("GET", "/passports/{w.key}/versions/{w.version}/artifact/", "validator", 200, (("outsider", 404),),
              id="version-artifact"),
     Endpoint("GET", "/passports/{w.key}/datasets/", "validator", 200, (("outsider", 404),), id="dataset-list"),
