@@ -13,7 +13,7 @@ from governance.ledger.permissions import managed_units
 from governance.workflow.choices import FindingStatus
 from governance.workflow.models import Finding, ValidatorAssignment
 from governance.workflow.selectors import WARN_DAYS
-from registry.choices import VersionState
+from registry.choices import VALIDATION_STATES, VersionState
 from registry.models import ModelPassport, ModelVersion
 
 NAV_ITEMS = [
@@ -47,7 +47,7 @@ def inbox_counts(user) -> dict:
     owned = Q(passport__business_owner_id=me) | Q(passport__technical_owner_id=me)
     row = get_user_model().objects.filter(pk=me).annotate(
         assigned=_count(ValidatorAssignment.objects.filter(
-            validator_id=me, version__state__in=[VersionState.IN_VALIDATION, VersionState.VALIDATED])),
+            validator_id=me, version__state__in=VALIDATION_STATES)),
         findings=_count(findings),
         overdue=_count(findings.filter(due_date__lt=timezone.localdate())),
         expiring_owned=_count(expiring.filter(owned)),

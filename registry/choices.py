@@ -26,6 +26,11 @@ VERSION_TRANSITIONS: dict[str, frozenset[str]] = {
     VersionState.REVOKED: frozenset(),
     VersionState.RETIRED: frozenset(),
 }
+# Named stretches of the lifecycle above; the workflow's guards and validation's read these, never their own lists.
+REVIEW_STATES: frozenset[str] = frozenset({VersionState.SUBMITTED, VersionState.IN_VALIDATION, VersionState.VALIDATED})
+VALIDATION_STATES: frozenset[str] = frozenset({VersionState.IN_VALIDATION, VersionState.VALIDATED})
+ASSIGNABLE_STATES: frozenset[str] = frozenset({VersionState.SUBMITTED, VersionState.IN_VALIDATION})
+FINDING_STATES: frozenset[str] = REVIEW_STATES | {VersionState.APPROVED}
 
 
 class RiskTier(models.IntegerChoices):

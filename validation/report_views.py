@@ -16,8 +16,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from core.errors import DomainError
 from core.forms import apply_domain_error
-from validation import hooks, run_display, selectors, services
-from validation import permissions as validation_perms
+from validation import guards, hooks, run_display, selectors, services
 from validation.api.reports import CSP, file_response
 from validation.forms import ReportIssueForm
 from validation.models import ValidationReport
@@ -42,7 +41,7 @@ def report_issue(request, pk: int):
     context = {
         "run": run, "version": version, "passport": version.passport, "form": form,
         "summary": run_display.summary_rows(run.results or {}),
-        "may_issue": request.user.has_perm(validation_perms.ASSIGNED, version),
+        "may_issue": bool(guards.issue_report(request.user, version)),
         "findings": list(hooks.version_findings(version)),
     }
     return render(request, "validation/report_issue.html", context, status=400 if form.errors else 200)

@@ -17,14 +17,13 @@ from django.utils.translation import gettext as _
 
 from core.actors import SYSTEM, Actor
 from core.actors import worker as worker_actor
-from core.errors import Conflict, DomainError, PermissionDenied, validate_model
+from core.errors import Conflict, DomainError, validate_model
 from governance.audit.services import audit_append
-from registry.choices import VersionState
+from registry.choices import VALIDATION_STATES, VersionState
 from registry.models import Alias, ModelVersion
 from registry.services import lock_version
 from registry.storage import staged_upload, store_staged
-from validation import hooks, signals, thresholds
-from validation import permissions as validation_perms
+from validation import guards, hooks, signals, thresholds
 from validation import report as report_render
 from validation.choices import ACTIVE_RUN_STATES, RUN_TRANSITIONS, RunState, RunStep
 from validation.models import ValidationReport, ValidationRun
@@ -39,11 +38,7 @@ def report_issue_uploaded(*, actor: Actor, version, upload, conclusion: str) -> 
     """Freeze an uploaded report for a version in validation; its sha256 is what sign-offs bind to."""
 
     version = ModelVersion.objects.select_related("passport").get(pk=version.pk)  # the state now, not the caller's
-    if not actor.has_perm(validation_perms.ASSIGNED, version):
-        raise PermissionDenied(_("Only a validator assigned to this version may issue its validation report."))
-    if version.state not in (VersionState.IN_VALIDATION, VersionState.VALIDATED):
-        raise Conflict(_("Reports are issued for versions in validation; v%(n)s is %(state)s.")
-                       % {"n": version.number, "state": version.get_state_display().lower()}, code="invalid_state")
+    guards.issue_report(actor, version).enforce()
     filename = (getattr(upload, "name", "") or "report").rsplit("/", 1)[-1][:200]
     if not filename.lower().endswith(ALLOWED_SUFFIXES):
         raise DomainError(_("Report files must be one of: %(suffixes)s.") % {"suffixes": ", ".join(ALLOWED_SUFFIXES)},
@@ -68,7 +63,7 @@ def report_issue_uploaded(*, actor: Actor, version, upload, conclusion: str) -> 
 def _report_insert(*, actor: Actor, version, stored, staged, filename, conclusion) -> ValidationReport:
 
     version = lock_version(version)
-    if version.state not in (VersionState.IN_VALIDATION, VersionState.VALIDATED):
+    if version.state not in VALIDATION_STATES:
         raise Conflict(_("v%(n)s left validation while the report was uploading.") % {"n": version.number},
                        code="invalid_state")
     report = ValidationReport(version=version, source=ValidationReport.Source.UPLOADED, filename=filename,
@@ -93,11 +88,7 @@ def report_issue_generated(*, actor: Actor, run, conclusion: str) -> ValidationR
     run = ValidationRun.objects.select_related("version__passport", "reference", "validation", "champion").get(
         pk=run.pk)
     version = run.version
-    if not actor.has_perm(validation_perms.ASSIGNED, version):
-        raise PermissionDenied(_("Only a validator assigned to this version may issue its validation report."))
-    if version.state not in (VersionState.IN_VALIDATION, VersionState.VALIDATED):
-        raise Conflict(_("Reports are issued for versions in validation; v%(n)s is %(state)s.")
-                       % {"n": version.number, "state": version.get_state_display().lower()}, code="invalid_state")
+    guards.issue_report(actor, version).enforce()
     if run.state != RunState.SUCCEEDED:
         raise Conflict(_("Only a succeeded run can be issued as a report; run #%(n)s is %(state)s.")
                        % {"n": run.pk, "state": run.get_state_display().lower()}, code="run_not_succeeded")
@@ -130,7 +121,7 @@ def report_issue_generated(*, actor: Actor, run, conclusion: str) -> ValidationR
 def _generated_insert(*, actor: Actor, run, rendered, html_name, pdf_name, conclusion, issued_at) -> ValidationReport:
 
     version = lock_version(run.version)
-    if version.state not in (VersionState.IN_VALIDATION, VersionState.VALIDATED):
+    if version.state not in VALIDATION_STATES:
         raise Conflict(_("v%(n)s left validation while the report was rendering.") % {"n": version.number},
                        code="invalid_state")
     report = ValidationReport(version=version, source=ValidationReport.Source.GENERATED, run=run,
@@ -169,12 +160,7 @@ def run_start(*, actor: Actor, version, reference, validation, target: str, segm
     """
 
     version = ModelVersion.objects.select_related("passport").get(pk=version.pk)
-    if not actor.has_perm(validation_perms.ASSIGNED, version):
-        raise PermissionDenied(_("Only a validator assigned to this version may start its validation runs."))
-    if version.state != VersionState.IN_VALIDATION:
-        raise DomainError(_("Validation runs are started on versions in validation; v%(n)s is %(state)s.")
-                          % {"n": version.number, "state": version.get_state_display().lower()},
-                          code="invalid_state")
+    guards.start_run(actor, version).enforce()
     target, segment_column = (target or "").strip(), (segment_column or "").strip()
     if not target:
         raise DomainError(_("Name the target column."), code="required", field="target")
@@ -417,8 +403,7 @@ def run_cancel(*, actor: Actor, run: ValidationRun) -> ValidationRun:
     at its next step and stops without writing. Audit: validation_run.cancelled."""
 
     run = _lock_run(run.pk)
-    if not actor.has_perm(validation_perms.ASSIGNED, run.version):
-        raise PermissionDenied(_("Only a validator assigned to this version may cancel its validation runs."))
+    guards.cancel_run(actor, run).enforce()
     now = timezone.now()
     _log_attempt_end(run, "cancelled", now)
     _move(run, RunState.CANCELLED)

@@ -23,9 +23,7 @@ from core.errors import PermissionDenied as DomainPermissionDenied
 from core.forms import apply_domain_error
 from core.views import paginate
 from registry import selectors as registry_selectors
-from registry.choices import VersionState
-from validation import permissions as validation_perms
-from validation import run_display, selectors, services
+from validation import guards, run_display, selectors, services
 from validation.choices import RunState
 from validation.forms import RunFilterForm, RunStartForm
 
@@ -39,12 +37,12 @@ def _version(request, key: str, number: int):
 
 
 def may_start(user, version) -> bool:
-    """The check ``services.run_start`` makes first: an assigned validator, on a version in validation."""
-    return version.state == VersionState.IN_VALIDATION and user.has_perm(validation_perms.ASSIGNED, version)
+    """The guard ``services.run_start`` enforces: an assigned validator, on a version in validation."""
+    return bool(guards.start_run(user, version))
 
 
 def may_cancel(user, run) -> bool:
-    return run.is_active and user.has_perm(validation_perms.ASSIGNED, run.version)
+    return run.is_active and bool(guards.cancel_run(user, run))
 
 
 def start_form(request, version, data=None) -> RunStartForm:
@@ -114,7 +112,7 @@ def _progress_context(request, run) -> dict:
 def run_detail(request, pk: int):
     run = selectors.run_get(user=request.user, pk=pk)
     sections, charts = run_display.sections(run.results or {})
-    may_issue = run.state == RunState.SUCCEEDED and request.user.has_perm(validation_perms.ASSIGNED, run.version)
+    may_issue = run.state == RunState.SUCCEEDED and bool(guards.issue_report(request.user, run.version))
     context = {
         **_progress_context(request, run),
         "passport": run.version.passport, "version": run.version,

@@ -9,15 +9,13 @@ from django.utils import timezone
 
 from core.errors import DomainError
 from governance.audit.models import AuditEvent
+from governance.workflow import guards
 from governance.workflow.choices import FindingStatus
 from governance.workflow.models import Finding, ValidatorAssignment, VersionReview
-from governance.workflow.permissions import ANSWER, ASSIGN, RAISE, REVOKE, can
 from governance.workflow.services.signoffs import check_eligible, signoff_status
-from registry import permissions as registry_perms
-from registry.choices import VersionState
+from registry.choices import VALIDATION_STATES, VersionState
 from registry.models import ModelVersion
 from registry.permissions import restrict_passports
-from validation import permissions as validation_perms
 
 
 def finding_list(*, user, filters: dict | None = None) -> QuerySet[Finding]:
@@ -50,7 +48,7 @@ WARN_DAYS = 30
 def eligible_signoff_roles(user, version) -> list[str]:
     """The required roles ``user`` could sign in now (same rules as the sign-off service, without raising)."""
 
-    if version.state not in (VersionState.IN_VALIDATION, VersionState.VALIDATED):
+    if version.state not in VALIDATION_STATES:
         return []
     review = VersionReview.objects.filter(version=version).first()
     if review is None:
@@ -72,28 +70,7 @@ def available_actions(user, version, *, signoff_roles: list[str] | None = None) 
     """Which workflow verbs ``user`` may use on ``version`` now; the UI shows buttons only for these.
 
     ``signoff_roles``: ``eligible_signoff_roles(user, version)`` when the caller has computed it already."""
-    actions = set()
-    state = version.state
-    under_review = state in (VersionState.SUBMITTED, VersionState.IN_VALIDATION, VersionState.VALIDATED)
-    if state == VersionState.DRAFT and user.has_perm(registry_perms.UPLOAD, version.passport):
-        actions.add("submit")
-    if state in (VersionState.SUBMITTED, VersionState.IN_VALIDATION) and can(user, ASSIGN, version):
-        actions.add("assign")
-    assigned = user.has_perm(validation_perms.ASSIGNED, version)
-    if state in (VersionState.IN_VALIDATION, VersionState.VALIDATED) and assigned:
-        actions.add("issue_report")
-        if state == VersionState.IN_VALIDATION:
-            actions.add("mark_validated")
-    if (under_review or state == VersionState.APPROVED) and can(user, RAISE, version):
-        actions.add("raise_finding")
-    if under_review and can(user, ANSWER, version):
-        actions.add("answer_checklist")
-    if under_review and can(user, REVOKE, version):
-        actions.add("reject")
-    if state == VersionState.APPROVED and can(user, REVOKE, version):
-        actions.update({"revoke", "retire"})
-    if state == VersionState.APPROVED and user.pk == version.passport.business_owner_id:
-        actions.add("retire")
+    actions = {verb for verb, verdict in guards.verdicts(user, version).items() if verdict}
     if signoff_roles is None:
         signoff_roles = eligible_signoff_roles(user, version)
     if signoff_roles:
@@ -118,7 +95,7 @@ def inbox(*, user) -> dict:
         "passport", "author")
     assigned = visible.filter(
         pk__in=ValidatorAssignment.objects.filter(validator=user).values("version_id"),
-        state__in=[VersionState.IN_VALIDATION, VersionState.VALIDATED])
+        state__in=VALIDATION_STATES)
     candidates = visible.filter(state=VersionState.VALIDATED)
     signoffs_due = [v for v in candidates if eligible_signoff_roles(user, v)]
     findings = restrict_passports(Finding.objects.all(), user, prefix="version__passport__").filter(

@@ -37,7 +37,7 @@ from governance.workflow.services import findings as finding_services
 from governance.workflow.services import signoffs as signoff_services
 from governance.workflow.services import transitions as workflow_services
 from registry import selectors as registry_selectors
-from registry.choices import RiskTier, VersionState
+from registry.choices import REVIEW_STATES, RiskTier, VersionState
 from registry.views import render_version_page
 from validation import services as validation_services
 from validation.models import ValidationReport
@@ -286,7 +286,7 @@ STATE_COLOURS = {
     VersionState.REVOKED: "#912018", VersionState.RETIRED: "#d0d5dd",
 }
 SEVERITY_COLOURS = {FindingSeverity.HIGH: "#d63939", FindingSeverity.MEDIUM: "#f59f00", FindingSeverity.LOW: "#4c8dff"}
-IN_REVIEW = (VersionState.SUBMITTED, VersionState.IN_VALIDATION, VersionState.VALIDATED)
+IN_REVIEW = REVIEW_STATES
 
 
 def _chart_layout(**extra) -> dict:

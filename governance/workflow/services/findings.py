@@ -11,16 +11,14 @@ from django.utils.translation import gettext as _
 from core.actors import Actor
 from core.errors import Conflict, DomainError, PermissionDenied, validate_model
 from governance.audit.services import audit_append
+from governance.workflow import guards
 from governance.workflow.choices import FINDING_TRANSITIONS, ChecklistStatus, FindingSeverity, FindingStatus
 from governance.workflow.models import ChecklistItem, Finding
-from governance.workflow.permissions import ACCEPT, ANSWER, RAISE, can
+from governance.workflow.permissions import ACCEPT, RAISE, can
 from governance.workflow.services.signoffs import maybe_approve
 from registry import permissions as registry_perms
-from registry.choices import VersionState
 from registry.services import lock_version
 from registry.storage import staged_upload, store_staged
-
-OPEN_REVIEW = (VersionState.SUBMITTED, VersionState.IN_VALIDATION, VersionState.VALIDATED, VersionState.APPROVED)
 
 
 @transaction.atomic(durable=True)
@@ -28,11 +26,7 @@ def finding_raise(*, actor: Actor, version, title: str, severity: str, owner, du
                   description: str = "") -> Finding:
     """Raise a finding (validators, risk officers, security). An open high finding blocks approval."""
     version = lock_version(version)
-    if not can(actor, RAISE, version):
-        raise PermissionDenied(_("Only validators, risk officers and security may raise findings."))
-    if version.state not in OPEN_REVIEW:
-        raise Conflict(_("Findings are raised on versions under review or approved; v%(n)s is %(state)s.")
-                       % {"n": version.number, "state": version.get_state_display().lower()}, code="invalid_state")
+    guards.raise_finding(actor, version).enforce()
     if not owner.has_perm(registry_perms.VIEW, version.passport):
         raise DomainError(_("%(user)s cannot see this passport and cannot own the finding.") % {"user": owner},
                           code="invalid", field="owner")
@@ -106,11 +100,7 @@ def checklist_answer(*, actor: Actor, item: ChecklistItem, status: str, evidence
     """
     version = lock_version(item.version)
     item = ChecklistItem.objects.select_for_update().get(pk=item.pk)
-    if not can(actor, ANSWER, version):
-        raise PermissionDenied(_("Only security reviewers may answer the OWASP checklist."))
-    if version.state not in OPEN_REVIEW or version.state == VersionState.APPROVED:
-        raise Conflict(_("The checklist is answered while the version is under review; v%(n)s is %(state)s.")
-                       % {"n": version.number, "state": version.get_state_display().lower()}, code="invalid_state")
+    guards.answer_checklist(actor, version).enforce()
     if status not in ChecklistStatus.values or status == ChecklistStatus.UNANSWERED:
         raise DomainError(_("Choose mitigated, partially mitigated, open or not applicable."), code="invalid",
                           field="status")

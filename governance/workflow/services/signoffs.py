@@ -22,7 +22,7 @@ from governance.workflow.choices import Decision, FindingSeverity, FindingStatus
 from governance.workflow.models import ChecklistItem, Finding, SignOff, VersionReview
 from governance.workflow.services.transitions import approve, checklist_complete, close_rejected
 from registry import permissions as registry_perms
-from registry.choices import VersionState
+from registry.choices import VALIDATION_STATES, VersionState
 from registry.models import ModelVersion
 from registry.services import lock_version
 from validation import permissions as validation_perms
@@ -166,8 +166,7 @@ def _signoff_record(*, actor: Actor, version, role, decision, comment, condition
     if decision == Decision.APPROVE_WITH_CONDITIONS and not conditions:
         raise DomainError(_("An approval with conditions needs at least one dated condition."), code="required",
                           field="conditions")
-    allowed_states = (VersionState.IN_VALIDATION, VersionState.VALIDATED) if decision == Decision.REJECT else (
-        VersionState.VALIDATED,)
+    allowed_states = VALIDATION_STATES if decision == Decision.REJECT else {VersionState.VALIDATED}
     if version.state not in allowed_states:
         raise Conflict(_("v%(n)s is %(state)s; a %(decision)s sign-off is not possible now.")
                        % {"n": version.number, "state": version.get_state_display().lower(),

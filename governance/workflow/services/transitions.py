@@ -10,33 +10,26 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from core.actors import SYSTEM, Actor, SystemActor
-from core.errors import Conflict, DomainError, PermissionDenied, create_validated
+from core.actors import SYSTEM, Actor
+from core.errors import Conflict, DomainError, create_validated
 from governance.accounts.choices import Role
 from governance.audit.services import audit_append
+from governance.workflow import guards
 from governance.workflow.choices import ChecklistStatus
 from governance.workflow.models import ChecklistItem, RiskTierPolicy, ValidatorAssignment, VersionReview
 from governance.workflow.notifications import notify, users_in_role
 from governance.workflow.owasp import CHECKLIST_CODES, auto_evidence_for
-from governance.workflow.permissions import ASSIGN, REVOKE, can
 from registry import permissions as registry_perms
-from registry.choices import VERSION_TRANSITIONS, VersionState
+from registry.choices import VersionState
 from registry.models import ModelVersion
 from registry.services import lock_version
-from validation import permissions as validation_perms
 from validation.selectors import report_in_force
 
 
 def transition(*, version: ModelVersion, to: str, actor: Actor, action: str, data: dict | None = None,
                digests: dict | None = None) -> ModelVersion:
     """Move a locked version to ``to`` if the map allows it; append the audit event. Caller holds the lock."""
-    if to not in VERSION_TRANSITIONS[version.state]:
-        raise Conflict(
-            _("v%(n)s is %(state)s; it cannot become %(to)s.") % {
-                "n": version.number, "state": version.get_state_display().lower(),
-                "to": str(VersionState(to).label).lower()}, code="illegal_transition",
-            details={"from": version.state, "to": to},
-        )
+    guards.transition_allowed(version, to).enforce()
     previous = version.state
     version.state = to
     fields = ["state"]
@@ -60,7 +53,7 @@ def policy_for_tier(tier: int) -> RiskTierPolicy:
 def version_submit(*, actor: Actor, version: ModelVersion) -> ModelVersion:
     """draft -> submitted. Records the tier policy in force and opens the OWASP checklist with auto evidence."""
     version = lock_version(version)
-    registry_perms.require(actor, registry_perms.UPLOAD, version, _("submit versions"))
+    guards.submit(actor, version).enforce()
     policy = policy_for_tier(version.passport.risk_tier)
     transition(version=version, to=VersionState.SUBMITTED, actor=actor, action="version.submitted",
                data={"policy": policy.snapshot()})
@@ -81,8 +74,7 @@ def validator_assign(*, actor: Actor, version: ModelVersion, validator) -> Valid
     Refused when the validator is not in the validator role, authored the version, or is in its team.
     """
     version = lock_version(version)
-    if not can(actor, ASSIGN, version):
-        raise PermissionDenied(_("Only a risk officer may assign validators."))
+    guards.assign(actor, version).enforce()
     if not validator.groups.filter(name=Role.VALIDATOR).exists() or not validator.is_active:
         raise DomainError(_("%(user)s does not hold the validator role.") % {"user": validator},
                           code="not_a_validator")
@@ -93,9 +85,6 @@ def validator_assign(*, actor: Actor, version: ModelVersion, validator) -> Valid
         raise DomainError(_("Segregation of duties: %(user)s belongs to the development team '%(team)s' and cannot "
                             "validate its model.") % {"user": validator, "team": version.passport.development_team},
                           code="sod_team")
-    if version.state not in (VersionState.SUBMITTED, VersionState.IN_VALIDATION):
-        raise Conflict(_("Validators are assigned to submitted versions; v%(n)s is %(state)s.")
-                       % {"n": version.number, "state": version.get_state_display().lower()}, code="illegal_transition")
     if ValidatorAssignment.objects.filter(version=version, validator=validator).exists():
         raise Conflict(_("%(user)s is already assigned to v%(n)s.") % {"user": validator, "n": version.number},
                        code="already_assigned")
@@ -113,8 +102,7 @@ def version_mark_validated(*, actor: Actor, version: ModelVersion) -> ModelVersi
     """in_validation -> validated, by an assigned validator, once a validation report has been issued."""
 
     version = lock_version(version)
-    if not actor.has_perm(validation_perms.ASSIGNED, version):
-        raise PermissionDenied(_("Only a validator assigned to this version may complete its validation."))
+    guards.mark_validated(actor, version).enforce()
     report = report_in_force(version)
     if report is None:
         raise DomainError(_("Issue a validation report before completing the validation."), code="no_report")
@@ -135,8 +123,7 @@ def _signers_to_notify(version):
 def version_reject(*, actor: Actor, version: ModelVersion, reason: str) -> ModelVersion:
     """Reject a submission or a version under review (risk officer); the author gets the reason."""
     version = lock_version(version)
-    if not can(actor, REVOKE, version):
-        raise PermissionDenied(_("Only a risk officer may reject a version outside a sign-off."))
+    guards.reject(actor, version).enforce()
     return close_rejected(actor=actor, version=version, reason=reason, action="version.rejected")
 
 
@@ -156,8 +143,7 @@ def close_rejected(*, actor: Actor, version: ModelVersion, reason: str, action: 
 def version_revoke(*, actor: Actor, version: ModelVersion, reason: str) -> ModelVersion:
     """approved -> revoked (after an incident, or at expiry). Serving stops or rolls back revoked versions."""
     version = lock_version(version)
-    if not isinstance(actor, SystemActor) and not can(actor, REVOKE, version):  # the platform revokes at expiry
-        raise PermissionDenied(_("Only a risk officer may revoke an approval."))
+    guards.revoke(actor, version).enforce()
     reason = (reason or "").strip()
     if not reason:
         raise DomainError(_("A revocation needs a reason."), code="required", field="reason")
@@ -173,8 +159,7 @@ def version_revoke(*, actor: Actor, version: ModelVersion, reason: str) -> Model
 def version_retire(*, actor: Actor, version: ModelVersion, reason: str = "") -> ModelVersion:
     """approved -> retired, by a risk officer or the passport's business owner."""
     version = lock_version(version)
-    if not (can(actor, REVOKE, version) or actor.pk == version.passport.business_owner_id):
-        raise PermissionDenied(_("Only a risk officer or the business owner may retire a version."))
+    guards.retire(actor, version).enforce()
     return transition(version=version, to=VersionState.RETIRED, actor=actor, action="version.retired",
                       data={"reason": reason})
 
