@@ -6,3 +6,10 @@ class CoreConfig(AppConfig):
 
     name = "core"
     verbose_name = "Core"
+
+    def ready(self) -> None:
+        from django.db.backends.signals import connection_created
+
+        from core.sqlite import install_unicode_like
+
+        connection_created.connect(install_unicode_like, dispatch_uid="core.sqlite.unicode_like")

@@ -7,6 +7,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_handler
 
+from core import busy
 from core.errors import DomainError
 
 
@@ -28,6 +29,10 @@ def _body(code, message, field=None, details=None):
 def exception_handler(exc, context):
     if isinstance(exc, DomainError):
         return Response(_body(exc.code, exc.message, exc.field, exc.details), status=exc.status_code)
+    if busy.is_busy(exc):
+        response = Response(_body("busy", str(busy.MESSAGE)), status=status.HTTP_503_SERVICE_UNAVAILABLE)
+        response["Retry-After"] = str(busy.RETRY_AFTER_SECONDS)
+        return response
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(getattr(exc, "message_dict", None) or exc.messages)
     elif isinstance(exc, Http404):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -30,6 +31,7 @@ IMPORT_COLUMNS = ("passport", "version", "period", "booking_date", "category", "
                   "fx_rate_to_base", "description", "evidence_text", "evidence_url", "predictions")
 REQUIRED_COLUMNS = ("passport", "period", "category", "amount", "currency", "description")
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+XML_ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 CSV_TYPE = "text/csv"
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -311,4 +313,6 @@ def _xlsx_cell(cell):
         return cell.astimezone(UTC).replace(tzinfo=None) if cell.tzinfo else cell  # Excel has no zones: UTC
     if isinstance(cell, date):
         return cell
-    return neutralise(str(cell))
+    # XML cannot hold most control characters (an ANSI escape in a description would make openpyxl refuse the
+    # whole workbook, and the ledger is append-only): each becomes U+FFFD, visibly replaced.
+    return neutralise(XML_ILLEGAL.sub("\ufffd", str(cell)))

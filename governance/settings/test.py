@@ -19,3 +19,8 @@ LOGGING = {"version": 1, "disable_existing_loggers": False}
 # Serve static files straight from the finders (no collectstatic needed outside production).
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
+
+# On SQLite the tests use a database file, like the embedded default (WAL, immediate transactions, busy timeout),
+# not an in-memory one: threads in the concurrency tests then contend for the same locks a real server meets.
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-db.sqlite3")}  # noqa: F405

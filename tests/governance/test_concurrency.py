@@ -1,4 +1,4 @@
-"""Concurrent reviewers on PostgreSQL: two real connections act on one version at the same moment."""
+"""Concurrent reviewers, on SQLite and on PostgreSQL: real connections act on one version at the same moment."""
 
 import pytest
 
@@ -12,7 +12,7 @@ from tests.factories import UserFactory
 from tests.governance.workflow_helpers import Cast, answer_checklist, register, sign, to_validated
 from tests.threads import run_together
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+pytestmark = [pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
 
 def test_two_risk_officers_rejecting_at_once_give_one_transition(passport, developer):
@@ -59,4 +59,40 @@ def test_concurrent_version_registration_numbers_uniquely(passport, developer):
     ])
     assert all(r[0] == "ok" for r in results), results
     assert sorted(ModelVersion.objects.values_list("number", flat=True)) == [1, 2, 3]
+    assert audit_verify().ok
+
+
+def test_ten_identical_submits_at_once_give_one_submission_and_nine_clear_refusals(passport, developer):
+    version = register(passport, developer)
+    results = run_together(*[lambda: workflow.version_submit(actor=developer, version=version)] * 10)
+    assert sorted(r[0] for r in results) == ["error"] * 9 + ["ok"], results
+    errors = [r[1] for r in results if r[0] == "error"]
+    assert all(isinstance(e, Conflict) and e.code == "illegal_transition" for e in errors), errors
+    assert AuditEvent.objects.filter(action="version.submitted").count() == 1
+    assert audit_verify().ok
+
+
+def test_parallel_reversals_of_one_entry_reverse_it_once(passport, developer):
+    from decimal import Decimal
+
+    from guardian.shortcuts import assign_perm
+
+    from core.errors import DomainError
+    from governance.accounts.models import BusinessUnit
+    from governance.ledger import services as ledger
+    from governance.ledger.permissions import MANAGE_UNIT
+
+    finance = UserFactory(username="fin", roles=["finance"])
+    unit = BusinessUnit.objects.create(code="retail", name="Retail")
+    passport.business_unit = unit
+    passport.save(update_fields=["business_unit"])
+    assign_perm(MANAGE_UNIT, finance, unit)
+    from datetime import date
+
+    entry = ledger.ledger_entry_book(actor=finance, passport=passport, category="cost_saving", amount=Decimal("10"),
+                                     currency="EUR", period=date(2025, 1, 1), description="Saving")
+    results = run_together(*[lambda: ledger.ledger_entry_reverse(actor=finance, entry=entry, reason="twice")] * 6)
+    assert sorted(r[0] for r in results) == ["error"] * 5 + ["ok"], results
+    assert all(isinstance(r[1], DomainError) for r in results if r[0] == "error"), results
+    assert AuditEvent.objects.filter(action="ledger.entry_reversed").count() == 1
     assert audit_verify().ok

@@ -296,6 +296,23 @@ def test_exports_neutralise_formulas_in_csv_and_xlsx(org, people):
     assert amounts == [-10] * 4
 
 
+def test_control_characters_in_stored_text_do_not_break_any_xlsx_export(org, people):
+    """An ANSI escape in a description used to make openpyxl refuse every workbook holding it, for good."""
+    book(org.finance_a, org.pa, "staff", 10, description="\x1b[31mred\x1b[0m \x07bell", evidence_text="tab\tok")
+    client = bearer_client(people["auditor"])
+    for url in (f"{API}/passports/{org.pa.key}/ledger/export/?file_format=xlsx",
+                f"{API}/ledger/entries/export/?file_format=xlsx", f"{API}/ledger/portfolio/export/?file_format=xlsx"):
+        response = client.get(url)
+        assert response.status_code == 200, (url, response.content[:300])
+        load_workbook(io.BytesIO(response.content))  # a valid workbook
+    sheet = load_workbook(io.BytesIO(client.get(
+        f"{API}/passports/{org.pa.key}/ledger/export/?file_format=xlsx").content)).active
+    header = [cell.value for cell in sheet[1]]
+    row = [cell.value for cell in sheet[2]]
+    assert row[header.index("description")] == "\ufffd[31mred\ufffd[0m \ufffdbell"
+    assert row[header.index("evidence_text")] == "tab\tok"  # tab is legal XML and kept
+
+
 def test_portfolio_export_neutralises_names(org, people):
     from registry import services as registry_services
 

@@ -86,7 +86,7 @@ PAGES = [
     Page("registry:version_refine_schema", lambda w: [w.key, w.draft], "developer", 302, (*OUT, ("owner", 403)),
          "POST", lambda w: {"feature_schema": json.dumps(w.passport.versions.get(number=w.draft).feature_schema)}),
     Page("registry:alias_set", key, "developer", 302, (*OUT, ("val", 403)), "POST",
-         lambda w: {"name": "candidate", "version": w.draft}),
+         lambda w: {"name": "candidate", "version": w.passport.versions.get(number=w.draft).pk}),
     Page("governance:version_submit", lambda w: [w.key, w.draft], "developer", 302, (*OUT, ("val", 403)), "POST",
          lambda w: {}),
     Page("governance:validator_assign", ver, "risk", 302, (*OUT, ("val", 403)), "POST",
