@@ -1,7 +1,5 @@
 """Root URLs: UI pages per app, the REST API under /api/v1/, the OpenAPI schema and docs."""
 
-from django.conf import settings
-from django.conf.urls.static import static
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
@@ -28,5 +26,5 @@ urlpatterns = [
     path("api/redoc/", inline_styles(SpectacularRedocView.as_view(url_name="api-schema")), name="api-redoc"),
 ]
 
-if settings.DEBUG:
-    urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)
+# No URL serves the artifact store: every stored file (artifacts, datasets, reports, attachments, evidence) goes out
+# through a view that checks the reader's permission on its passport first.

@@ -17,13 +17,14 @@ import os
 import posixpath
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 
 import onnx
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import DecodeError
-from onnx import AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto
+from onnx import AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto, helper
 
 from core.errors import DomainError
 
@@ -105,6 +106,7 @@ def inspect_onnx(
         raise _too_large(len(data), max_bytes)
 
     model = _parse_model(data)
+    _check_opset(model)
     _check_no_external_data(model)
     _check_domains(model, allowed_domains)
     inputs = _graph_inputs(model.graph)
@@ -159,6 +161,44 @@ def _parse_model(data: bytes) -> ModelProto:
     if not model.HasField("graph") or not (model.graph.node or model.graph.output):
         raise _not_onnx(_("it has no computation graph"))
     return model
+
+
+@lru_cache(maxsize=1)
+def supported_opset() -> int:
+    """The newest ai.onnx opset the installed ONNX Runtime loads: the runtime that validates and serves the
+    version. Asked of the runtime itself (a one-node model per opset, newest first), once per process."""
+    import onnxruntime as ort  # imported here: the web process pays for it on its first upload only
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])
+    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "probe", [x], [y])
+    for opset in range(max(onnx.defs.onnx_opset_version(), 30), 6, -1):
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], ir_version=8)
+        try:
+            ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+        except Exception:  # noqa: S112  ORT refuses an opset it does not implement with its own error types
+            continue
+        return opset
+    return onnx.defs.onnx_opset_version()
+
+
+def _check_opset(model: ModelProto) -> None:
+    declared = max((int(imp.version) for imp in model.opset_import if _canonical_domain(imp.domain) == ""),
+                   default=0)
+    newest = supported_opset()
+    if declared > newest:
+        raise ArtifactRejected(
+            _("the model declares ONNX opset %(declared)s, newer than the %(newest)s the runtime here supports "
+              "(ONNX Runtime %(runtime)s); export it with opset %(newest)s or older")
+            % {"declared": declared, "newest": newest, "runtime": _runtime_version()},
+            code="unsupported_opset", details={"opset": declared, "supported": newest},
+        )
+
+
+def _runtime_version() -> str:
+    from importlib.metadata import version
+
+    return version("onnxruntime")
 
 
 def _not_onnx(reason: str) -> ArtifactRejected:

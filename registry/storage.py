@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -17,6 +18,22 @@ from django.utils.translation import gettext as _
 from core.errors import DomainError
 
 CHUNK = 1024 * 1024
+_SUFFIX = re.compile(r"^\.[a-z0-9]{1,10}$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def safe_suffix(client_name: str, default: str = ".bin") -> str:
+    """The file type of a client's file name as a stored suffix: ``.pdf`` from ``Invoice.PDF``; anything else
+    (no suffix, ``.htaccess``-like names, odd characters) gives ``default``. Stored names are built by the server
+    from a digest and this suffix; the client's name is kept as data only (:func:`display_name`)."""
+    suffix = Path(str(client_name or "")).suffix.lower()
+    return suffix if _SUFFIX.match(suffix) and Path(str(client_name)).stem.strip(". ") else default
+
+
+def display_name(client_name: str, default: str = "file", max_length: int = 200) -> str:
+    """The client's file name as data: its last path part, control characters (CR, LF, NUL...) replaced."""
+    name = _CONTROL.sub("_", str(client_name or "").replace("\\", "/").rsplit("/", 1)[-1]).strip()
+    return (name or default)[:max_length]
 
 
 class TooLarge(DomainError):

@@ -22,7 +22,7 @@ from governance.audit.services import audit_append
 from registry.choices import VALIDATION_STATES, VersionState
 from registry.models import Alias, ModelVersion
 from registry.services import lock_version
-from registry.storage import staged_upload, store_staged
+from registry.storage import display_name, safe_suffix, staged_upload, store_staged
 from validation import guards, hooks, signals, thresholds
 from validation import report as report_render
 from validation.choices import ACTIVE_RUN_STATES, RUN_TRANSITIONS, RunState, RunStep
@@ -39,7 +39,7 @@ def report_issue_uploaded(*, actor: Actor, version, upload, conclusion: str) -> 
 
     version = ModelVersion.objects.select_related("passport").get(pk=version.pk)  # the state now, not the caller's
     guards.issue_report(actor, version).enforce()
-    filename = (getattr(upload, "name", "") or "report").rsplit("/", 1)[-1][:200]
+    filename = display_name(getattr(upload, "name", ""), default="report")
     if not filename.lower().endswith(ALLOWED_SUFFIXES):
         raise DomainError(_("Report files must be one of: %(suffixes)s.") % {"suffixes": ", ".join(ALLOWED_SUFFIXES)},
                           code="invalid_file",
@@ -48,7 +48,7 @@ def report_issue_uploaded(*, actor: Actor, version, upload, conclusion: str) -> 
         raise DomainError(_("A report needs the validator's conclusion."), code="required", field="conclusion")
     with staged_upload(upload, max_bytes=MAX_REPORT_BYTES) as staged:
         stored, created = store_staged(
-            staged, f"reports/{version.passport.key}/v{version.number}/{staged.sha256}-{filename}")
+            staged, f"reports/{version.passport.key}/v{version.number}/{staged.sha256}{safe_suffix(filename)}")
     try:
         return _report_insert(actor=actor, version=version, stored=stored, staged=staged, filename=filename,
                               conclusion=conclusion.strip())

@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import ROUND_HALF_EVEN, Decimal
-from pathlib import Path
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
@@ -29,7 +28,7 @@ from governance.ledger import math as ledger_math
 from governance.ledger.choices import BENEFIT_CATEGORIES, LedgerCategory, LedgerSource
 from governance.ledger.models import BusinessCase, LedgerEntry, LedgerYearTotal, PlanLine
 from governance.ledger.permissions import can_view_ledger, require_book
-from registry.storage import staged_upload, store_staged
+from registry.storage import safe_suffix, staged_upload, store_staged
 
 MAX_EVIDENCE_BYTES = 25 * 1024 * 1024
 MAX_HORIZON_YEARS = 30
@@ -225,7 +224,7 @@ def ledger_entry_book(*, actor: Actor, passport, category: str, amount: Decimal,
     if evidence_file is None:
         with transaction.atomic(durable=True):
             return _book(draft)
-    suffix = Path(getattr(evidence_file, "name", "") or "").suffix.lower()[:10] or ".bin"
+    suffix = safe_suffix(getattr(evidence_file, "name", ""))
     with staged_upload(evidence_file, max_bytes=MAX_EVIDENCE_BYTES, suffix=suffix) as staged:
         stored, created = store_staged(staged, f"ledger/{passport.key}/{staged.sha256}{suffix}")
     draft.entry.evidence_file.name, draft.entry.evidence_sha256 = stored, staged.sha256

@@ -172,10 +172,3 @@ def evidence_label(key) -> str:
     """A readable name for a key of auto evidence; unknown keys as words."""
     return str(EVIDENCE_LABELS.get(key) or str(key).replace("_", " ").capitalize())
 
-
-@register.filter
-def attachment_name(field) -> str:
-    """The uploaded file's own name: stored names are ``checklist/<version>/<code>/<sha256>-<name>``."""
-    name = str(getattr(field, "name", field) or "").rsplit("/", 1)[-1]
-    prefix, sep, rest = name.partition("-")
-    return rest if sep and HEX_DIGEST.match(prefix) else name

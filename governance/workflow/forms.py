@@ -127,11 +127,12 @@ class LinksField(forms.CharField):
 class ChecklistAnswerForm(BootstrapFormMixin, forms.Form):
     """Input of ``checklist_answer`` for one OWASP item (prefix: the item's code)."""
 
-    status = forms.ChoiceField(label=_("Status"), choices=[
+    # No status is preselected: an answer is a decision the reviewer makes, not a default they forget to change.
+    status = forms.ChoiceField(label=_("Status"), choices=[("", _("Choose…"))] + [
         (value, label) for value, label in ChecklistStatus.choices if value != ChecklistStatus.UNANSWERED])
     evidence = forms.CharField(label=_("Evidence"), required=False, max_length=20000,
                                widget=forms.Textarea(attrs={"rows": 2}),
-                               help_text=_("Required for “partially mitigated” and “not applicable”."))
+                               help_text=_("Required, as text, a link or an attachment, for every status but “open”."))
     links = LinksField(label=_("Links (one per line)"))
     attachment = forms.FileField(label=_("Attachment"), required=False)
 

@@ -158,6 +158,8 @@ class ChecklistItem(models.Model):
     evidence = models.TextField(_("evidence"), blank=True)
     links = models.JSONField(_("links"), default=list, blank=True)
     attachment = models.FileField(_("attachment"), upload_to="checklist/", blank=True, max_length=300)
+    attachment_name = models.CharField(_("attachment file name"), max_length=200, blank=True,
+                                       help_text=_("As the uploader named it; stored under its digest."))
     attachment_sha256 = models.CharField(max_length=64, blank=True)
     auto_evidence = models.JSONField(_("evidence filled by the platform"), default=dict, blank=True)
     answered_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,

@@ -19,7 +19,6 @@ from django.views.decorators.http import require_GET, require_POST
 from core.csp import inline_styles
 from core.errors import DomainError
 from core.forms import apply_domain_error
-from governance.templatetags.workflow_ui import attachment_name
 from governance.workflow import panel as workflow_panel
 from governance.workflow import selectors
 from governance.workflow.choices import FindingSeverity, FindingStatus, SignoffRole
@@ -247,7 +246,7 @@ def report_download(request, key: str, number: int, pk: int):
 def checklist_attachment(request, key: str, number: int, code: str):
     version = _version(request, key, number)
     item = get_object_or_404(ChecklistItem.objects.filter(version=version), code=code.upper())
-    return _download(item.attachment, attachment_name(item.attachment))
+    return _download(item.attachment, item.attachment_name or "evidence")
 
 
 # --- pages ------------------------------------------------------------------------------------------------------

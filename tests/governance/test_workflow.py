@@ -394,6 +394,30 @@ def test_checklist_answer_rules(version, developer, cast):
     assert last_event("checklist.answered").data["code"] == "ML07"
 
 
+@pytest.mark.parametrize("status", ["mitigated", "partially_mitigated", "not_applicable"])
+def test_a_checklist_claim_without_evidence_is_refused(version, developer, cast, status):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from governance.workflow.forms import ChecklistAnswerForm
+
+    workflow.version_submit(actor=developer, version=version)
+    item = ChecklistItem.objects.get(version=version, code="ML05")
+    events = AuditEvent.objects.count()
+    with pytest.raises(DomainError, match="needs evidence") as refused:
+        findings.checklist_answer(actor=cast.security, item=item, status=status, evidence="  ")
+    assert refused.value.field == "evidence" and AuditEvent.objects.count() == events
+    item.refresh_from_db()
+    assert item.status == "unanswered"
+    findings.checklist_answer(actor=cast.security, item=item, status=status, links=["https://wiki.example.com/ml05"])
+    findings.checklist_answer(actor=cast.security, item=ChecklistItem.objects.get(version=version, code="ML06"),
+                              status=status, attachment=SimpleUploadedFile("sbom.txt", b"onnx==1.16"))
+    findings.checklist_answer(actor=cast.security, item=ChecklistItem.objects.get(version=version, code="ML07"),
+                              status="open")  # an open risk claims nothing
+    form = ChecklistAnswerForm.for_item(ChecklistItem.objects.get(version=version, code="ML08"))
+    assert form["status"].value() in (None, "")  # no status is preselected
+    assert not ChecklistAnswerForm.for_item(item, data={"ml05-status": ""}).is_valid()
+
+
 # --- revocation, retirement and expiry -----------------------------------------------------------------------
 
 

@@ -324,7 +324,7 @@ def test_checklist_refusal_over_htmx_stays_in_the_item(client, version, develope
                            HTTP_HX_REQUEST="true")
     assert response.status_code == 200
     html = response.content.decode()
-    assert 'id="check-ML03"' in html and "needs evidence or a reason" in html
+    assert 'id="check-ML03"' in html and "needs evidence: a text, a link or an attachment" in html
     assert ChecklistItem.objects.get(version=version, code="ML03").status == "unanswered"
     assert not events("checklist.answered").exists()
 

@@ -18,7 +18,11 @@ from governance.workflow.permissions import ACCEPT, RAISE, can
 from governance.workflow.services.signoffs import maybe_approve
 from registry import permissions as registry_perms
 from registry.services import lock_version
-from registry.storage import staged_upload, store_staged
+from registry.storage import display_name, safe_suffix, staged_upload, store_staged
+
+# Every answer but "open" claims something about the model, so it carries the evidence it rests on.
+EVIDENCE_REQUIRED = frozenset({ChecklistStatus.MITIGATED, ChecklistStatus.PARTIALLY_MITIGATED,
+                               ChecklistStatus.NOT_APPLICABLE})
 
 
 @transaction.atomic(durable=True)
@@ -104,11 +108,12 @@ def checklist_answer(*, actor: Actor, item: ChecklistItem, status: str, evidence
     if status not in ChecklistStatus.values or status == ChecklistStatus.UNANSWERED:
         raise DomainError(_("Choose mitigated, partially mitigated, open or not applicable."), code="invalid",
                           field="status")
-    evidence = (evidence or "").strip()
-    if status in (ChecklistStatus.NOT_APPLICABLE, ChecklistStatus.PARTIALLY_MITIGATED) and not evidence:
-        raise DomainError(_("'%(status)s' needs evidence or a reason.") % {"status": ChecklistStatus(status).label},
-                          code="required", field="evidence")
-    item.status, item.evidence, item.links = status, evidence[:20000], _clean_links(links)
+    evidence, links = (evidence or "").strip(), _clean_links(links)
+    has_attachment = attachment is not None or bool(item.attachment)
+    if status in EVIDENCE_REQUIRED and not (evidence or links or has_attachment):
+        raise DomainError(_("'%(status)s' needs evidence: a text, a link or an attachment.")
+                          % {"status": ChecklistStatus(status).label}, code="required", field="evidence")
+    item.status, item.evidence, item.links = status, evidence[:20000], links
     if attachment is not None:
         _attach(item, attachment)
     item.answered_by, item.answered_at = actor, timezone.now()
@@ -122,7 +127,8 @@ def checklist_answer(*, actor: Actor, item: ChecklistItem, status: str, evidence
 
 def _attach(item: ChecklistItem, attachment) -> None:
 
-    name = (getattr(attachment, "name", "") or "evidence").rsplit("/", 1)[-1][:100]
+    name = display_name(getattr(attachment, "name", ""), default="evidence")
     with staged_upload(attachment, max_bytes=20 * 1024 * 1024) as staged:
-        stored, _created = store_staged(staged, f"checklist/{item.version_id}/{item.code}/{staged.sha256}-{name}")
-    item.attachment.name, item.attachment_sha256 = stored, staged.sha256
+        stored, _created = store_staged(
+            staged, f"checklist/{item.version_id}/{item.code}/{staged.sha256}{safe_suffix(name)}")
+    item.attachment.name, item.attachment_sha256, item.attachment_name = stored, staged.sha256, name
