@@ -94,7 +94,7 @@ def passport_create(*, actor: Actor, key: str, **fields) -> ModelPassport:
 @transaction.atomic(durable=True)
 def passport_update(*, actor: Actor, passport: ModelPassport, **fields) -> ModelPassport:
     """Change passport fields (not its key); records old and new values of what changed."""
-    passport = ModelPassport.objects.select_for_update().get(pk=passport.pk)
+    passport = lock_passport(passport.pk)
     perms.require(actor, perms.CHANGE, passport, _("change this passport"))
     unknown = set(fields) - set(PASSPORT_FIELDS)
     if unknown:
@@ -158,7 +158,7 @@ def version_register(
 
 @transaction.atomic(durable=True)
 def _version_insert(*, actor: Actor, passport, name, staged, info, schema, **extra) -> ModelVersion:
-    passport = ModelPassport.objects.select_for_update().get(pk=passport.pk)
+    passport = lock_passport(passport.pk)
     duplicate = passport.versions.filter(sha256=staged.sha256).values_list("number", flat=True).first()
     if duplicate is not None:
         raise Conflict(_("This artifact is identical to version %(n)s (sha256 %(sha)s…).")
@@ -193,7 +193,7 @@ def version_refine_schema(*, actor: Actor, version: ModelVersion, feature_schema
 
     Only draft versions may be refined: once submitted, the schema is part of what reviewers sign.
     """
-    version = ModelVersion.objects.select_for_update().select_related("passport").get(pk=version.pk)
+    version = lock_version(version)
     perms.require(actor, perms.UPLOAD, version, _("refine feature schemas"))
     if version.state != VersionState.DRAFT:
         raise DomainError(_("Only a draft version's schema can be refined; v%(n)s is %(state)s.")
@@ -249,13 +249,13 @@ def alias_set(*, actor: Actor, passport: ModelPassport, name: str, version: Mode
     perms.require(actor, perms.MOVE_ALIAS, passport, _("move aliases"))
     if version.passport_id != passport.pk:
         raise DomainError(_("The version belongs to another passport."), code="invalid", field="version")
-    version = ModelVersion.objects.select_for_update().get(pk=version.pk)
+    version = lock_version(version)
     if name in settings.MG_PRODUCTION_ALIASES and version.state != VersionState.APPROVED:
         raise DomainError(
             _("The production alias '%(alias)s' may point only at an approved version; v%(n)s is %(state)s.")
             % {"alias": name, "n": version.number, "state": version.get_state_display().lower()},
             code="alias_requires_approval", field="version")
-    alias = Alias.objects.select_for_update().filter(passport=passport, name=name).first()
+    alias = Alias.objects.select_for_update(no_key=True).filter(passport=passport, name=name).first()
     previous = alias.version.number if alias else None
     if alias is None:
         alias = Alias(passport=passport, name=name, version=version, updated_by=actor)
@@ -268,6 +268,19 @@ def alias_set(*, actor: Actor, passport: ModelPassport, name: str, version: Mode
     return alias
 
 
+def lock_passport(passport_id: int) -> ModelPassport:
+    """Re-read a passport under a row lock: the first lock of every write on it (see the lock order below)."""
+    return ModelPassport.objects.select_for_update(no_key=True).get(pk=passport_id)
+
+
 def lock_version(version: ModelVersion) -> ModelVersion:
-    """Re-read the version under a row lock; the state seen after this is the one that counts."""
-    return ModelVersion.objects.select_for_update().select_related("passport").get(pk=version.pk)
+    """Re-read the version under a row lock; the state seen after this is the one that counts.
+
+    The lock order of every write path: the passport row, then the version row, then any rows of its own, and the
+    audit chain head last (``audit_append`` is the last statement). Rows are locked ``FOR NO KEY UPDATE``: no write
+    changes a key, and so the foreign-key checks of other transactions (PostgreSQL takes ``KEY SHARE`` on the
+    referenced passport or version when they commit) never wait for these locks.
+    """
+    lock_passport(version.passport_id)
+    return ModelVersion.objects.select_for_update(no_key=True, of=("self",)).select_related("passport").get(
+        pk=version.pk)

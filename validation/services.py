@@ -277,7 +277,10 @@ def _save(run: ValidationRun, fields: list[str]) -> None:
 
 
 def _lock_run(run_id: int) -> ValidationRun | None:
-    return ValidationRun.objects.select_for_update().select_related("version__passport").filter(pk=run_id).first()
+    # The run row alone (FOR NO KEY UPDATE): runs change no passport or version, and locking those in the same
+    # statement would take them in whatever order the join runs, against the passport-then-version order.
+    return ValidationRun.objects.select_for_update(no_key=True, of=("self",)).select_related(
+        "version__passport").filter(pk=run_id).first()
 
 
 def _audit_run(run: ValidationRun, action: str, actor: Actor, digests: dict | None = None, **data) -> None:

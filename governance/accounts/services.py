@@ -86,7 +86,7 @@ def token_create(
 @transaction.atomic(durable=True)
 def token_revoke(*, token: ApiToken, actor: Actor) -> ApiToken:
     """Revoke a token now. Its owner or an administrator may revoke it; revoking twice is refused."""
-    token = ApiToken.objects.select_for_update().get(pk=token.pk)
+    token = ApiToken.objects.select_for_update(no_key=True).get(pk=token.pk)
     if actor != token.user and not actor.is_superuser:
         raise PermissionDenied(_("Only the token's owner or an administrator may revoke it."))
     if token.revoked_at is not None:

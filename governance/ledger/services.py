@@ -248,8 +248,8 @@ def ledger_entry_reverse(*, actor: Actor, entry: LedgerEntry, reason: str) -> Le
     if not (reason := (reason or "").strip()):
         raise DomainError(_("Give the reason for the reversal."), code="required", field="reason")
     with transaction.atomic(durable=True):
-        original = LedgerEntry.objects.select_for_update(of=("self",)).select_related("passport", "version").get(
-            pk=entry.pk)
+        original = LedgerEntry.objects.select_for_update(no_key=True, of=("self",)).select_related(
+            "passport", "version").get(pk=entry.pk)
         if original.reversal_of_id is not None:
             raise DomainError(_("Entry #%(id)s is itself a reversal and cannot be reversed; book a new entry "
                                 "instead.") % {"id": original.pk}, code="reversal_of_reversal")
@@ -414,7 +414,7 @@ def business_case_set(*, actor: Actor, passport, currency: str, discount_rate: D
         plan.append(PlanLine(year_index=line.year_index, category=line.category, amount=value,
                              amount_base=ledger_math.to_base(value, rate, base)))
     with transaction.atomic(durable=True):
-        case = BusinessCase.objects.select_for_update().filter(passport=passport).first()
+        case = BusinessCase.objects.select_for_update(no_key=True).filter(passport=passport).first()
         previous = _plan_snapshot(case) if case else None
         case = case or BusinessCase(passport=passport)
         case.currency, case.fx_rate_to_base, case.base_currency = currency, rate, base

@@ -30,7 +30,7 @@ def checklist_fill_from_run(*, run) -> list[str]:
 
     tests = (run.results or {}).get("tests") or {}
     codes = [code for code, test in VALIDATION_EVIDENCE.items() if test in tests]
-    items = {item.code: item for item in ChecklistItem.objects.select_for_update().filter(
+    items = {item.code: item for item in ChecklistItem.objects.select_for_update(no_key=True).filter(
         version_id=run.version_id, code__in=codes)}
     filled = []
     for code in codes:

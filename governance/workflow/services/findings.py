@@ -49,7 +49,7 @@ def finding_set_status(*, actor: Actor, finding: Finding, status: str, note: str
     """Move a finding: remediated (its owner or a reviewer), risk accepted (a risk officer, with a reason),
     reopened (a reviewer). Closing the last blocking finding may complete a pending approval."""
     version = lock_version(finding.version)
-    finding = Finding.objects.select_for_update().get(pk=finding.pk)
+    finding = Finding.objects.select_for_update(no_key=True).get(pk=finding.pk)
     if status not in FINDING_TRANSITIONS.get(finding.status, ()):
         label = str(FindingStatus(status).label).lower() if status in FindingStatus.values else status
         raise Conflict(_("A %(status)s finding cannot become %(to)s.")
@@ -103,7 +103,7 @@ def checklist_answer(*, actor: Actor, item: ChecklistItem, status: str, evidence
     Any change alters the checklist digest, so sign-offs bound to the old checklist stop counting.
     """
     version = lock_version(item.version)
-    item = ChecklistItem.objects.select_for_update().get(pk=item.pk)
+    item = ChecklistItem.objects.select_for_update(no_key=True).get(pk=item.pk)
     guards.answer_checklist(actor, version).enforce()
     if status not in ChecklistStatus.values or status == ChecklistStatus.UNANSWERED:
         raise DomainError(_("Choose mitigated, partially mitigated, open or not applicable."), code="invalid",

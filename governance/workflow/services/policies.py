@@ -36,7 +36,7 @@ def policy_update(*, actor: Actor, policy: RiskTierPolicy, **fields) -> RiskTier
     if unknown:
         raise DomainError(_("Unknown policy fields: %(fields)s.") % {"fields": ", ".join(sorted(unknown))},
                           code="invalid")
-    policy = RiskTierPolicy.objects.select_for_update().get(pk=policy.pk)
+    policy = RiskTierPolicy.objects.select_for_update(no_key=True).get(pk=policy.pk)
     policy_check_roles(fields.get("required_roles", policy.required_roles))
     old = policy.snapshot()
     for name, value in fields.items():
