@@ -11,6 +11,7 @@ class GovernanceConfig(AppConfig):
 
         ensure_broker_folders()
         # The rooms' answers to the hooks, relations and signals of the rooms below them (core.hooks).
+        from governance.accounts import lockout  # noqa: F401  login lockouts audited
         from governance.accounts import receivers as account_receivers  # noqa: F401  role / team changes audited
         from governance.ledger import providers as ledger_providers  # noqa: F401
         from governance.workflow import permissions as workflow_permissions  # noqa: F401

@@ -15,6 +15,8 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {"anon": "100000/min", "user": "100000/min", "reauth": "100000/min"},
 }
 LOGGING = {"version": 1, "disable_existing_loggers": False}
+# Each test worker its own cache: user ids repeat across the workers' databases, counters must not.
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 # Serve static files straight from the finders (no collectstatic needed outside production).
 WHITENOISE_USE_FINDERS = True

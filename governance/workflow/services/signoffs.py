@@ -16,6 +16,7 @@ from django.utils.translation import gettext as _
 
 from core.actors import Actor
 from core.errors import Conflict, DomainError, PermissionDenied, create_validated
+from core.throttle import REAUTH
 from governance.accounts.choices import Role
 from governance.audit.services import audit_append
 from governance.workflow.choices import Decision, FindingSeverity, FindingStatus, SignoffRole
@@ -136,20 +137,28 @@ def signoff_record(*, actor: Actor, version: ModelVersion, role: str, decision: 
 
     Approvals need the version validated; a reject (in validation or validated) returns it to the author.
     Conditions (approve with conditions) become dated findings. Approves the version when ready.
+
+    The password is compared last, after every rule that does not depend on it has let the sign-off through, so
+    no refusal tells whether a password was right; and at most ``MG_REAUTH_FAILURE_LIMIT`` wrong passwords per
+    ``MG_REAUTH_WINDOW_SECONDS`` are checked per user, from pages and the API alike (``core.throttle.REAUTH``).
     A failed re-authentication records nothing but its own audit event (``signoff.reauth_failed``).
     """
+    REAUTH.check(actor.pk)
+    _signable(actor=actor, version=ModelVersion.objects.select_related("passport").get(pk=version.pk), role=role,
+              decision=decision, conditions=conditions)
     if not password or not actor.check_password(password):
+        failures = REAUTH.failed(actor.pk)
         with transaction.atomic(durable=True):
-            audit_append(actor=actor, action="signoff.reauth_failed", obj=version,
-                         passport_key=version.passport.key, data={"version": version.number, "role": role})
+            audit_append(actor=actor, action="signoff.reauth_failed", obj=version, passport_key=version.passport.key,
+                         data={"version": version.number, "role": role, "failures_in_window": failures})
         raise PermissionDenied(_("Re-authentication failed: the password does not match."), code="reauth_failed")
+    REAUTH.reset(actor.pk)
     return _signoff_record(actor=actor, version=version, role=role, decision=decision, comment=comment,
                            conditions=conditions)
 
 
-@transaction.atomic(durable=True)
-def _signoff_record(*, actor: Actor, version, role, decision, comment, conditions) -> SignOff:
-    version = lock_version(version)
+def _signable(*, actor: Actor, version, role, decision, conditions) -> list:
+    """Every rule of a sign-off but the password: raise the first that refuses; return the cleaned conditions."""
     review = VersionReview.objects.filter(version=version).first()
     if role not in SignoffRole.values or review is None or role not in review.required_roles:
         if review is None:
@@ -179,6 +188,13 @@ def _signoff_record(*, actor: Actor, version, role, decision, comment, condition
             review.policy.get("checklist_required"):
         raise DomainError(_("The OWASP checklist is incomplete: %(items)s unanswered or open.")
                           % {"items": ", ".join(status.checklist_missing)}, code="checklist_incomplete")
+    return conditions
+
+
+@transaction.atomic(durable=True)
+def _signoff_record(*, actor: Actor, version, role, decision, comment, conditions) -> SignOff:
+    version = lock_version(version)  # the same rules again, under the lock: the state that counts is this one
+    conditions = _signable(actor=actor, version=version, role=role, decision=decision, conditions=conditions)
     digests = current_digests(version)
     signoff = create_validated(SignOff, version=version, role=role, signer=actor, decision=decision,
                                comment=(comment or "").strip(), conditions=conditions, **digests)
