@@ -11,6 +11,7 @@ from django.utils.translation import gettext_lazy as _
 
 from core import busy
 from core.context import request_id_var, request_var
+from core.uploads import RequestTooLarge
 
 logger = logging.getLogger(__name__)
 _SAFE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -69,7 +70,8 @@ class ApiJsonErrorsMiddleware:
 
 
 class BusyDatabaseMiddleware:
-    """A page whose write could not get its lock in time answers 503 with Retry-After (``core.busy``), not 500."""
+    """A page whose write could not get its lock in time answers 503 with Retry-After (``core.busy``), not 500; an
+    upload refused by its size (``core.uploads``) answers 413."""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -78,6 +80,8 @@ class BusyDatabaseMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request, exception):
+        if isinstance(exception, RequestTooLarge):  # an upload refused by its size, on a page
+            return render(request, "413.html", {"message": exception.message}, status=413)
         if not busy.is_busy(exception):
             return None
         logger.warning("busy database on %s %s: %s", request.method, request.path, exception)

@@ -65,6 +65,10 @@ def staged_upload(upload, *, max_bytes: int, suffix: str = ""):
 
     Raises TooLarge as soon as the limit is passed, so an oversized upload never lands whole on disk.
     """
+    temporary = getattr(upload, "temporary_file_path", None)
+    if temporary is not None:  # Django streamed it to a temporary file already: hash it there, copy nothing
+        yield _staged_in_place(Path(temporary()), max_bytes)
+        return
     tmp_dir = Path(settings.MEDIA_ROOT) / "tmp"
     tmp_dir.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(dir=tmp_dir, suffix=suffix)
@@ -80,6 +84,17 @@ def staged_upload(upload, *, max_bytes: int, suffix: str = ""):
         yield StagedFile(Path(name), digest.hexdigest(), size)
     finally:
         Path(name).unlink(missing_ok=True)
+
+
+def _staged_in_place(path: Path, max_bytes: int) -> StagedFile:
+    size = path.stat().st_size
+    if size > max_bytes:
+        raise TooLarge(max_bytes)
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while chunk := fh.read(CHUNK):
+            digest.update(chunk)
+    return StagedFile(path, digest.hexdigest(), size)
 
 
 def store_staged(staged: StagedFile, storage_name: str) -> tuple[str, bool]:

@@ -136,6 +136,10 @@ def draft_entry(*, actor: Actor, passport, category: str, amount: Decimal, curre
                           code="invalid", field="predictions")
     if not (description := (description or "").strip()):
         raise DomainError(_("Describe the entry."), code="required", field="description")
+    for name, text in (("description", description), ("evidence_text", evidence_text),
+                       ("evidence_url", evidence_url)):
+        if "\x00" in (text or ""):  # the API's serializers refuse it too; here it holds for imports and pages
+            raise DomainError(_("Null characters are not allowed."), code="invalid", field=name)
     base, value = base_currency(), signed(category, amount)
     entry = LedgerEntry(
         passport=passport, version=version, business_unit=passport.business_unit, period=period,

@@ -144,6 +144,12 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 # --- Product settings -------------------------------------------------------------------------
 MG_MAX_ARTIFACT_BYTES = env.int("MG_MAX_ARTIFACT_BYTES", default=500 * 1024 * 1024)
 MG_MAX_DATASET_BYTES = env.int("MG_MAX_DATASET_BYTES", default=2 * 1024 * 1024 * 1024)
+MG_MAX_UPLOAD_BYTES = env.int("MG_MAX_UPLOAD_BYTES", default=100 * 1024 * 1024)  # reports, evidence, attachments
+FILE_UPLOAD_HANDLERS = [
+    "core.uploads.SizeLimitUploadHandler",  # refuses on the declared length, before reading (core/uploads.py)
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
 MG_ALLOWED_OPERATOR_DOMAINS = env.list("MG_ALLOWED_OPERATOR_DOMAINS", default=["", "ai.onnx", "ai.onnx.ml"])
 MG_PRODUCTION_ALIASES = env.list("MG_PRODUCTION_ALIASES", default=["champion", "production"])
 MG_TOKEN_DEFAULT_TTL_DAYS = env.int("MG_TOKEN_DEFAULT_TTL_DAYS", default=90)

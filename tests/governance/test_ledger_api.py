@@ -343,6 +343,24 @@ def test_import_with_bad_rows_books_nothing_and_reports_each_row(org, people):
     assert not LedgerEntry.objects.exists()
 
 
+def test_import_refuses_what_the_json_api_refuses(org, people):
+    """A NUL byte the JSON API refuses was once booked by import and written into exports: the same rule now
+    holds on both paths, and the file books nothing."""
+    client = bearer_client(people["finance_a"])
+    refused = client.post(f"{API}/passports/{org.pa.key}/ledger/entries/", {
+        "category": "staff", "amount": "10", "currency": "EUR", "period": "2024-01", "description": "a\x00b"},
+        format="json")
+    assert_error(refused, 400)
+    text = ("passport,period,category,amount,currency,description,evidence_text\n"
+            "credit-score,2024-01,staff,100,EUR,fine,\n"
+            "credit-score,2024-02,staff,100,EUR,a\x00b,\n"
+            "credit-score,2024-03,staff,100,EUR,fine,ev\x00idence\n")
+    body = client.post(f"{API}/ledger/import/", _upload(text, dry_run=False), format="multipart").json()
+    assert body["ok"] is False and body["booked"] == 0
+    assert [(e["row"], e["field"]) for e in body["errors"]] == [(3, "description"), (4, "evidence_text")]
+    assert not LedgerEntry.objects.exists()
+
+
 def test_import_dry_run_previews_then_commit_books_all(org, people):
     text = ("passport,period,category,amount,currency,fx_rate_to_base,description,predictions\n"
             "credit-score,2024-01,inference,100.10,USD,0.9,GPU bill,250000\n"
