@@ -76,6 +76,7 @@ class ModelPassport(models.Model):
         permissions = [
             ("upload_version_modelpassport", "Can register versions and datasets of this passport"),
             ("move_alias_modelpassport", "Can move aliases of this passport"),
+            ("retier_modelpassport", "Can change the risk tier, tiering answers and business owner of passports"),
         ]
 
     def __str__(self) -> str:

@@ -18,6 +18,9 @@ CHANGE = "registry.change_modelpassport"
 UPLOAD = "registry.upload_version_modelpassport"
 MOVE_ALIAS = "registry.move_alias_modelpassport"
 CREATE = "registry.add_modelpassport"
+# Role-wide (risk officers, administrators): the tier decides the sign-offs a version needs, so the team that
+# builds a model never sets it (registry.services.passport_retier).
+RETIER = "registry.retier_modelpassport"
 # A relation, not a grant (no role or superuser flag answers it): segregation of duties asks it.
 TEAM_MEMBER = "registry.develops_passport"
 

@@ -16,9 +16,11 @@ from django.utils.translation import gettext as _
 
 from core.actors import Actor
 from core.errors import Conflict, DomainError, PermissionDenied, validate_model
+from governance.accounts.choices import Role
 from governance.audit.services import audit_append
 from registry import permissions as perms
 from registry.choices import (
+    REVIEW_STATES,
     DatasetFormat,
     DecisionType,
     Materiality,
@@ -31,6 +33,8 @@ from registry.schema import clean_feature_schema, infer_dataset_schema
 from registry.storage import staged_upload, store_staged
 
 TIERING_FIELDS = ("materiality", "decision_type", "processes_personal_data", "regulatory_exposure")
+# What decides who must sign a version off: changed only by re-tiering (``passport_retier``), never by an edit.
+RETIER_FIELDS = (*TIERING_FIELDS, "business_owner")
 PASSPORT_FIELDS = (
     "name", "purpose", "intended_use", "out_of_scope_uses", "business_owner", "technical_owner",
     "development_team", "business_unit", *TIERING_FIELDS, "personal_data_legal_basis", "data_sources",
@@ -100,6 +104,11 @@ def passport_update(*, actor: Actor, passport: ModelPassport, **fields) -> Model
     if unknown:
         raise DomainError(_("Unknown or read-only passport fields: %(fields)s.")
                           % {"fields": ", ".join(sorted(unknown))}, code="invalid")
+    retiering = [name for name in RETIER_FIELDS if name in fields and getattr(passport, name) != fields[name]]
+    if retiering:
+        raise DomainError(_("The tiering answers and the business owner decide who signs a version off; a risk "
+                            "officer changes them by re-tiering the passport, with a reason."),
+                          code="retier_required", field=retiering[0], details={"fields": retiering})
     changes = {}
     for name, value in fields.items():
         old = getattr(passport, name)
@@ -108,10 +117,6 @@ def passport_update(*, actor: Actor, passport: ModelPassport, **fields) -> Model
             setattr(passport, name, value)
     if not changes:
         return passport
-    old_tier = passport.risk_tier
-    passport.risk_tier = tier_from_answers(**{f: getattr(passport, f) for f in TIERING_FIELDS})
-    if passport.risk_tier != old_tier:
-        changes["risk_tier"] = {"old": old_tier, "new": passport.risk_tier}
     passport.updated_at = timezone.now()
     validate_model(passport)
     passport.save()
@@ -119,6 +124,52 @@ def passport_update(*, actor: Actor, passport: ModelPassport, **fields) -> Model
                  data={"changes": changes})
     return passport
 
+
+
+@transaction.atomic(durable=True)
+def passport_retier(*, actor: Actor, passport: ModelPassport, reason: str, **fields) -> ModelPassport:
+    """Change the tiering answers and/or the business owner, with a reason; the tier follows the answers.
+
+    Risk officers and administrators only (``registry.retier_modelpassport``); lowering the tier (fewer sign-offs,
+    perhaps no checklist) always needs a risk officer. While a version is under review (submitted, in validation,
+    validated) the tier may only rise, which takes effect at the next submission (the review keeps the policy it
+    was submitted under); lowering it or changing the business owner then waits for the review to end.
+    Audit: ``passport.retiered`` with the reason, the changes and both tiers.
+    """
+    passport = lock_passport(passport.pk)
+    if not actor.has_perm(perms.RETIER):
+        raise PermissionDenied(_("Only a risk officer or an administrator may re-tier a passport."))
+    reason = (reason or "").strip()
+    if not reason:
+        raise DomainError(_("Re-tiering needs a reason."), code="required", field="reason")
+    unknown = set(fields) - set(RETIER_FIELDS)
+    if unknown:
+        raise DomainError(_("Re-tiering changes only the tiering answers and the business owner, not: %(fields)s.")
+                          % {"fields": ", ".join(sorted(unknown))}, code="invalid")
+    changes = {name: {"old": _audit_value(getattr(passport, name)), "new": _audit_value(value)}
+               for name, value in fields.items() if getattr(passport, name) != value}
+    if not changes:
+        raise DomainError(_("Nothing to change: the answers and the business owner are as given."), code="unchanged")
+    old_tier = passport.risk_tier
+    for name, value in fields.items():
+        setattr(passport, name, value)
+    passport.risk_tier = tier_from_answers(**{f: getattr(passport, f) for f in TIERING_FIELDS})
+    lowered = passport.risk_tier > old_tier  # tier 1 is the highest risk
+    if lowered and not actor.groups.filter(name=Role.RISK_OFFICER).exists():
+        raise PermissionDenied(_("Lowering the risk tier (from %(old)s to %(new)s) needs a risk officer.")
+                               % {"old": old_tier, "new": passport.risk_tier}, code="risk_officer_required")
+    in_review = list(passport.versions.filter(state__in=REVIEW_STATES).values_list("number", flat=True))
+    if in_review and (lowered or "business_owner" in changes):
+        raise Conflict(_("Version(s) %(versions)s are under review: the tier may only rise until the review ends.")
+                       % {"versions": ", ".join(f"v{n}" for n in in_review)}, code="under_review",
+                       details={"versions": in_review})
+    passport.updated_at = timezone.now()
+    validate_model(passport)
+    passport.save()
+    audit_append(actor=actor, action="passport.retiered", obj=passport, passport_key=passport.key,
+                 data={"reason": reason, "changes": changes, "risk_tier": {"old": old_tier, "new": passport.risk_tier},
+                       "versions_under_review": in_review})
+    return passport
 
 
 def version_register(

@@ -91,6 +91,17 @@ class PassportUpdateSerializer(serializers.Serializer):
     contacts = serializers.CharField(allow_blank=True, required=False)
 
 
+class PassportRetierSerializer(serializers.Serializer):
+    """Re-tiering: the tiering answers and the business owner to change (any of them), and why."""
+
+    reason = serializers.CharField(max_length=5000, help_text="Why the tier or the business owner changes.")
+    business_owner = serializers.PrimaryKeyRelatedField(queryset=_active_users, required=False, help_text="User id.")
+    materiality = serializers.ChoiceField(choices=Materiality.choices, required=False)
+    decision_type = serializers.ChoiceField(choices=DecisionType.choices, required=False)
+    processes_personal_data = serializers.BooleanField(required=False)
+    regulatory_exposure = serializers.ChoiceField(choices=RegulatoryExposure.choices, required=False)
+
+
 class PassportCreateSerializer(PassportUpdateSerializer):
     key = serializers.CharField(max_length=100, help_text="Unique, lowercase letters, digits and dashes.")
 

@@ -32,6 +32,7 @@ from registry.api.serializers import (
     DatasetUploadSerializer,
     FeatureSchemaRefineSerializer,
     PassportCreateSerializer,
+    PassportRetierSerializer,
     PassportSerializer,
     PassportUpdateSerializer,
     VersionSerializer,
@@ -116,6 +117,23 @@ class PassportViewSet(SelectorFilterMixin, mixins.ListModelMixin, mixins.Retriev
         data = _validated(PassportUpdateSerializer, request.data, partial=True)
         passport = services.passport_update(actor=request.user, passport=current, **data)
         for name in PASSPORT_ANNOTATIONS:  # a passport edit never changes its versions
+            setattr(passport, name, getattr(current, name))
+        return Response(self.get_serializer(passport).data)
+
+    @extend_schema(
+        summary="Re-tier a passport",
+        description="Change the tiering answers and/or the business owner, with a reason: risk officers and "
+        "administrators only, and lowering the tier needs a risk officer. While a version is under review the tier "
+        "may only rise (effective at the next submission). A PATCH of these fields answers 400 `retier_required`.",
+        request=PassportRetierSerializer,
+        responses={200: PassportSerializer, **error_responses(400, 403, 404, 409)},
+    )
+    @action(detail=True, methods=["post"])
+    def retier(self, request, key=None):
+        current = self.get_object()
+        data = _validated(PassportRetierSerializer, request.data)
+        passport = services.passport_retier(actor=request.user, passport=current, **data)
+        for name in PASSPORT_ANNOTATIONS:
             setattr(passport, name, getattr(current, name))
         return Response(self.get_serializer(passport).data)
 

@@ -52,6 +52,10 @@ ENDPOINTS = [
     Endpoint("GET", "/passports/{w.key}/", "developer", 200, (("outsider", 404),), id="passport-get"),
     Endpoint("PATCH", "/passports/{w.key}/", "owner", 200, (("outsider", 404), ("validator", 403)),
              body=lambda w: {"name": "Renamed"}, id="passport-patch"),
+    Endpoint("POST", "/passports/{w.key}/retier/", "admin", 200, (("outsider", 404), ("developer", 403),
+             ("owner", 403), ("validator", 403)),
+             body=lambda w: {"reason": "The owner moved.", "business_owner": w.passport.technical_owner_id},
+             id="passport-retier"),
     Endpoint("GET", "/passports/{w.key}/versions/", "validator", 200, (("outsider", 404),), id="version-list"),
     Endpoint("POST", "/passports/{w.key}/versions/", "developer", 201,
              (("outsider", 404), ("validator", 403), ("owner", 403)),
@@ -165,14 +169,25 @@ def test_passport_create_validation_errors_have_one_shape(world, users):
 
 def test_passport_patch_changes_fields_but_never_the_key(world, users):
     client = bearer_client(users["owner"])
-    response = client.patch(f"{API}/passports/{world.key}/", {"materiality": "low", "decision_type":
-                            "human_in_the_loop", "processes_personal_data": False, "regulatory_exposure": "none",
-                            "key": "renamed"}, format="json")
+    response = client.patch(f"{API}/passports/{world.key}/", {"name": "Renamed", "key": "renamed"}, format="json")
     assert response.status_code == 200, response.data
-    assert response.data["key"] == world.key and response.data["risk_tier"] == 3
+    assert response.data["key"] == world.key and response.data["name"] == "Renamed"
     assert response.data["version_count"] == 1
-    event = AuditEvent.objects.filter(action="passport.changed").latest("seq")
-    assert event.data["changes"]["risk_tier"] == {"old": 1, "new": 3}
+
+
+@pytest.mark.parametrize("who", ["developer", "owner"])
+def test_a_patch_cannot_retier_or_pick_the_business_owner(world, users, who):
+    """A developer's token once lowered its model from tier 1 to 3 and chose who signs as business owner."""
+    client = bearer_client(users[who])
+    for body in ({"materiality": "low", "decision_type": "human_in_the_loop", "processes_personal_data": False,
+                  "regulatory_exposure": "none"}, {"business_owner": users["validator"].pk}):
+        response = client.patch(f"{API}/passports/{world.key}/", body, format="json")
+        assert response.status_code in (400, 403), response.data
+        if response.status_code == 400:
+            assert assert_error(response, 400, "retier_required")["field"] in body
+    world.passport.refresh_from_db()
+    assert world.passport.risk_tier == 1 and world.passport.business_owner == users["owner"]
+    assert not AuditEvent.objects.filter(action__in=["passport.changed", "passport.retiered"]).exists()
 
 
 def test_passport_put_and_delete_are_not_allowed(world, users):

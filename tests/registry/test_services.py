@@ -60,14 +60,17 @@ def test_passport_key_must_be_unique_and_valid(developer, passport):
         make_passport(actor=developer, key="Bad Key!")
 
 
-def test_passport_update_records_changes_and_retiers(passport, owner, developer):
-    services.passport_update(actor=owner, passport=passport, materiality="low", decision_type="human_in_the_loop",
-                             processes_personal_data=False, regulatory_exposure="none", name="Renamed")
+def test_passport_update_records_changes_but_refuses_retiering(passport, owner, developer):
+    services.passport_update(actor=owner, passport=passport, name="Renamed")
     passport.refresh_from_db()
-    assert passport.risk_tier == 3 and passport.name == "Renamed"
+    assert passport.name == "Renamed"
     event = AuditEvent.objects.filter(action="passport.changed").get()
     assert event.data["changes"]["name"] == {"old": "Credit score", "new": "Renamed"}
-    assert event.data["changes"]["risk_tier"] == {"old": 1, "new": 3}
+    with pytest.raises(DomainError) as refused:
+        services.passport_update(actor=owner, passport=passport, materiality="low", name="Again")
+    assert refused.value.code == "retier_required"
+    passport.refresh_from_db()
+    assert (passport.risk_tier, passport.name) == (1, "Renamed")
 
 
 def test_passport_update_refused_for_team_member_who_is_not_owner(passport, team):

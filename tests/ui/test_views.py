@@ -267,15 +267,22 @@ def test_edit_passport_calls_service(client, developer, passport):
     form = client.get(url)
     assert form.status_code == 200 and b'name="key"' not in form.content
     data = {f: form.context["form"][f].value() for f in form.context["form"].fields}
-    data.update(name="Credit score v2", materiality="low", decision_type="human_in_the_loop",
-                regulatory_exposure="none", processes_personal_data="", stop_limits="", monitoring_thresholds="")
-    data = {k: v for k, v in data.items() if v is not None}
+    data.update(name="Credit score v2", stop_limits="", monitoring_thresholds="")
+    data = {k: v for k, v in data.items() if v is not None and v is not False}
     response = client.post(url, data)
     assert response.status_code == 302, response.context["form"].errors
     passport.refresh_from_db()
-    assert passport.name == "Credit score v2" and passport.risk_tier == 3
+    assert passport.name == "Credit score v2" and passport.risk_tier == 1
     event = AuditEvent.objects.filter(action="passport.changed").get()
     assert event.data["changes"]["name"] == {"old": "Credit score", "new": "Credit score v2"}
+    # The tiering answers are not the editor's to change: the form shows why, and nothing changes.
+    data.update(name="Credit score v3", materiality="low", decision_type="human_in_the_loop",
+                regulatory_exposure="none")
+    data.pop("processes_personal_data", None)
+    response = client.post(url, data)
+    assert response.status_code == 200 and "re-tiering" in str(response.context["form"].errors)
+    passport.refresh_from_db()
+    assert (passport.name, passport.risk_tier) == ("Credit score v2", 1)
 
 
 # --- versions -------------------------------------------------------------------------------------
