@@ -339,3 +339,17 @@ def test_runner_scores_a_regressor_and_skips_calibration():
     assert results["tests"]["performance"]["value"] == pytest.approx(expected, abs=1e-4)
     assert results["tests"]["calibration"]["status"] == "skipped"
     assert results["tests"]["generalisation"]["metric_name"] == "r2"
+
+
+def test_a_failed_test_heads_with_the_metric_that_failed_it():
+    """The robustness row once read "Failed · drop under Gaussian noise -0.0002 <= 0.02" while the drop with
+    missing values (0.057 > 0.02) had failed it."""
+    from validation.checks import metric, outcome
+
+    result = outcome(headline="noise_drop", metrics={
+        "noise_drop": metric(-0.0002, 0.02, "<="), "missing_drop": metric(0.057, 0.02, "<=")})
+    assert result["status"] == "failed"
+    assert (result["headline"], result["value"], result["threshold"]) == ("missing_drop", 0.057, 0.02)
+    passing = outcome(headline="noise_drop", metrics={
+        "noise_drop": metric(0.001, 0.02, "<="), "missing_drop": metric(0.003, 0.02, "<=")})
+    assert (passing["status"], passing["headline"], passing["value"]) == ("passed", "noise_drop", 0.001)

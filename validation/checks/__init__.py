@@ -51,10 +51,15 @@ def verdict(entries: Iterable[bool | None]) -> bool | None:
 def outcome(*, headline: str | None = None, metrics: dict | None = None, passed: bool | None = None,
             charts: dict | None = None, note: str = "", **extra) -> dict:
     """Assemble a test result. ``passed`` defaults to the verdict over ``metrics``; the headline metric's value,
-    threshold and op are repeated at the top level so lists can show one number per test."""
+    threshold and op are repeated at the top level so lists can show one number per test. When the test failed,
+    the headline is a metric that failed it (the first, in the order the metrics are listed)."""
     metrics = metrics or {}
     if passed is None:
         passed = verdict(entry.get("passed") for entry in metrics.values())
+    if passed is False and metrics.get(headline, {}).get("passed") is not False:
+        # A failed test heads with the metric that failed it (the page, the report, the PDF and the API all show
+        # the headline), not with a designated metric that passed.
+        headline = next((name for name, entry in metrics.items() if entry.get("passed") is False), headline)
     top = metrics.get(headline, {}) if headline else {}
     return {
         "status": {True: "passed", False: "failed"}.get(passed, "info" if metrics else "skipped"),
