@@ -42,7 +42,12 @@ def main() -> int:
                    "-n", "local@%h"],
         "beat": [PY, "-m", "celery", "-A", "governance", "beat", "-l", "INFO",
                  "--schedule", str(var_dir / "celerybeat-schedule")],
-        "web": [PY, "manage.py", "runserver", f"{HOST}:{PORT}", "--noreload"],
+        # A real WSGI server with a fixed number of threads: each thread holds at most one database connection,
+        # so the web process never holds more than MG_WEB_THREADS of them (Django's development server opened a
+        # thread, and a connection, per request).
+        "web": [PY, "-m", "gunicorn", "governance.wsgi", "--bind", f"{HOST}:{PORT}", "--workers", "1",
+                "--worker-class", "gthread", "--threads", os.environ.get("MG_WEB_THREADS", "8"),
+                "--timeout", "300", "--access-logfile", "-"],
     }
     accounts = subprocess.run([PY, "manage.py", "seed_demo", "--accounts"], cwd=ROOT, capture_output=True, text=True)
     running = {name: subprocess.Popen(cmd, cwd=ROOT) for name, cmd in procs.items()}
