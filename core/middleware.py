@@ -69,7 +69,7 @@ class ApiJsonErrorsMiddleware:
         return replaced
 
 
-class BusyDatabaseMiddleware:
+class RequestRefusalsMiddleware:
     """A page whose write could not get its lock in time answers 503 with Retry-After (``core.busy``), not 500; an
     upload refused by its size (``core.uploads``) answers 413."""
 

@@ -15,6 +15,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from core.errors import DomainError
 from core.forms import apply_domain_error
+from core.uploads import upload_limit
 from core.views import paginate
 from registry import hooks, selectors, services
 from registry import permissions as perms
@@ -137,6 +138,7 @@ def _alias_form(request, passport, data=None) -> AliasForm:
     return AliasForm(data, versions=selectors.version_list(user=request.user, passport=passport).order_by("-number"))
 
 
+@upload_limit("MG_MAX_ARTIFACT_BYTES")
 @login_required
 def version_upload(request, key: str):
     passport = selectors.passport_get(user=request.user, key=key)
@@ -205,6 +207,7 @@ def version_refine_schema(request, key: str, number: int):
     return render_version_page(request, version, schema_form=form, status=400)
 
 
+@upload_limit("MG_MAX_DATASET_BYTES")
 @login_required
 def dataset_upload(request, key: str):
     passport = selectors.passport_get(user=request.user, key=key)

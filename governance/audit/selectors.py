@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db.models import QuerySet
 
 from governance.audit.models import AuditEvent
+from governance.audit.permissions import VIEW_AUDIT
 
 
 def audit_event_list(*, user, filters: dict | None = None) -> QuerySet[AuditEvent]:
@@ -12,7 +13,7 @@ def audit_event_list(*, user, filters: dict | None = None) -> QuerySet[AuditEven
 
     filters: ``action`` (prefix), ``passport`` (key), ``actor`` (username), ``object_type``.
     """
-    if not user.has_perm("governance.view_auditevent"):
+    if not user.has_perm(VIEW_AUDIT):
         return AuditEvent.objects.none()
     filters = filters or {}
     qs = AuditEvent.objects.select_related("actor")

@@ -11,10 +11,8 @@ from django.views.decorators.http import require_POST
 from core.views import paginate
 from governance.audit import selectors
 from governance.audit.forms import AuditFilterForm
+from governance.audit.permissions import VIEW_AUDIT
 from governance.audit.services import audit_verify
-
-VIEW_AUDIT = "governance.view_auditevent"
-
 
 AUDIT_PAGE_SIZE = 50
 

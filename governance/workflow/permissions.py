@@ -7,6 +7,7 @@ registry version are asked as role permissions plus visibility of the version's 
 from __future__ import annotations
 
 from core.rules import relation
+from governance.audit.permissions import VIEW_AUDIT
 from governance.workflow.models import ValidatorAssignment
 from registry import permissions as registry_perms
 from validation.permissions import ASSIGNED
@@ -18,7 +19,7 @@ ACCEPT = "governance.accept_risk"
 ANSWER = "governance.answer_checklist"
 # Auditor exports (dossier PDF, evidence pack) go to whoever may read the audit chain: auditors, risk officers,
 # security and administrators. They read the same records through the audit log already, so no new grant.
-EXPORT_EVIDENCE = "governance.view_auditevent"
+EXPORT_EVIDENCE = VIEW_AUDIT
 
 
 def can(user, perm: str, version) -> bool:

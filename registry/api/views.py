@@ -24,6 +24,7 @@ from rest_framework.response import Response
 from core.api.filters import SelectorFilterBackend, SelectorFilterMixin
 from core.api.permissions import Authenticated
 from core.api.serializers import error_responses
+from core.uploads import upload_limit
 from registry import selectors, services
 from registry.api.serializers import (
     AliasSerializer,
@@ -116,9 +117,7 @@ class PassportViewSet(SelectorFilterMixin, mixins.ListModelMixin, mixins.Retriev
         current = self.get_object()
         data = _validated(PassportUpdateSerializer, request.data, partial=True)
         passport = services.passport_update(actor=request.user, passport=current, **data)
-        for name in PASSPORT_ANNOTATIONS:  # a passport edit never changes its versions
-            setattr(passport, name, getattr(current, name))
-        return Response(self.get_serializer(passport).data)
+        return Response(self._serialized_like(current, passport))
 
     @extend_schema(
         summary="Re-tier a passport",
@@ -133,9 +132,14 @@ class PassportViewSet(SelectorFilterMixin, mixins.ListModelMixin, mixins.Retriev
         current = self.get_object()
         data = _validated(PassportRetierSerializer, request.data)
         passport = services.passport_retier(actor=request.user, passport=current, **data)
+        return Response(self._serialized_like(current, passport))
+
+    def _serialized_like(self, current, passport) -> dict:
+        """``passport`` as returned after a write, with ``current``'s version annotations (edits and re-tiering
+        never change the versions, so no second query)."""
         for name in PASSPORT_ANNOTATIONS:
             setattr(passport, name, getattr(current, name))
-        return Response(self.get_serializer(passport).data)
+        return self.get_serializer(passport).data
 
 
 # --------------------------------------------------------------------------- children of a passport
@@ -177,6 +181,7 @@ class PassportChildViewSet(viewsets.GenericViewSet):
     retrieve=extend_schema(summary="Get a version", parameters=[VERSION_NUMBER],
                            responses={200: VersionSerializer, **error_responses(403, 404)}),
 )
+@upload_limit("MG_MAX_ARTIFACT_BYTES")
 class VersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, PassportChildViewSet):
     """ONNX versions of a passport, newest first."""
 
@@ -257,6 +262,7 @@ class VersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, PassportC
     retrieve=extend_schema(summary="Get a dataset", parameters=[DATASET_ID],
                            responses={200: DatasetSerializer, **error_responses(403, 404)}),
 )
+@upload_limit("MG_MAX_DATASET_BYTES")
 class DatasetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, PassportChildViewSet):
     """Reference and validation datasets (CSV or Parquet) of a passport."""
 

@@ -16,12 +16,9 @@ from core.api.serializers import error_responses
 from core.errors import PermissionDenied
 from governance.audit.api.serializers import AuditEventSerializer, ChainVerificationSerializer
 from governance.audit.filtersets import AuditEventFilterSet
+from governance.audit.permissions import VIEW_AUDIT
 from governance.audit.selectors import audit_event_list
 from governance.audit.services import audit_verify
-
-VIEW_AUDIT = "governance.view_auditevent"
-
-
 
 
 @extend_schema_view(

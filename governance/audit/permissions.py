@@ -1,0 +1,3 @@
+"""Who reads the audit chain: auditors, risk officers, security and administrators (a role-wide permission)."""
+
+VIEW_AUDIT = "governance.view_auditevent"
