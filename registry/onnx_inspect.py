@@ -62,7 +62,7 @@ _FEATURE_TYPES = {
 class ArtifactRejected(DomainError):
     """An uploaded model artifact was refused; ``code`` says why.
 
-    Codes: ``not_onnx``, ``truncated``, ``too_large``, ``external_data``,
+    Codes: ``not_onnx``, ``truncated``, ``nesting_too_deep``, ``too_large``, ``external_data``,
     ``custom_operator_domain``, ``no_inputs``, ``invalid_model`` (from :func:`inspect_onnx`)
     and ``schema_mismatch`` (from :func:`derive_feature_schema`).
     """
@@ -154,6 +154,14 @@ def _parse_model(data: bytes) -> ModelProto:
                 code="truncated",
                 details={"size": len(data)},
             ) from exc
+        depth = _subgraph_depth(data)
+        if depth > NESTING_LIMIT:
+            raise ArtifactRejected(
+                _("subgraphs (If, Loop or Scan bodies) are nested %(depth)s deep, more than the %(limit)s levels the "
+                  "ONNX parser reads: nesting too deep. Flatten the control flow before exporting")
+                % {"depth": depth, "limit": NESTING_LIMIT},
+                code="nesting_too_deep", details={"depth": depth, "limit": NESTING_LIMIT},
+            ) from exc
         raise _not_onnx(_("it is not a serialized ONNX ModelProto")) from exc
     # Arbitrary bytes sometimes decode as protobuf; a real model has an IR version and a graph.
     if model.ir_version <= 0:
@@ -242,6 +250,53 @@ def _read_varint(data: bytes, pos: int) -> tuple[int | None, int]:
             return result, pos
         shift += 7
     return None, pos
+
+
+# Protobuf's parser refuses messages nested deeper than 100 levels; each subgraph costs three
+# (graph -> node -> attribute), and the model and its top graph two more.
+NESTING_LIMIT = (100 - 2) // 3
+
+# Where subgraphs live: message -> {field number: message it holds}. Only these fields are followed.
+_SUBGRAPH_PATH = {
+    "model": {7: "graph", 25: "function"},
+    "function": {7: "node"},
+    "graph": {1: "node"},
+    "node": {5: "attribute"},
+    "attribute": {6: "graph", 11: "graph"},
+}
+
+
+def _subgraph_depth(data: bytes) -> int:
+    """How many subgraphs deep the model nests, read from the wire format along the fields that hold
+    subgraphs (0 when it cannot tell). Iterative, so a hostile depth costs no recursion."""
+    deepest = 0
+    stack = [(0, len(data), "model", 0)]
+    while stack:
+        pos, end, kind, depth = stack.pop()
+        deepest = max(deepest, depth)
+        follow = _SUBGRAPH_PATH[kind]
+        while pos < end:
+            tag, pos = _read_varint(data, pos)
+            if tag is None:
+                break
+            number, wire_type = tag >> 3, tag & 7
+            if wire_type == 0:
+                _, pos = _read_varint(data, pos)
+            elif wire_type == 2:
+                length, pos = _read_varint(data, pos)
+                if length is None or pos + length > end:
+                    break
+                inner = follow.get(number)
+                if inner is not None:
+                    stack.append((pos, pos + length, inner, depth + (inner == "graph" and kind == "attribute")))
+                pos += length
+            elif wire_type in (1, 5):
+                pos += 8 if wire_type == 1 else 4
+            else:
+                break
+            if pos is None:
+                break
+    return deepest
 
 
 def _looks_like_truncated_model(data: bytes) -> bool:

@@ -28,6 +28,7 @@ class RunStep(models.TextChoices):
     """What a running validation is doing now, in the order the runner goes through them."""
 
     QUEUED = "queued", _("Waiting for a worker")
+    BROKER = "broker", _("Waiting for the broker (the task queue cannot be reached; sent again when it answers)")
     LOAD = "load", _("Loading the artifact and datasets")
     PREDICT = "predict", _("Scoring the datasets with ONNX Runtime")
     PERFORMANCE = "performance", _("Performance")

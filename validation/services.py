@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from datetime import timedelta
 
 from celery import current_app
@@ -12,9 +13,11 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core import liveness
 from core.actors import SYSTEM, Actor
 from core.actors import worker as worker_actor
 from core.errors import Conflict, DomainError, validate_model
@@ -30,6 +33,7 @@ from validation.models import ValidationReport, ValidationRun
 from validation.runner import missing_column_error, missing_columns
 
 RUN_TASK = "validation.run"  # the name validation.tasks.run_validation is registered under
+logger = logging.getLogger(__name__)
 MAX_REPORT_BYTES = 100 * 1024 * 1024
 ALLOWED_SUFFIXES = (".pdf", ".html", ".htm", ".md", ".txt", ".docx", ".xlsx", ".zip")
 
@@ -252,13 +256,22 @@ def _run_insert(*, actor: Actor, version, reference, validation, target, segment
     return run
 
 
-def enqueue(run_id: int) -> None:
+def enqueue(run_id: int) -> bool:
     """Send the run's task (to ``MG_VALIDATION_QUEUE`` when set, so heavy runs can have workers of their own).
 
-    Looked up by name: the task module (``validation.tasks``) calls these services, so this one does not import it.
+    When the broker cannot be reached the run stays queued at the step "waiting for the broker", which the pages
+    and the API show, and the recovery sweep sends it again once the broker answers. Looked up by name: the task
+    module (``validation.tasks``) calls these services, so this one does not import it.
     """
     queue = _setting("MG_VALIDATION_QUEUE", None)
-    current_app.tasks[RUN_TASK].apply_async(kwargs={"run_id": run_id}, **({"queue": queue} if queue else {}))
+    try:
+        current_app.tasks[RUN_TASK].apply_async(kwargs={"run_id": run_id}, **({"queue": queue} if queue else {}))
+    except Exception:  # kombu's OperationalError, a refused socket, a DNS failure: all mean "not sent"
+        logger.warning("validation run %s could not be sent to the broker; it waits for it", run_id, exc_info=True)
+        ValidationRun.objects.filter(pk=run_id, state=RunState.QUEUED).update(step=RunStep.BROKER)
+        return False
+    ValidationRun.objects.filter(pk=run_id, state=RunState.QUEUED, step=RunStep.BROKER).update(step=RunStep.QUEUED)
+    return True
 
 
 def _move(run: ValidationRun, to: str) -> str:
@@ -299,9 +312,16 @@ def _stale_before(now):
     return now - timedelta(seconds=float(_setting("MG_VALIDATION_STALE_SECONDS", 120)))
 
 
-def _lost(run: ValidationRun, now) -> bool:
-    """Release a run whose worker went silent (running -> queued); fail it after too many lost attempts."""
-    reason = f"worker {run.worker or '?'} stopped answering during step '{run.step}'"
+def run_lease_name(run_id: int) -> str:
+    """The lease an attempt holds while it runs (``core.liveness``): free while the run is 'running' means its
+    worker is gone."""
+    return f"validation-run:{run_id}"
+
+
+def _lost(run: ValidationRun, now, *, ended: bool = False) -> bool:
+    """Release a run whose worker went silent or ended (running -> queued); fail it after too many lost attempts."""
+    reason = (f"worker {run.worker or '?'} ended during step '{run.step}'" if ended
+              else f"worker {run.worker or '?'} stopped answering during step '{run.step}'")
     _log_attempt_end(run, "lost", now, reason)
     if run.attempts >= int(_setting("MG_VALIDATION_MAX_ATTEMPTS", 3)):
         times = "once" if run.attempts == 1 else f"{run.attempts} times"
@@ -327,18 +347,22 @@ def _fail(run: ValidationRun, reason: str, now, *, actor: Actor, environment: di
 
 
 @transaction.atomic(durable=True)
-def run_claim(*, run_id: int, token: str, worker: str) -> ValidationRun | None:
+def run_claim(*, run_id: int, token: str, worker: str, lease_held: bool = False) -> ValidationRun | None:
     """Take a queued run (or one whose worker went silent) for this attempt; None when there is nothing to do:
     the run is finished, cancelled, or held by a live attempt (a duplicate delivery). Audit: validation_run.started.
+
+    ``lease_held``: the caller holds the run's lease (:func:`run_lease_name`), so a run still marked running
+    belongs to a worker that has ended, however fresh its last heartbeat: it is taken over at once.
     """
     run = _lock_run(run_id)
     now = timezone.now()
     if run is None or run.state not in ACTIVE_RUN_STATES:
         return None
     if run.state == RunState.RUNNING:
-        if run.heartbeat_at and run.heartbeat_at >= _stale_before(now):
+        fresh = run.heartbeat_at and run.heartbeat_at >= _stale_before(now)
+        if fresh and not lease_held:
             return None
-        if not _lost(run, now):
+        if not _lost(run, now, ended=bool(fresh)):
             return None
     _move(run, RunState.RUNNING)
     run.attempts += 1
@@ -417,16 +441,18 @@ def run_cancel(*, actor: Actor, run: ValidationRun) -> ValidationRun:
 
 
 def runs_recover(*, now=None) -> dict:
-    """Find runs whose worker died: running with no sign of life for ``MG_VALIDATION_STALE_SECONDS`` go back to
-    the queue and are re-enqueued (failed after ``MG_VALIDATION_MAX_ATTEMPTS``); queued runs older than
-    ``MG_VALIDATION_REQUEUE_SECONDS`` are enqueued again in case their message was lost. Duplicates are harmless:
+    """Find runs whose worker died and put them back in the queue (failed after ``MG_VALIDATION_MAX_ATTEMPTS``):
+    running runs whose lease is free (their worker process has ended, found at once) or with no sign of life for
+    ``MG_VALIDATION_STALE_SECONDS`` (a worker that hangs). Queued runs waiting for the broker, or older than
+    ``MG_VALIDATION_REQUEUE_SECONDS``, are enqueued again in case their message was lost. Duplicates are harmless:
     a delivery for a run that is finished or held by a live attempt does nothing."""
     now = now or timezone.now()
-    stale = ValidationRun.objects.filter(state=RunState.RUNNING, heartbeat_at__lt=_stale_before(now))
-    waiting = ValidationRun.objects.filter(state=RunState.QUEUED, enqueued_at__lt=now - timedelta(
-        seconds=float(_setting("MG_VALIDATION_REQUEUE_SECONDS", 900))))
+    running = ValidationRun.objects.filter(state=RunState.RUNNING)
+    waiting = ValidationRun.objects.filter(state=RunState.QUEUED).filter(
+        Q(step=RunStep.BROKER) | Q(enqueued_at__lt=now - timedelta(
+            seconds=float(_setting("MG_VALIDATION_REQUEUE_SECONDS", 900)))))
     done = {"requeued": [], "failed": [], "reenqueued": []}
-    for pk in stale.values_list("pk", flat=True):
+    for pk in running.values_list("pk", flat=True):
         outcome = _recover_one(pk, now)
         if outcome:
             done[outcome].append(pk)
@@ -436,12 +462,27 @@ def runs_recover(*, now=None) -> dict:
     return done
 
 
-@transaction.atomic(durable=True)
 def _recover_one(pk: int, now) -> str | None:
+    lease = liveness.hold(run_lease_name(pk))
+    if lease is None:  # a living attempt holds the run (a hung one is found by its stale heartbeat, below)
+        return _recover_locked(pk, now, ended=False) if _is_stale(pk, now) else None
+    with lease:  # held while recovering, so no new attempt can claim the run in between
+        return _recover_locked(pk, now, ended=True)
+
+
+def _is_stale(pk: int, now) -> bool:
+    return ValidationRun.objects.filter(pk=pk, state=RunState.RUNNING, heartbeat_at__lt=_stale_before(now)).exists()
+
+
+@transaction.atomic(durable=True)
+def _recover_locked(pk: int, now, *, ended: bool) -> str | None:
     run = _lock_run(pk)
-    if run is None or run.state != RunState.RUNNING or run.heartbeat_at >= _stale_before(now):
+    if run is None or run.state != RunState.RUNNING:
         return None
-    if _lost(run, now):
+    fresh = run.heartbeat_at and run.heartbeat_at >= _stale_before(now)
+    if fresh and not ended:
+        return None
+    if _lost(run, now, ended=bool(fresh)):
         transaction.on_commit(lambda: enqueue(pk), robust=True)
         return "requeued"
     return "failed"

@@ -1,9 +1,11 @@
 """Celery tasks of validation: run a validation, and recover the runs of workers that died.
 
 ``run_validation`` is acknowledged late (``acks_late``, ``reject_on_worker_lost``): a worker killed mid-run leaves
-its message to be delivered again where the broker can, and ``recover_runs`` (at every worker start, and on the
-beat schedule) puts runs whose worker stopped sending heartbeats back in the queue, or fails them after
-``MG_VALIDATION_MAX_ATTEMPTS``. Every step is idempotent: an attempt claims the run with a token, recomputes
+its message to be delivered again where the broker can. Each attempt holds the run's lease (``core.liveness``),
+which ends with its process, so the redelivery, or ``recover_runs`` (at every worker start, and on the beat
+schedule), sees at once that the worker has gone and puts the run back in the queue, or fails it after
+``MG_VALIDATION_MAX_ATTEMPTS``; a worker that hangs is found by its stale heartbeat.
+Every step is idempotent: an attempt claims the run with a token, recomputes
 everything from the stored inputs, and writes the results once; a late or duplicate attempt writes nothing.
 """
 
@@ -20,14 +22,19 @@ from celery.signals import worker_ready
 from celery.utils.log import get_task_logger
 from django.conf import settings
 from django.core.files.storage import default_storage
-from django.db import DatabaseError, close_old_connections, connection
+from django.db import DatabaseError, OperationalError, close_old_connections, connection
 
+from core import liveness
+from core.busy import is_busy
 from core.errors import DomainError
 from validation import services
 from validation.models import ValidationRun
 from validation.runner import RunAborted, RunSpec, Source, execute, package_versions
 
 logger = get_task_logger(__name__)
+CLAIM_RETRY_SECONDS = 2
+CLAIM_RETRIES = 30
+OUTCOME_RETRIES = 5
 
 
 class Heartbeat(threading.Thread):
@@ -86,14 +93,49 @@ def _environment(worker: str, record: dict | None = None) -> dict:
 @shared_task(name="validation.run", bind=True, acks_late=True, reject_on_worker_lost=True, ignore_result=True,
              soft_time_limit=getattr(settings, "MG_VALIDATION_SOFT_TIME_LIMIT", 3600))
 def run_validation(self, *, run_id: int) -> str:
-    """Claim the run, run it, store its outcome. Returns what happened (for logs): succeeded, failed, skipped or
-    aborted."""
+    """Hold the run's lease, claim the run, run it, store its outcome. Returns what happened (for logs): succeeded,
+    failed, skipped or aborted.
+
+    The lease (``core.liveness``) lives exactly as long as this process: a delivery that finds it free while the
+    run is still marked running knows the previous worker has ended and takes the run over at once; one that
+    finds it held is a duplicate and does nothing. A database too busy to claim the run retries the task.
+    """
     token, worker = uuid.uuid4().hex, self.request.hostname or socket.gethostname()
-    run = services.run_claim(run_id=run_id, token=token, worker=worker)
-    if run is None:
-        return "skipped"
-    run = ValidationRun.objects.select_related("version", "reference", "validation", "champion").get(pk=run.pk)
-    return execute_claimed(run, token=token, worker=worker, heartbeat=not self.request.is_eager)
+    lease = liveness.hold(services.run_lease_name(run_id))
+    if lease is None:
+        return "skipped"  # a living attempt holds the run
+    busy = None
+    with lease:
+        try:
+            run = services.run_claim(run_id=run_id, token=token, worker=worker, lease_held=True)
+        except OperationalError as exc:
+            if not is_busy(exc):
+                raise
+            busy = exc
+        else:
+            if run is None:
+                return "skipped"
+            run = ValidationRun.objects.select_related("version", "reference", "validation", "champion").get(
+                pk=run.pk)
+            return execute_claimed(run, token=token, worker=worker, heartbeat=not self.request.is_eager)
+    # outside the lease: an eager retry runs in this very process and must be able to take it
+    logger.warning("validation run %s: the database is busy; retrying", run_id)
+    raise self.retry(exc=busy, countdown=CLAIM_RETRY_SECONDS, max_retries=CLAIM_RETRIES)
+
+
+def _patiently(write, **kwargs):
+    """A service call that stores an attempt's outcome, retried while the database is busy: the work behind it
+    (minutes of scoring) is not thrown away for a lock held a moment too long."""
+    for attempt in range(OUTCOME_RETRIES):
+        try:
+            return write(**kwargs)
+        except OperationalError as exc:
+            if not is_busy(exc) or attempt == OUTCOME_RETRIES - 1:
+                raise
+            logger.warning("validation run %s: the database is busy; storing the outcome again", kwargs["run_id"])
+            close_old_connections()
+            time.sleep(CLAIM_RETRY_SECONDS * (attempt + 1))
+    return None
 
 
 def execute_claimed(run: ValidationRun, *, token: str, worker: str, heartbeat: bool = True) -> str:
@@ -115,20 +157,20 @@ def execute_claimed(run: ValidationRun, *, token: str, worker: str, heartbeat: b
         logger.info("validation run %s stopped: cancelled or taken over", run.pk)
         return "aborted"
     except DomainError as exc:
-        services.run_fail(run_id=run.pk, token=token, reason=f"Step '{current['step']}': {exc}",
-                          environment=_environment(worker))
+        _patiently(services.run_fail, run_id=run.pk, token=token, reason=f"Step '{current['step']}': {exc}",
+                   environment=_environment(worker))
         return "failed"
     except Exception as exc:  # any other error ends the run failed with the reason, never half-written
         logger.exception("validation run %s failed in step %s", run.pk, current["step"])
-        services.run_fail(run_id=run.pk, token=token, environment=_environment(worker),
-                          reason=f"Step '{current['step']}' raised {type(exc).__name__}: {str(exc)[:1000]}")
+        _patiently(services.run_fail, run_id=run.pk, token=token, environment=_environment(worker),
+                   reason=f"Step '{current['step']}' raised {type(exc).__name__}: {str(exc)[:1000]}")
         return "failed"
     finally:
         if beat:
             beat.stop()
     record = _environment(worker, output.record)
-    done = services.run_succeed(run_id=run.pk, token=token, results=output.results, environment=record,
-                                duration_seconds=round(time.monotonic() - began, 3))
+    done = _patiently(services.run_succeed, run_id=run.pk, token=token, results=output.results,
+                      environment=record, duration_seconds=round(time.monotonic() - began, 3))
     return "succeeded" if done is not None else "aborted"
 
 

@@ -171,6 +171,11 @@ if CELERY_BROKER_URL == "filesystem://":
 CELERY_TASK_IGNORE_RESULT = True  # results live in our own models; tasks that answer opt in
 CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default=f"file://{VAR_DIR / 'celery-results'}")
 CELERY_TASK_ACKS_LATE = True
+# A broker that does not answer is given about a second, not Celery's default retries: the request that sends a
+# task is not held up, and the run shows "waiting for the broker" until the recovery sweep sends it again.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0.2, "interval_step": 0.5,
+                                    "interval_max": 0.5}
+CELERY_BROKER_CONNECTION_TIMEOUT = 1.0
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"

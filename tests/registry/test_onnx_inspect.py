@@ -646,3 +646,43 @@ def test_schema_refuses_element_types_without_a_feature_type():
 
     assert excinfo.value.code == "schema_mismatch"
     assert "'complex64'" in excinfo.value.message
+
+
+def _field(number: int, payload: bytes) -> bytes:
+    """One length-delimited protobuf field, written by hand (the protobuf library refuses to build it)."""
+    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, value = value & 0x7F, value >> 7
+        out.append(byte | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
+
+
+def _nested_if_model(depth: int) -> bytes:
+    """A model whose If nodes nest ``depth`` then-branches, serialised by concatenating wire fields."""
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])
+    leaf = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "leaf", [], [y])
+    graph = leaf.SerializeToString()
+    for level in range(depth):
+        attribute = helper.make_attribute("then_branch", leaf)
+        attribute.ClearField("g")
+        attribute_bytes = attribute.SerializeToString() + _field(6, graph)
+        node_bytes = helper.make_node("If", ["c"], ["y"]).SerializeToString() + _field(5, attribute_bytes)
+        graph = helper.make_graph([], f"g{level}", [], [y]).SerializeToString() + _field(1, node_bytes)
+    shell = helper.make_model(helper.make_graph([], "shell", [], []), opset_imports=[helper.make_opsetid("", OPSET)])
+    shell.ClearField("graph")
+    return shell.SerializeToString() + _field(7, graph)
+
+
+def test_nested_if_too_deep_says_nesting_too_deep(tmp_path):
+    """Protobuf stops at 100 levels; a model past it is called too deeply nested, not 'not an ONNX model'."""
+    assert onnx.load_from_string(_nested_if_model(20)).graph.node[0].op_type == "If"  # the builder is sound
+    error = _rejected(_write(tmp_path, "deep.onnx", _nested_if_model(40)), "nesting_too_deep")
+    assert "nesting too deep" in error.message
+    assert error.details["depth"] == 40
+    # random bytes are still 'not an ONNX model'
+    _rejected(_write(tmp_path, "noise.onnx", bytes(range(256)) * 8), "not_onnx")

@@ -4,7 +4,6 @@ claim / heartbeat / recovery protocol that makes a retry safe, cancellation and 
 from __future__ import annotations
 
 from datetime import timedelta
-from types import SimpleNamespace
 
 import pytest
 from django.core.files.base import ContentFile
@@ -12,15 +11,15 @@ from django.core.files.storage import default_storage
 from django.http import Http404
 from django.utils import timezone
 
+from core import liveness
 from core.errors import Conflict, DomainError, PermissionDenied
 from governance.audit.models import AuditEvent
 from governance.demo.onnx_models import build_demo_model
 from governance.workflow.services import transitions as workflow
-from registry import services as registry_services
 from registry.models import Dataset
 from tests.factories import make_passport
-from tests.governance.workflow_helpers import Cast, to_in_validation
-from tests.validation.conftest import TIER_3
+from tests.governance.workflow_helpers import Cast
+from tests.validation.conftest import _dataset, _setup, _version
 from validation import selectors, services
 from validation.choices import RunState, RunStep
 from validation.models import ValidationRun
@@ -30,33 +29,6 @@ from validation.tasks import execute_claimed, run_validation
 @pytest.fixture
 def cast(db):
     return Cast()
-
-
-def _dataset(passport, actor, frame, name, kind="validation") -> Dataset:
-    upload = ContentFile(frame.to_csv(index=False).encode(), name=f"{name}.csv")
-    return registry_services.dataset_register(actor=actor, passport=passport, upload=upload, name=name, kind=kind,
-                                              fmt="csv")
-
-
-def _version(passport, actor, model):
-    return registry_services.version_register(actor=actor, passport=passport, feature_names=model.feature_names,
-                                              upload=ContentFile(model.onnx_bytes, name=f"{model.key}.onnx"))
-
-
-def _setup(passport, developer, cast, model):
-    version = to_in_validation(_version(passport, developer, model), developer, cast)
-    return SimpleNamespace(
-        version=version, validator=cast.validator, target=model.target,
-        reference=_dataset(passport, developer, model.reference, "reference", "reference"),
-        validation=_dataset(passport, developer, model.holdout, "holdout"),
-    )
-
-
-@pytest.fixture
-def low(developer, owner, team, cast, credit):
-    """A tier-3 passport (basic depth: performance and data quality) with a version in validation."""
-    passport = make_passport(actor=developer, key="credit-low", team=team, business_owner=owner, **TIER_3)
-    return _setup(passport, developer, cast, credit)
 
 
 def _start(s, **extra) -> ValidationRun:
@@ -237,12 +209,14 @@ def test_recovery_requeues_a_lost_run_then_fails_it_after_the_last_attempt(
         low, settings, django_capture_on_commit_callbacks):
     settings.MG_VALIDATION_MAX_ATTEMPTS = 2
     run = _queued(low, django_capture_on_commit_callbacks)
-    services.run_claim(run_id=run.pk, token="a" * 32, worker="w1@host")
-    assert services.runs_recover() == {"requeued": [], "failed": [], "reenqueued": []}  # still alive
-    _go_stale(run)
-    with django_capture_on_commit_callbacks() as callbacks:
-        assert services.runs_recover()["requeued"] == [run.pk]
+    with liveness.hold(services.run_lease_name(run.pk)):  # w1 is alive: it holds the run's lease
+        services.run_claim(run_id=run.pk, token="a" * 32, worker="w1@host", lease_held=True)
+        assert services.runs_recover() == {"requeued": [], "failed": [], "reenqueued": []}
+        _go_stale(run)  # alive but silent: a hung worker is found by its heartbeat
+        with django_capture_on_commit_callbacks() as callbacks:
+            assert services.runs_recover()["requeued"] == [run.pk]
     assert len(callbacks) == 1  # enqueued again after commit
+    assert "stopped answering" in ValidationRun.objects.get(pk=run.pk).attempt_log[0]["reason"]
     run.refresh_from_db()
     assert (run.state, run.step, run.claim) == (RunState.QUEUED, RunStep.QUEUED, "")
     services.run_claim(run_id=run.pk, token="b" * 32, worker="w2@host")

@@ -16,13 +16,9 @@ import sys
 import time
 import uuid
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
-from django.contrib.contenttypes.models import ContentType
 from django.core.files.base import ContentFile
-from django.core.management import call_command
-from django.db import connections
 
 from governance.demo.onnx_models import build_demo_model
 from registry import services as registry_services
@@ -34,32 +30,6 @@ from validation.models import ValidationRun
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
-
-
-@pytest.fixture
-def shared_database(transactional_db, tmp_path):
-    """A DATABASE_URL for the worker that reaches the database this test writes to."""
-    conn = connections["default"]
-    if conn.vendor == "postgresql":
-        s = conn.settings_dict
-        auth = quote(s["USER"] or "") + (f":{quote(s['PASSWORD'])}" if s.get("PASSWORD") else "")
-        yield f"postgres://{auth}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
-        return
-    if not conn.is_in_memory_db():
-        yield f"sqlite:///{conn.settings_dict['NAME']}"
-        return
-    # Set the in-memory database aside (closing it would destroy it) and migrate a file for this test.
-    kept, name = conn.connection, conn.settings_dict["NAME"]
-    conn.connection = None
-    conn.settings_dict["NAME"] = str(tmp_path / "shared.sqlite3")
-    ContentType.objects.clear_cache()
-    try:
-        call_command("migrate", verbosity=0)
-        yield f"sqlite:///{conn.settings_dict['NAME']}"
-    finally:
-        conn.close()
-        conn.settings_dict["NAME"], conn.connection = name, kept
-        ContentType.objects.clear_cache()
 
 
 class Worker:
@@ -144,12 +114,17 @@ def test_a_worker_killed_mid_run_leaves_the_run_retried_or_failed(shared_databas
 
         second = Worker("fresh", env, tmp_path / "fresh.log")
         workers.append(second)
+        began = time.monotonic()
+        # the dead worker's heartbeat is fresh and goes stale only after 10 minutes: its free lease tells at once
+        _wait(run.pk, lambda r: r.attempts >= 2 or r.state != RunState.RUNNING, 30, workers)
+        resumed_in = time.monotonic() - began
         done = _wait(run.pk, lambda r: r.state in (RunState.SUCCEEDED, RunState.FAILED), 180, workers)
     finally:
         for worker in workers:
             worker.stop()
 
     assert done.state == ends, done.failure_reason
+    assert resumed_in < 30, resumed_in  # the worker's own start-up included
     assert done.attempt_log[0]["ended"] == "lost" and first.name in done.attempt_log[0]["reason"]
     if ends == RunState.SUCCEEDED:
         assert done.attempts == 2 and done.worker == second.name and done.environment["worker"] == second.name
