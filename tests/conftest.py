@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import shutil
 
@@ -12,6 +13,25 @@ from django.utils import translation
 from tests.factories import TeamFactory, UserFactory, make_passport
 
 os.environ.setdefault("DO_NOT_TRACK", "1")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _flush_past_the_append_only_guards():
+    """Between transactional tests Django empties every table with TRUNCATE, which PostgreSQL's statement triggers
+    refuse on the append-only tables (governance 0007). The test harness, like any table owner, switches those
+    triggers off for the flush only; the product has no such path, so ``manage.py flush`` is refused."""
+    from django.db.backends.postgresql.operations import DatabaseOperations
+
+    tables = importlib.import_module("governance.migrations.0007_audit_tail_guards").APPEND_ONLY
+    original = DatabaseOperations.execute_sql_flush
+
+    def execute_sql_flush(self, sql_list):
+        return original(self, [*(f"ALTER TABLE {t} DISABLE TRIGGER USER" for t in tables), *sql_list,
+                               *(f"ALTER TABLE {t} ENABLE TRIGGER USER" for t in tables)])
+
+    DatabaseOperations.execute_sql_flush = execute_sql_flush
+    yield
+    DatabaseOperations.execute_sql_flush = original
 
 
 @pytest.fixture(autouse=True)

@@ -78,6 +78,7 @@ def _report_insert(*, actor: Actor, version, stored, staged, filename, conclusio
     audit_append(actor=actor, action="report.issued", obj=report, passport_key=version.passport.key,
                  digests={"report_sha256": report.sha256, "artifact_sha256": version.sha256},
                  data={"version": version.number, "filename": filename})
+    signals.report_issued.send(sender=ValidationReport, report=report, actor=actor)
     return report
 
 
@@ -140,6 +141,7 @@ def _generated_insert(*, actor: Actor, run, rendered, html_name, pdf_name, concl
                  digests={"report_sha256": report.sha256, "pdf_sha256": report.pdf_sha256,
                           "artifact_sha256": version.sha256, "results_sha256": (run.digests or {}).get("results", "")},
                  data={"version": version.number, "run": run.pk, "source": report.source})
+    signals.report_issued.send(sender=ValidationReport, report=report, actor=actor)
     return report
 
 

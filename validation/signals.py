@@ -9,3 +9,6 @@ from __future__ import annotations
 from django.dispatch import Signal
 
 run_succeeded = Signal()
+# ``report_issued(sender=ValidationReport, report=report, actor=actor)``: sent inside the transaction that issues
+# a report, so what receivers write (sign-offs bound to the previous report stop counting) commits with it.
+report_issued = Signal()

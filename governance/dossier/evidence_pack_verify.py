@@ -15,7 +15,10 @@ Checks, and prints one line per finding:
 3. every event of this passport in ``chain/events.jsonl`` is recomputed: sha256 over the canonical JSON (sorted
    keys, no spaces, UTF-8) of its fields seq, occurred_at, actor_id, actor_repr, action, object_type,
    object_id, object_repr, passport_key, digests, data, request_id and prev_hash must equal its hash, which
-   must be the hash at the same seq in the links.
+   must be the hash at the same seq in the links;
+4. the signed checkpoint ``chain/checkpoint.json``: its hash must be the links' hash at its seq, and its ECDSA
+   P-256 signature must verify with ``chain/platform-key.pem`` (checked when the ``cryptography`` package is
+   installed; the rest needs only the standard library).
 
 Exit status 0 when everything matches, 1 otherwise.
 """
@@ -87,10 +90,42 @@ def check_chain(root: Path) -> tuple[list[str], int]:
             problems.append(f"event #{event['seq']} ({event['action']}): its fields do not hash to its hash")
         elif hashes.get(event["seq"]) != event["hash"]:
             problems.append(f"event #{event['seq']} ({event['action']}) is not the event at that place in the chain")
+    problems += check_checkpoint(root, hashes)
     if not verification.get("ok"):
         problems.append(f"the platform reported the chain broken at #{verification.get('first_broken_seq')}: "
                         f"{verification.get('reason')}")
     return problems, expected_seq - 1
+
+
+def check_checkpoint(root: Path, hashes: dict) -> list[str]:
+    """The signed checkpoint: its hash must be the chain's at its seq, and (with the cryptography package) its
+    ECDSA P-256 signature must verify with chain/platform-key.pem."""
+    path = root / "chain" / "checkpoint.json"
+    if not path.exists():
+        return []
+    checkpoint = json.loads(path.read_text(encoding="utf-8"))
+    problems = []
+    if checkpoint["seq"] and hashes.get(checkpoint["seq"]) != checkpoint["hash"]:
+        problems.append(f"the signed checkpoint's hash is not the chain's hash at #{checkpoint['seq']}")
+    signed = json.dumps({"chain": "model-governance/audit-chain", "seq": checkpoint["seq"],
+                         "hash": checkpoint["hash"], "time": checkpoint["time"], "key_id": checkpoint["key_id"]},
+                        sort_keys=True, separators=(",", ":")).encode()
+    try:
+        import base64
+
+        from cryptography.exceptions import InvalidSignature
+        from cryptography.hazmat.primitives import hashes as crypto_hashes
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+    except ImportError:
+        print("NOTE the checkpoint's signature was not checked: install the 'cryptography' package to check it")
+        return problems
+    key = serialization.load_pem_public_key((root / "chain" / "platform-key.pem").read_bytes())
+    try:
+        key.verify(base64.b64decode(checkpoint["signature"]), signed, ec.ECDSA(crypto_hashes.SHA256()))
+    except (InvalidSignature, ValueError):
+        problems.append("the checkpoint's signature does not verify with chain/platform-key.pem")
+    return problems
 
 
 def main(argv: list[str]) -> int:

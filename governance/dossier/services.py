@@ -25,8 +25,10 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core import signing
 from core.actors import Actor
 from core.errors import PermissionDenied
+from governance.audit.checkpoints import checkpoint_write
 from governance.audit.models import AuditEvent
 from governance.audit.services import audit_append, audit_verify
 from governance.dossier.records import (
@@ -77,6 +79,7 @@ def _stamp(now: dt.datetime) -> str:
 
 
 def _render(actor: Actor, passport, now):
+    checkpoint_write(reason=f"export of {passport.key}")  # every export anchors the chain outside the database
     verification = audit_verify()
     records = dossier_records(passport, verification=verification)
     records_bytes = canonical_json(records)
@@ -207,6 +210,9 @@ def _write_pack(writer: _PackWriter, actor: Actor, passport, now) -> dict:
     writer.add_bytes("dossier.pdf", pdf)
     writer.add_bytes("records.json", records_bytes)
     writer.add_bytes("chain/verification.json", canonical_json(verification.as_dict()))
+    if verification.checkpoint:
+        writer.add_bytes("chain/checkpoint.json", canonical_json(verification.checkpoint))
+        writer.add_bytes("chain/platform-key.pem", signing.public_key_pem().encode())
     writer.add_stream("chain/events.jsonl", _jsonl(event_record(e) for e in
                                                    passport_events(passport).filter(seq__lte=upto).iterator()))
     writer.add_stream("chain/links.jsonl", _jsonl(_chain_links(upto)))

@@ -156,6 +156,14 @@ MG_TOKEN_DEFAULT_TTL_DAYS = env.int("MG_TOKEN_DEFAULT_TTL_DAYS", default=90)
 MG_TOKEN_MAX_TTL_DAYS = env.int("MG_TOKEN_MAX_TTL_DAYS", default=365)
 MG_BASE_URL = env.str("MG_BASE_URL", default="http://127.0.0.1:8000")
 MG_BASE_CURRENCY = env.str("MG_BASE_CURRENCY", default="EUR")
+# The platform's EC P-256 signing key (PEM); created on first use when missing. It signs the audit checkpoints.
+MG_SIGNING_KEY_FILE = env.str("MG_SIGNING_KEY_FILE", default=str(VAR_DIR / "keys" / "signing-key.pem"))
+# Audit checkpoints: every MG_AUDIT_CHECKPOINT_SECONDS (when the chain has grown) and at every export, signed and
+# written to the artifact store, and also to MG_AUDIT_ANCHOR_DIR when set (a write-once mount the operator names).
+MG_AUDIT_CHECKPOINT_SECONDS = env.float("MG_AUDIT_CHECKPOINT_SECONDS", default=3600.0)
+MG_AUDIT_ANCHOR_DIR = env.str("MG_AUDIT_ANCHOR_DIR", default="")
+# Processes that verify a long audit chain side by side on PostgreSQL (at most the CPUs there are).
+MG_AUDIT_VERIFY_PROCESSES = env.int("MG_AUDIT_VERIFY_PROCESSES", default=4)
 
 # --- Celery -----------------------------------------------------------------------------------
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
@@ -188,6 +196,7 @@ CELERY_BEAT_SCHEDULE: dict = {
         "schedule": env.float("MG_EXPIRY_CHECK_SECONDS", default=3600.0),
     },
     "validation-recover-runs": {"task": "validation.recover_runs", "schedule": 60.0},
+    "audit-checkpoint": {"task": "governance.audit_checkpoint", "schedule": MG_AUDIT_CHECKPOINT_SECONDS},
 }
 
 # --- Validation runs ----------------------------------------------------------------------------

@@ -26,3 +26,4 @@ WHITENOISE_AUTOREFRESH = True
 # not an in-memory one: threads in the concurrency tests then contend for the same locks a real server meets.
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-db.sqlite3")}  # noqa: F405
+MG_SIGNING_KEY_FILE = str(VAR_DIR / "keys" / "test-signing-key.pem")

@@ -185,6 +185,9 @@ class SignoffForm(BootstrapFormMixin, forms.Form):
         widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
         help_text=_("Re-enter your password to sign electronically."),
     )
+    acknowledge_pending = forms.BooleanField(
+        label=_("I sign although these are not final; I will be told if my sign-off stops counting."),
+        required=False)
 
     def __init__(self, data=None, *, roles, reject_only: bool = False, **kwargs):
         kwargs.setdefault("prefix", "sign")

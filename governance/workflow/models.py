@@ -96,7 +96,8 @@ class ValidatorAssignment(models.Model):
 class SignOff(models.Model):
     """A re-authenticated electronic signature bound to the digests the signer saw.
 
-    It counts only while the artifact, the validation report and the checklist still have those digests.
+    It counts only while the artifact, the validation report and the checklist still have those digests; the
+    change that makes it stop counting is recorded on it (``voided_at``, ``voided_reason``).
     """
 
     version = models.ForeignKey("registry.ModelVersion", on_delete=models.PROTECT, related_name="signoffs")
@@ -109,6 +110,9 @@ class SignOff(models.Model):
     report_sha256 = models.CharField(max_length=64, blank=True)
     checklist_sha256 = models.CharField(max_length=64, blank=True)
     signed_at = models.DateTimeField(_("signed"), default=timezone.now)
+    # set when a change to what it was bound to (checklist, report) makes it stop counting; its signer is told
+    voided_at = models.DateTimeField(_("stopped counting"), null=True, blank=True)
+    voided_reason = models.CharField(_("why it stopped counting"), max_length=500, blank=True)
 
     class Meta:
         ordering = ["signed_at"]

@@ -26,7 +26,7 @@ from governance.workflow.forms import (
 from governance.workflow.models import RiskTierPolicy, VersionReview
 from governance.workflow.owasp import CHECKLIST
 from governance.workflow.permissions import ACCEPT, RAISE, can
-from governance.workflow.services.signoffs import current_digests, signoff_status
+from governance.workflow.services.signoffs import current_digests, pending_inputs, signoff_status
 from registry.choices import VersionState
 
 MAIN_PATH = [VersionState.DRAFT, VersionState.SUBMITTED, VersionState.IN_VALIDATION, VersionState.VALIDATED,
@@ -222,5 +222,9 @@ def _forms(version, actions, forms, signoff_roles: list[str]) -> dict:
         reject_only = version.state != VersionState.VALIDATED
         out["sign_form"] = forms.get("sign") or SignoffForm(roles=signoff_roles, reject_only=reject_only)
         out["sign_reject_only"] = reject_only
+        pending = []
+        for role in signoff_roles:
+            pending += [item for item in pending_inputs(version, role) if item not in pending]
+        out["sign_pending"] = pending
     out["decision_with_conditions"] = Decision.APPROVE_WITH_CONDITIONS
     return out

@@ -4,10 +4,12 @@
 from __future__ import annotations
 
 from django.dispatch import receiver
+from django.utils.translation import gettext as _
 
 from governance.workflow import panel
 from governance.workflow.models import Finding, VersionReview
 from governance.workflow.services.checklist_evidence import checklist_fill_from_run
+from governance.workflow.services.signoffs import signoffs_void
 from governance.workflow.services.transitions import policy_for_tier
 from registry import hooks as registry_hooks
 from validation import hooks as validation_hooks
@@ -30,6 +32,14 @@ def version_findings(version) -> list:
 @registry_hooks.version_page.provide
 def workflow_panel(request, version, *, workflow_forms=None, workflow_error=None, **_state) -> dict:
     return {"wf": panel.build(request, version, forms=workflow_forms, error=workflow_error)}
+
+
+@receiver(validation_signals.report_issued, dispatch_uid="workflow.signoffs_void_on_report")
+def void_signoffs_on_report(sender, report, actor, **kwargs) -> None:
+    """Sign-offs bound to the report in force before this one stop counting; their signers are told why."""
+    signoffs_void(actor=actor, version=report.version,
+                  reason=_("a new validation report was issued by %(who)s on %(when)s")
+                  % {"who": actor.get_username(), "when": report.issued_at.strftime("%Y-%m-%d %H:%M UTC")})
 
 
 @receiver(validation_signals.run_succeeded, dispatch_uid="workflow.checklist_fill_from_run")

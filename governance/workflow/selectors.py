@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from core.errors import DomainError
 from governance.audit.models import AuditEvent
 from governance.workflow import guards
-from governance.workflow.choices import FindingStatus
-from governance.workflow.models import Finding, ValidatorAssignment, VersionReview
+from governance.workflow.choices import FindingStatus, SignoffRole
+from governance.workflow.models import Finding, SignOff, ValidatorAssignment, VersionReview
 from governance.workflow.services.signoffs import check_eligible, signoff_status
 from registry.choices import VALIDATION_STATES, VersionState
 from registry.models import ModelVersion
@@ -106,7 +106,20 @@ def inbox(*, user) -> dict:
         Q(passport__business_owner=user) | Q(passport__technical_owner=user) | Q(author=user)
     ).order_by("approval_expires_at")
     return {"assigned": list(assigned), "signoffs_due": signoffs_due, "findings": list(findings),
-            "expiring": list(expiring)}
+            "expiring": list(expiring), "voided": voided_signoffs(user=user)}
+
+
+def voided_signoffs(*, user) -> list[SignOff]:
+    """``user``'s sign-offs that stopped counting on versions still awaiting sign-off, and that they have not
+    signed again since: each with when and why (``voided_at``, ``voided_reason``)."""
+    signed_again = SignOff.objects.filter(version=OuterRef("version"), role=OuterRef("role"), signer=user,
+                                          signed_at__gt=OuterRef("signed_at"))
+    mine = SignOff.objects.filter(signer=user, voided_at__isnull=False, version__state=VersionState.VALIDATED)
+    voided = list(restrict_passports(mine, user, prefix="version__passport__").exclude(Exists(signed_again))
+                  .select_related("version__passport").order_by("-voided_at"))
+    for signoff in voided:
+        signoff.role_label = SignoffRole(signoff.role).label if signoff.role in SignoffRole.values else signoff.role
+    return voided
 
 
 def portfolio_summary(*, user) -> dict:

@@ -170,7 +170,8 @@ def signoff_record(request, key: str, number: int):
     try:
         signoff = signoff_services.signoff_record(
             actor=request.user, version=version, role=data["role"], decision=data["decision"],
-            password=data["password"], comment=data["comment"], conditions=form.condition_list())
+            password=data["password"], comment=data["comment"], conditions=form.condition_list(),
+            acknowledge_pending=data["acknowledge_pending"])
     except DomainError as exc:
         field = "password" if exc.code == "reauth_failed" else exc.field
         form.add_error(field if field in form.fields else None, workflow_panel.error_message(exc))
@@ -264,7 +265,7 @@ def inbox(request):
         version.days_left = (version.approval_expires_at - now).days
     context = {
         **data,
-        "total": sum(len(data[k]) for k in ("assigned", "signoffs_due", "findings", "expiring")),
+        "total": sum(len(data[k]) for k in ("assigned", "signoffs_due", "findings", "expiring", "voided")),
         "overdue": sum(1 for f in data["findings"] if f.overdue),
         "high": FindingSeverity.HIGH,
         "open": FindingStatus.OPEN,

@@ -31,12 +31,14 @@ def validated(passport, developer):
 
 def _page_sign(client, version, password):
     url = reverse("governance:signoff_record", args=[version.passport.key, version.number])
-    return client.post(url, {"sign-role": "validator", "sign-decision": "approve", "sign-password": password})
+    return client.post(url, {"sign-role": "validator", "sign-decision": "approve", "sign-password": password,
+                              "sign-acknowledge_pending": "on"})
 
 
 def _api_sign(user, version, password):
     return bearer_client(user).post(f"{API}/passports/{version.passport.key}/versions/{version.number}/signoffs/",
-                                    {"role": "validator", "decision": "approve", "password": password}, format="json")
+                                    {"role": "validator", "decision": "approve", "password": password,
+                                     "acknowledge_pending": True}, format="json")
 
 
 def test_five_wrong_passwords_on_page_and_api_then_even_the_right_one_is_refused(client, validated):
@@ -58,7 +60,7 @@ def test_five_wrong_passwords_on_page_and_api_then_even_the_right_one_is_refused
 
 def test_a_refused_sign_off_answers_the_same_whatever_the_password(client, validated, owner):
     version, cast = validated
-    sign(version, cast.validator, "validator")
+    sign(version, cast.validator, "validator", acknowledge_pending=True)
     client.force_login(cast.validator)
     right, wrong = _page_sign(client, version, PASSWORD), _page_sign(client, version, "not-my-password")
     assert right.status_code == wrong.status_code == 409  # already signed: the password was never compared

@@ -216,7 +216,7 @@ def test_wrong_password_is_refused_and_records_nothing(version, developer, cast)
     to_validated(version, developer, cast)
     with pytest.raises(PermissionDenied) as excinfo:
         signoffs.signoff_record(actor=cast.validator, version=version, role="validator", decision="approve",
-                                password="wrong")
+                                password="wrong", acknowledge_pending=True)
     assert excinfo.value.code == "reauth_failed" and not SignOff.objects.exists()
     failed = last_event("signoff.reauth_failed")
     assert failed.actor == cast.validator and failed.data["role"] == "validator"
@@ -260,9 +260,9 @@ def test_approval_needs_validated_state(version, developer, cast):
 
 def test_double_signoff_on_same_digests_refused(version, developer, cast):
     to_validated(version, developer, cast)
-    sign(version, cast.validator, "validator")
+    sign(version, cast.validator, "validator", acknowledge_pending=True)
     with pytest.raises(Conflict, match="already signed"):
-        sign(version, cast.validator, "validator")
+        sign(version, cast.validator, "validator", acknowledge_pending=True)
 
 
 def test_changed_artifact_digest_invalidates_signoff(version, developer, cast, owner):
@@ -283,10 +283,10 @@ def test_changed_artifact_digest_invalidates_signoff(version, developer, cast, o
 
 def test_new_report_invalidates_signoffs(version, developer, cast):
     to_validated(version, developer, cast)
-    sign(version, cast.validator, "validator")
+    sign(version, cast.validator, "validator", acknowledge_pending=True)
     issue_report(version, cast.validator, text="revised report")
     assert "validator" in signoffs.signoff_status(version).missing
-    sign(version, cast.validator, "validator")  # re-signing the new report is allowed
+    sign(version, cast.validator, "validator", acknowledge_pending=True)  # re-signing the new report is allowed
     assert "validator" in signoffs.signoff_status(version).current
 
 
@@ -312,14 +312,15 @@ def test_reject_returns_version_to_author_with_reason(version, developer, cast, 
 
 def test_conditional_approval_creates_dated_findings(version, developer, cast):
     to_validated(version, developer, cast)
-    sign(version, cast.validator, "validator", decision="approve_with_conditions",
+    sign(version, cast.validator, "validator", decision="approve_with_conditions", acknowledge_pending=True,
          conditions=[{"text": "Recalibrate within a quarter", "due_date": "2027-03-01"}])
     finding = version.findings.get()
     assert finding.due_date == date(2027, 3, 1) and finding.severity == "medium" and finding.from_signoff_id
     with pytest.raises(DomainError, match="dated condition"):
-        sign(version, cast.risk, "risk_officer", decision="approve_with_conditions", conditions=[])
+        sign(version, cast.risk, "risk_officer", decision="approve_with_conditions", conditions=[],
+             acknowledge_pending=True)
     with pytest.raises(DomainError, match="due_date"):
-        sign(version, cast.risk, "risk_officer", decision="approve_with_conditions",
+        sign(version, cast.risk, "risk_officer", decision="approve_with_conditions", acknowledge_pending=True,
              conditions=[{"text": "x", "due_date": "soon"}])
 
 
@@ -483,5 +484,5 @@ def test_failed_signoff_leaves_no_trace(version, developer, cast):
 def test_other_team_validator_may_sign(passport, developer, cast):
     TeamFactory(name="Elsewhere", members=[cast.validator])
     version = to_validated(register(passport, developer, seed=13), developer, cast)
-    sign(version, cast.validator, "validator")
+    sign(version, cast.validator, "validator", acknowledge_pending=True)
     assert "validator" in signoffs.signoff_status(version).current

@@ -191,7 +191,7 @@ def test_validated_page_shows_policy_signoffs_digests_reports_and_checklist(clie
 
 def test_stale_signoff_says_why(client, version, developer, cast):
     to_validated(version, developer, cast)
-    sign(version, cast.validator, "validator")
+    sign(version, cast.validator, "validator", acknowledge_pending=True)
     issue_report(version, cast.validator, text="second report")  # a new report: the validator's sign-off goes stale
     html = page_of(client, cast.risk, version)
     assert "No longer counts: report changed" in html

@@ -18,6 +18,18 @@ class AuditEventSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class CheckpointSerializer(serializers.Serializer):
+    """``governance.audit.checkpoints.Checkpoint``: the chain head signed with the platform key."""
+
+    seq = serializers.IntegerField(min_value=0)
+    hash = serializers.CharField()
+    time = serializers.CharField()
+    key_id = serializers.CharField()
+    signature = serializers.CharField()
+    reason = serializers.CharField(allow_blank=True)
+    algorithm = serializers.CharField()
+
+
 class ChainVerificationSerializer(serializers.Serializer):
     """``governance.audit.services.ChainVerification.as_dict()``."""
 
@@ -26,4 +38,10 @@ class ChainVerificationSerializer(serializers.Serializer):
     head_hash = serializers.CharField()
     first_broken_seq = serializers.IntegerField(allow_null=True)
     first_broken_id = serializers.IntegerField(allow_null=True)
+    first_missing_seq = serializers.IntegerField(
+        allow_null=True, help_text="The first event that should exist and does not (a gap, or a removed tail).")
     reason = serializers.CharField(allow_blank=True)
+    checkpoint = CheckpointSerializer(
+        allow_null=True, help_text="The latest signed checkpoint, kept outside the database, verified against.")
+    rejected_checkpoints = serializers.ListField(
+        child=serializers.CharField(), help_text="Files in the checkpoint folders whose signature does not hold.")

@@ -20,8 +20,12 @@ class Command(BaseCommand):
         elif result.ok:
             self.stdout.write(self.style.SUCCESS(
                 f"Audit chain intact: {result.events_checked} events, head {result.head_hash}"))
+        if result.ok and result.checkpoint and not options["json"]:
+            self.stdout.write(f"Held against the checkpoint of #{result.checkpoint['seq']} signed at "
+                              f"{result.checkpoint['time']}.")
         if not result.ok:
+            missing = (f" First missing event: #{result.first_missing_seq}." if result.first_missing_seq else "")
             raise CommandError(
                 f"Audit chain BROKEN at event #{result.first_broken_seq} (id {result.first_broken_id}): "
-                f"{result.reason}. {result.events_checked} events before it verified."
+                f"{result.reason}.{missing} {result.events_checked} events before it verified."
             )

@@ -131,7 +131,7 @@ class SignOffSerializer(serializers.ModelSerializer):
     class Meta:
         model = SignOff
         fields = ["id", "role", "signer", "decision", "comment", "conditions", "artifact_sha256", "report_sha256",
-                  "checklist_sha256", "signed_at", "counts", "changed_digests"]
+                  "checklist_sha256", "signed_at", "counts", "changed_digests", "voided_at", "voided_reason"]
         read_only_fields = fields
 
     def get_changed_digests(self, signoff: SignOff) -> list[str]:
@@ -150,6 +150,12 @@ class SignOffCreateSerializer(serializers.Serializer):
                                      help_text="The signer's own password: the sign-off is an electronic signature.")
     conditions = serializers.ListField(child=ConditionSerializer(), required=False, max_length=50,
                                        help_text="Dated conditions; required for `approve_with_conditions`.")
+    acknowledge_pending = serializers.BooleanField(
+        required=False, default=False,
+        help_text="Confirms an approval while inputs it binds to are not final yet (an OWASP checklist still being "
+                  "answered, a validation run in progress): without it such an approval is refused with "
+                  "`inputs_pending`, whose `details.pending` lists them. A sign-off that later stops counting is "
+                  "marked voided and its signer notified.")
 
 
 # --------------------------------------------------------------------------- findings

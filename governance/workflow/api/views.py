@@ -285,7 +285,9 @@ class VersionWorkflowViewSet(viewsets.GenericViewSet):
         "Segregation of duties refuses the author (`sod_author`), development-team members (`sod_team`) and a "
         "second role for one person (`sod_two_roles`). The sign-off binds to the current artifact, report and "
         "checklist digests; the last required approval approves the version. A `reject` returns the version to "
-        "its author. Audit events `signoff.recorded`, then `version.approved` or `version.rejected`.",
+        "its author. An approval while the checklist is still being answered or a validation run is in progress "
+        "needs `acknowledge_pending` (else `inputs_pending`). Audit events `signoff.recorded`, then "
+        "`version.approved` or `version.rejected`; a later change that voids it records `signoff.voided`.",
         request=SignOffCreateSerializer,
         responses={201: SignOffSerializer, **VERB_ERRORS},
     )
@@ -295,7 +297,8 @@ class VersionWorkflowViewSet(viewsets.GenericViewSet):
         conditions = [{"text": c["text"], "due_date": c["due_date"].isoformat()} for c in data.get("conditions", [])]
         signoff = signoff_services.signoff_record(actor=request.user, version=self.version, role=data["role"],
                                           decision=data["decision"], password=data["password"],
-                                          comment=data.get("comment", ""), conditions=conditions)
+                                          comment=data.get("comment", ""), conditions=conditions,
+                                          acknowledge_pending=data.get("acknowledge_pending", False))
         context = {**self.get_serializer_context(), "digests": signoff_services.current_digests(signoff.version)}
         return Response(SignOffSerializer(signoff, context=context).data, status=status.HTTP_201_CREATED)
 

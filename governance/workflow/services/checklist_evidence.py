@@ -8,12 +8,13 @@ person left them, and a person still confirms the item by answering it.
 from __future__ import annotations
 
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from core.actors import SYSTEM
 from governance.audit.services import audit_append
 from governance.workflow.models import ChecklistItem
 from governance.workflow.owasp import VALIDATION_EVIDENCE, validation_evidence
-from governance.workflow.services.signoffs import checklist_digest
+from governance.workflow.services.signoffs import checklist_digest, signoffs_void
 
 
 def checklist_fill_from_run(*, run) -> list[str]:
@@ -47,4 +48,7 @@ def checklist_fill_from_run(*, run) -> list[str]:
                      digests={"checklist_sha256": checklist_digest(version),
                               "results_sha256": run.digests.get("results", "")},
                      data={"version": version.number, "codes": filled, "validation_run": run.pk})
+        signoffs_void(actor=SYSTEM, version=version,
+                      reason=_("the OWASP checklist's automatic evidence (%(codes)s) was refreshed from validation "
+                               "run #%(run)s") % {"codes": ", ".join(filled), "run": run.pk})
     return filled

@@ -15,7 +15,7 @@ from governance.workflow import guards
 from governance.workflow.choices import FINDING_TRANSITIONS, ChecklistStatus, FindingSeverity, FindingStatus
 from governance.workflow.models import ChecklistItem, Finding
 from governance.workflow.permissions import ACCEPT, RAISE, can
-from governance.workflow.services.signoffs import maybe_approve
+from governance.workflow.services.signoffs import maybe_approve, signoffs_void
 from registry import permissions as registry_perms
 from registry.services import lock_version
 from registry.storage import display_name, safe_suffix, staged_upload, store_staged
@@ -122,6 +122,10 @@ def checklist_answer(*, actor: Actor, item: ChecklistItem, status: str, evidence
                  digests={"attachment_sha256": item.attachment_sha256} if item.attachment_sha256 else {},
                  data={"version": version.number, "code": item.code, "status": status, "evidence": item.evidence,
                        "links": item.links})
+    signoffs_void(actor=actor, version=version,
+                  reason=_("%(who)s answered OWASP checklist item %(code)s: %(status)s")
+                  % {"who": actor.get_username(), "code": item.code,
+                     "status": str(ChecklistStatus(status).label).lower()})
     return item
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from django.db import transaction
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from core.actors import Actor
@@ -21,12 +22,14 @@ from governance.accounts.choices import Role
 from governance.audit.services import audit_append
 from governance.workflow.choices import Decision, FindingSeverity, FindingStatus, SignoffRole
 from governance.workflow.models import ChecklistItem, Finding, SignOff, VersionReview
+from governance.workflow.notifications import notify
 from governance.workflow.services.transitions import approve, checklist_complete, close_rejected
 from registry import permissions as registry_perms
 from registry.choices import VALIDATION_STATES, VersionState
 from registry.models import ModelVersion
 from registry.services import lock_version
 from validation import permissions as validation_perms
+from validation.choices import ACTIVE_RUN_STATES
 from validation.selectors import report_in_force
 
 
@@ -89,6 +92,46 @@ def signoff_status(version: ModelVersion) -> SignoffStatus:
     return SignoffStatus(required, current, stale, blocking, checklist_missing)
 
 
+def pending_inputs(version: ModelVersion, role: str) -> list[str]:
+    """What a sign-off in ``role`` would be bound to that is not final yet: a change to any of these later makes
+    the sign-off stop counting. Shown on the sign form, and confirmed by the signer before signing."""
+    pending = []
+    review = VersionReview.objects.filter(version=version).first()
+    if review and review.policy.get("checklist_required") and role != SignoffRole.SECURITY:
+        missing = checklist_complete(version)[1]
+        if missing:
+            pending.append(_("the OWASP checklist (%(items)s not answered or still open)")
+                           % {"items": ", ".join(missing)})
+    if version.validation_runs.filter(state__in=ACTIVE_RUN_STATES).exists():
+        pending.append(_("a validation run in progress, whose report would replace the one in force"))
+    return pending
+
+
+def signoffs_void(*, actor: Actor, version: ModelVersion, reason: str) -> list[SignOff]:
+    """Record, on each approving sign-off that has just stopped counting (its digests are no longer the current
+    ones), when and why; audit ``signoff.voided`` and tell its signer by e-mail (their "My reviews" lists it
+    too). Runs in the transaction of the change that voided them."""
+    digests, now, voided = current_digests(version), timezone.now(), []
+    for signoff in version.signoffs.filter(voided_at__isnull=True).exclude(decision=Decision.REJECT).select_related(
+            "signer"):
+        if signoff_is_current(signoff, digests):
+            continue
+        signoff.voided_at, signoff.voided_reason = now, reason[:500]
+        signoff.save(update_fields=["voided_at", "voided_reason"])
+        audit_append(actor=actor, action="signoff.voided", obj=signoff, passport_key=version.passport.key,
+                     digests=digests, data={"version": version.number, "role": signoff.role,
+                                            "signer": signoff.signer.get_username(), "reason": signoff.voided_reason})
+        notify([signoff.signer],
+               _("Your sign-off on %(key)s v%(n)s no longer counts") % {"key": version.passport.key,
+                                                                        "n": version.number},
+               _("Your %(role)s sign-off on %(key)s v%(n)s stopped counting: %(reason)s. Review the change and sign "
+                 "again from the version page or My reviews.")
+               % {"role": str(SignoffRole(signoff.role).label).lower(), "key": version.passport.key,
+                  "n": version.number, "reason": signoff.voided_reason})
+        voided.append(signoff)
+    return voided
+
+
 def check_eligible(actor: Actor, version: ModelVersion, role: str) -> None:
     """Raise naming the rule when ``actor`` may not sign in ``role``."""
     passport = version.passport
@@ -132,7 +175,7 @@ def _clean_conditions(conditions) -> list[dict]:
 
 
 def signoff_record(*, actor: Actor, version: ModelVersion, role: str, decision: str, password: str, comment: str = "",
-                   conditions: list | None = None) -> SignOff:
+                   conditions: list | None = None, acknowledge_pending: bool = False) -> SignOff:
     """Record a sign-off after re-authenticating the signer with their password.
 
     Approvals need the version validated; a reject (in validation or validated) returns it to the author.
@@ -145,7 +188,7 @@ def signoff_record(*, actor: Actor, version: ModelVersion, role: str, decision: 
     """
     REAUTH.check(actor.pk)
     _signable(actor=actor, version=ModelVersion.objects.select_related("passport").get(pk=version.pk), role=role,
-              decision=decision, conditions=conditions)
+              decision=decision, conditions=conditions, acknowledge_pending=acknowledge_pending)
     if not password or not actor.check_password(password):
         failures = REAUTH.failed(actor.pk)
         with transaction.atomic(durable=True):
@@ -154,10 +197,10 @@ def signoff_record(*, actor: Actor, version: ModelVersion, role: str, decision: 
         raise PermissionDenied(_("Re-authentication failed: the password does not match."), code="reauth_failed")
     REAUTH.reset(actor.pk)
     return _signoff_record(actor=actor, version=version, role=role, decision=decision, comment=comment,
-                           conditions=conditions)
+                           conditions=conditions, acknowledge_pending=acknowledge_pending)
 
 
-def _signable(*, actor: Actor, version, role, decision, conditions) -> list:
+def _signable(*, actor: Actor, version, role, decision, conditions, acknowledge_pending: bool) -> list:
     """Every rule of a sign-off but the password: raise the first that refuses; return the cleaned conditions."""
     review = VersionReview.objects.filter(version=version).first()
     if role not in SignoffRole.values or review is None or role not in review.required_roles:
@@ -188,20 +231,28 @@ def _signable(*, actor: Actor, version, role, decision, conditions) -> list:
             review.policy.get("checklist_required"):
         raise DomainError(_("The OWASP checklist is incomplete: %(items)s unanswered or open.")
                           % {"items": ", ".join(status.checklist_missing)}, code="checklist_incomplete")
+    pending = pending_inputs(version, role) if decision != Decision.REJECT else []
+    if pending and not acknowledge_pending:
+        raise DomainError(_("Not final yet: %(inputs)s. A sign-off given now stops counting when they change, and "
+                            "you would be told; confirm that you sign anyway.") % {"inputs": "; ".join(pending)},
+                          code="inputs_pending", field="acknowledge_pending", details={"pending": pending})
     return conditions
 
 
 @transaction.atomic(durable=True)
-def _signoff_record(*, actor: Actor, version, role, decision, comment, conditions) -> SignOff:
+def _signoff_record(*, actor: Actor, version, role, decision, comment, conditions, acknowledge_pending) -> SignOff:
     version = lock_version(version)  # the same rules again, under the lock: the state that counts is this one
-    conditions = _signable(actor=actor, version=version, role=role, decision=decision, conditions=conditions)
+    conditions = _signable(actor=actor, version=version, role=role, decision=decision, conditions=conditions,
+                           acknowledge_pending=acknowledge_pending)
     digests = current_digests(version)
     signoff = create_validated(SignOff, version=version, role=role, signer=actor, decision=decision,
                                comment=(comment or "").strip(), conditions=conditions, **digests)
     audit_append(actor=actor, action="signoff.recorded", obj=signoff, passport_key=version.passport.key,
                  digests=digests, data={"version": version.number, "role": role, "decision": decision,
                                         "comment": signoff.comment, "conditions": conditions,
-                                        "reauthenticated": True})
+                                        "reauthenticated": True,
+                                        "pending_acknowledged": pending_inputs(version, role)
+                                        if decision != Decision.REJECT else []})
     for cond in conditions:
         _condition_finding(actor, version, signoff, cond)
     if decision == Decision.REJECT:

@@ -1,0 +1,6 @@
+"""The governance rooms' Celery tasks, gathered where ``app.autodiscover_tasks()`` looks (``<app>.tasks``)."""
+
+from governance.audit.tasks import audit_checkpoint
+from governance.workflow.tasks import approvals_expire_and_notify_task
+
+__all__ = ["approvals_expire_and_notify_task", "audit_checkpoint"]
