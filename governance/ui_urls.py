@@ -40,6 +40,7 @@ workflow_patterns = [
     path(f"{VERSION}checklist/<str:code>/attachment/", workflow_views.checklist_attachment,
          name="checklist_attachment"),
     path(f"{VERSION}sign/", workflow_views.signoff_record, name="signoff_record"),
+    path(f"{VERSION}accept-test/", workflow_views.test_accept, name="test_accept"),
     path(f"{VERSION}reject/", workflow_views.version_reject, name="version_reject"),
     path(f"{VERSION}revoke/", workflow_views.version_revoke, name="version_revoke"),
     path(f"{VERSION}retire/", workflow_views.version_retire, name="version_retire"),

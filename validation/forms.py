@@ -89,3 +89,18 @@ class ReportIssueForm(BootstrapFormMixin, forms.Form):
         label=gettext_lazy("Conclusion"), max_length=20000, widget=forms.Textarea(attrs={"rows": 8}),
         help_text=gettext_lazy("Your opinion on the model's fitness for its intended use, with any conditions. "
                                "It is frozen into the report with the results."))
+
+    def __init__(self, *args, skipped: list[dict] = (), **kwargs):
+        """``skipped``: the required tests the run skipped (``validation.gaps.run_gaps``): one justification each."""
+        super().__init__(*args, **kwargs)
+        self.skipped = list(skipped)
+        for gap in self.skipped:
+            self.fields[f"exception_{gap['test']}"] = forms.CharField(
+                label=gettext_lazy("Exception for '%(test)s'") % {"test": gap["test"]}, required=False,
+                max_length=5000, widget=forms.Textarea(attrs={"rows": 3}),
+                help_text=gettext_lazy("Required by the tier policy but skipped: %(note)s. Justify issuing the "
+                                       "report without it; a risk officer must accept it before approval.")
+                % {"note": gap["note"]})
+
+    def exceptions(self) -> dict[str, str]:
+        return {gap["test"]: self.cleaned_data.get(f"exception_{gap['test']}", "") for gap in self.skipped}

@@ -38,6 +38,9 @@ class ValidationReport(models.Model):
                             related_name="reports", verbose_name=_("validation run"))
     pdf_file = models.FileField(_("PDF"), upload_to=report_path, max_length=300, blank=True)
     pdf_sha256 = models.CharField(_("PDF sha256"), max_length=64, blank=True)
+    # {test: {"justification", "skipped_because"}}: required tests the run skipped, issued under the validator's
+    # justified exception (frozen into the report's documents)
+    exceptions = models.JSONField(_("exceptions to the tier policy"), default=dict, blank=True)
 
     class Meta:
         ordering = ["-issued_at", "-pk"]

@@ -17,6 +17,7 @@ from django.template.loader import render_to_string
 
 from core.pdf import StaticOnlyFetcher, figure_data_uri, html_to_pdf
 from validation import hooks, run_display
+from validation.gaps import run_gaps
 
 
 @dataclass(frozen=True)
@@ -28,17 +29,17 @@ class Rendered:
     refused: tuple[str, ...]  # URLs the PDF renderer was asked for and refused (nothing, for a clean document)
 
 
-def report_context(*, run, conclusion: str, issued_by, issued_at) -> dict:
+def report_context(*, run, conclusion: str, issued_by, issued_at, exceptions: dict | None = None) -> dict:
     """The context of both renderings, read from the database: the run's version, its findings and sign-offs."""
     version = run.version
     findings = list(hooks.version_findings(version))
     signoffs = list(version.signoffs.select_related("signer").order_by("signed_at", "pk"))
     return build_context(run=run, version=version, passport=version.passport, findings=findings, signoffs=signoffs,
-                         conclusion=conclusion, issued_by=issued_by, issued_at=issued_at)
+                         conclusion=conclusion, issued_by=issued_by, issued_at=issued_at, exceptions=exceptions)
 
 
 def build_context(*, run, version, passport, findings: list, signoffs: list, conclusion: str, issued_by,
-                  issued_at) -> dict:
+                  issued_at, exceptions: dict | None = None) -> dict:
     sections, charts = run_display.sections(run.results or {})
     summary = (run.results or {}).get("summary") or {}
     environment = run.environment or {}
@@ -51,6 +52,7 @@ def build_context(*, run, version, passport, findings: list, signoffs: list, con
         "findings": findings, "signoffs": signoffs, "conclusion": conclusion, "issued_by": issued_by,
         "issued_at": issued_at, "environment": environment,
         "packages": sorted((environment.get("packages") or {}).items()), "toc": toc,
+        "exceptions": sorted((exceptions or {}).items()), "failed_tests": run_gaps(run)["failed"],
     }
 
 
@@ -94,9 +96,10 @@ def _thin_markers(trace: dict, most: int = 120) -> dict:
     return {**trace, "x": [xs[i] for i in keep], "y": [ys[i] for i in keep]}
 
 
-def render(*, run, conclusion: str, issued_by, issued_at) -> Rendered:
+def render(*, run, conclusion: str, issued_by, issued_at, exceptions: dict | None = None) -> Rendered:
     """Render both documents of a report; raises whatever rendering raised (the caller stores nothing then)."""
-    context = report_context(run=run, conclusion=conclusion, issued_by=issued_by, issued_at=issued_at)
+    context = report_context(run=run, conclusion=conclusion, issued_by=issued_by, issued_at=issued_at,
+                             exceptions=exceptions)
     html = render_html(context)
     sha256 = hashlib.sha256(html).hexdigest()
     fetcher = StaticOnlyFetcher()

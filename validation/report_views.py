@@ -19,6 +19,7 @@ from core.forms import apply_domain_error
 from validation import guards, hooks, run_display, selectors, services
 from validation.api.reports import CSP, file_response
 from validation.forms import ReportIssueForm
+from validation.gaps import run_gaps
 from validation.models import ValidationReport
 
 
@@ -26,13 +27,16 @@ from validation.models import ValidationReport
 @require_http_methods(["GET", "POST"])
 def report_issue(request, pk: int):
     run = selectors.run_get(user=request.user, pk=pk)
-    form = ReportIssueForm(request.POST or None)
+    skipped = run_gaps(run)["skipped"]
+    form = ReportIssueForm(request.POST or None, skipped=skipped)
     if request.method == "POST" and form.is_valid():
         try:
             report = services.report_issue_generated(actor=request.user, run=run,
-                                                     conclusion=form.cleaned_data["conclusion"])
+                                                     conclusion=form.cleaned_data["conclusion"],
+                                                     exceptions=form.exceptions())
         except DomainError as exc:
-            apply_domain_error(form, exc, default_field="conclusion")
+            field = f"exception_{exc.details['skipped'][0]}" if exc.code == "required_test_skipped" else None
+            apply_domain_error(form, exc, default_field=field or "conclusion")
         else:
             messages.success(request, _("Report issued. Sign-offs now bind to its SHA-256 %(digest)s.")
                              % {"digest": report.sha256[:12]})

@@ -29,6 +29,7 @@ from registry.storage import display_name, safe_suffix, staged_upload, store_sta
 from validation import guards, hooks, signals, thresholds
 from validation import report as report_render
 from validation.choices import ACTIVE_RUN_STATES, RUN_TRANSITIONS, RunState, RunStep
+from validation.gaps import run_gaps
 from validation.models import ValidationReport, ValidationRun
 from validation.runner import missing_column_error, missing_columns
 
@@ -82,12 +83,14 @@ def _report_insert(*, actor: Actor, version, stored, staged, filename, conclusio
     return report
 
 
-def report_issue_generated(*, actor: Actor, run, conclusion: str) -> ValidationReport:
+def report_issue_generated(*, actor: Actor, run, conclusion: str, exceptions: dict | None = None) -> ValidationReport:
     """Freeze the report of a succeeded run: render the HTML document (its sha256 is the report digest sign-offs
     bind to) and the PDF (that digest in every footer) once, store both, and record the report in force.
 
-    Rendering happens before anything is stored; a failure stores nothing. Files written before the database
-    transaction are removed again if it fails."""
+    A run that skipped a test its tier policy requires is issued only with the validator's justified exception
+    for each such test (``exceptions``: {test: justification}), frozen into the report; otherwise refused with
+    ``required_test_skipped`` naming them. Rendering happens before anything is stored; a failure stores nothing.
+    Files written before the database transaction are removed again if it fails."""
 
 
     run = ValidationRun.objects.select_related("version__passport", "reference", "validation", "champion").get(
@@ -100,8 +103,10 @@ def report_issue_generated(*, actor: Actor, run, conclusion: str) -> ValidationR
     conclusion = (conclusion or "").strip()
     if not conclusion:
         raise DomainError(_("A report needs the validator's conclusion."), code="required", field="conclusion")
+    exceptions = _report_exceptions(run, exceptions)
     issued_at = timezone.now().replace(microsecond=0)
-    rendered = report_render.render(run=run, conclusion=conclusion, issued_by=actor, issued_at=issued_at)
+    rendered = report_render.render(run=run, conclusion=conclusion, issued_by=actor, issued_at=issued_at,
+                                    exceptions=exceptions)
     if rendered.refused:
         raise DomainError(_("The report asked for resources outside the platform; it was not issued."),
                           code="render_refused", details={"urls": list(rendered.refused)[:10]})
@@ -115,15 +120,40 @@ def report_issue_generated(*, actor: Actor, run, conclusion: str) -> ValidationR
                                         ContentFile(rendered.pdf))
         written.append(pdf_name)
         return _generated_insert(actor=actor, run=run, rendered=rendered, html_name=html_name, pdf_name=pdf_name,
-                                 conclusion=conclusion, issued_at=issued_at)
+                                 conclusion=conclusion, issued_at=issued_at, exceptions=exceptions)
     except Exception:
         for name in written:
             default_storage.delete(name)
         raise
 
 
+MIN_JUSTIFICATION = 20
+
+
+def _report_exceptions(run, given: dict | None) -> dict:
+    """The exceptions a report of ``run`` carries: one justification for each required test the run skipped, and
+    none for anything else."""
+    given = {str(k): str(v or "").strip() for k, v in (given or {}).items()}
+    skipped = {g["test"]: g["note"] for g in run_gaps(run)["skipped"]}
+    stray = sorted(set(given) - set(skipped))
+    if stray:
+        raise DomainError(_("Exceptions are recorded only for required tests the run skipped; %(tests)s did not "
+                            "skip.") % {"tests": ", ".join(stray)}, code="invalid", field="exceptions",
+                          details={"tests": stray})
+    missing = [test for test in skipped if len(given.get(test, "")) < MIN_JUSTIFICATION]
+    if missing:
+        reasons = "; ".join(f"{test} ({skipped[test]})" for test in missing)
+        raise DomainError(
+            _("Run #%(run)s skipped tests its tier policy requires: %(tests)s. Record a justified exception for "
+              "each (at least %(min)s characters: why the test cannot run and why the model is fit without it), "
+              "or start a run that runs them.") % {"run": run.pk, "tests": reasons, "min": MIN_JUSTIFICATION},
+            code="required_test_skipped", field="exceptions", details={"skipped": missing})
+    return {test: {"justification": given[test][:5000], "skipped_because": skipped[test]} for test in skipped}
+
+
 @transaction.atomic(durable=True)
-def _generated_insert(*, actor: Actor, run, rendered, html_name, pdf_name, conclusion, issued_at) -> ValidationReport:
+def _generated_insert(*, actor: Actor, run, rendered, html_name, pdf_name, conclusion, issued_at,
+                      exceptions: dict) -> ValidationReport:
 
     version = lock_version(run.version)
     if version.state not in VALIDATION_STATES:
@@ -132,7 +162,8 @@ def _generated_insert(*, actor: Actor, run, rendered, html_name, pdf_name, concl
     report = ValidationReport(version=version, source=ValidationReport.Source.GENERATED, run=run,
                               filename=f"validation-report-{version.passport.key}-v{version.number}-run-{run.pk}.html",
                               sha256=rendered.sha256, size=len(rendered.html), conclusion=conclusion,
-                              issued_by=actor, issued_at=issued_at, pdf_sha256=rendered.pdf_sha256)
+                              issued_by=actor, issued_at=issued_at, pdf_sha256=rendered.pdf_sha256,
+                              exceptions=exceptions)
     report.file.name = html_name
     report.pdf_file.name = pdf_name
     validate_model(report)
@@ -140,7 +171,8 @@ def _generated_insert(*, actor: Actor, run, rendered, html_name, pdf_name, concl
     audit_append(actor=actor, action="report.issued", obj=report, passport_key=version.passport.key,
                  digests={"report_sha256": report.sha256, "pdf_sha256": report.pdf_sha256,
                           "artifact_sha256": version.sha256, "results_sha256": (run.digests or {}).get("results", "")},
-                 data={"version": version.number, "run": run.pk, "source": report.source})
+                 data={"version": version.number, "run": run.pk, "source": report.source,
+                       "exceptions": exceptions})
     signals.report_issued.send(sender=ValidationReport, report=report, actor=actor)
     return report
 

@@ -21,6 +21,7 @@ from validation.checks import (
     errored,
     generalisation,
     metric,
+    not_applicable,
     outcome,
     performance,
     quality,
@@ -117,7 +118,7 @@ def _quality(ctx: Context) -> dict:
 
 def _calibration(ctx: Context, scores: np.ndarray | None = None) -> dict:
     if ctx.task != CLASSIFICATION:
-        return skipped("Calibration applies to classifiers.")
+        return not_applicable("Calibration applies to classifiers.")
     return calibration.calibration(ctx.y_val, ctx.s_val if scores is None else scores,
                                    thresholds=ctx.thresholds("calibration"))
 

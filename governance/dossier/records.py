@@ -22,7 +22,14 @@ from django.utils import timezone
 from core.pdf import StaticOnlyFetcher, html_to_pdf
 from governance.audit.models import AuditEvent
 from governance.audit.services import ChainVerification
-from governance.workflow.models import ChecklistItem, Finding, SignOff, ValidatorAssignment, VersionReview
+from governance.workflow.models import (
+    ChecklistItem,
+    Finding,
+    SignOff,
+    TestAcceptance,
+    ValidatorAssignment,
+    VersionReview,
+)
 from governance.workflow.services.signoffs import current_digests, signoff_is_current
 from registry.models import Dataset, ModelPassport, ModelVersion
 from validation.models import ValidationReport, ValidationRun
@@ -163,6 +170,7 @@ def _versions(passport: ModelPassport) -> list[dict]:
         "validator", "assigned_by"))
     reports = _grouped(ValidationReport.objects.filter(**of_passport).select_related("issued_by").order_by(
         "-issued_at", "-pk"))
+    acceptances = _grouped(TestAcceptance.objects.filter(**of_passport).select_related("accepted_by"))
     runs: dict[int, list] = defaultdict(list)
     for run in ValidationRun.objects.filter(**of_passport).select_related(
             "reference", "validation", "champion", "started_by").order_by("-created_at", "-pk").iterator(
@@ -194,9 +202,17 @@ def _versions(passport: ModelPassport) -> list[dict]:
             "checklist": {"sha256": digests["checklist_sha256"],
                           "items": [_checklist_record(i) for i in checklist.get(version.pk, [])]},
             "reports": [_report_record(r, in_force) for r in version_reports],
+            "report_exceptions": version_reports[0].exceptions if version_reports else {},
+            "test_acceptances": [_acceptance_record(a) for a in acceptances.get(version.pk, [])],
             "runs": runs.get(version.pk, []),
         })
     return out
+
+
+def _acceptance_record(acceptance: TestAcceptance) -> dict:
+    return {"test": acceptance.test, "kind": acceptance.kind, "rationale": acceptance.rationale,
+            "report_sha256": acceptance.report_sha256, "accepted_by": _who(acceptance.accepted_by),
+            "accepted_at": _when(acceptance.accepted_at)}
 
 
 def dossier_records(passport: ModelPassport, *, verification: ChainVerification) -> dict:

@@ -250,7 +250,9 @@ SPECTACULAR_SETTINGS = {
     # One enum component for version states (used by versions, passport annotations and filters).
     "ENUM_NAME_OVERRIDES": {"VersionStateEnum": "registry.choices.VersionState",
                             "RunStateEnum": "validation.choices.RunState",
-                            "ValidationDepthEnum": "validation.choices.ValidationDepth"},
+                            "ValidationDepthEnum": "validation.choices.ValidationDepth",
+                            "TestAcceptanceKindEnum": "governance.workflow.choices.TestAcceptanceKind",
+                            "DatasetKindEnum": "registry.choices.DatasetKind"},
 }
 
 # One cache for every process: API throttles and failure counters (sign-off re-authentication) must hold across

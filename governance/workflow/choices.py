@@ -55,3 +55,12 @@ class ChecklistStatus(models.TextChoices):
 
 
 
+
+
+class TestAcceptanceKind(models.TextChoices):
+    """Why a test of a report needs a risk officer's acceptance."""
+
+    __test__ = False
+
+    FAILED = "failed", _("Failed")
+    EXCEPTED = "excepted", _("Skipped under an exception")

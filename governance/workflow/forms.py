@@ -213,3 +213,13 @@ class SignoffForm(BootstrapFormMixin, forms.Form):
             return []
         return [{"text": f.cleaned_data["text"], "due_date": f.cleaned_data["due_date"].isoformat()}
                 for f in self.conditions if f.cleaned_data.get("text")]
+
+
+class TestAcceptForm(BootstrapFormMixin, forms.Form):
+    """Input of ``test_accept``: which failed or excepted test, and why its risk is acceptable."""
+
+    __test__ = False  # not a pytest test class, whatever its name
+
+    test = forms.CharField(max_length=40)
+    rationale = forms.CharField(label=_("Why the risk is acceptable"), max_length=5000,
+                                widget=forms.Textarea(attrs={"rows": 2}))

@@ -14,7 +14,7 @@ from django.utils.translation import gettext as _
 
 from core.actors import SystemActor
 from core.guards import ALLOWED, Verdict, person, state
-from governance.workflow.permissions import ANSWER, ASSIGN, RAISE, REVOKE, can
+from governance.workflow.permissions import ACCEPT, ANSWER, ASSIGN, RAISE, REVOKE, can
 from registry import permissions as registry_perms
 from registry.choices import (
     ASSIGNABLE_STATES,
@@ -24,7 +24,9 @@ from registry.choices import (
     VersionState,
 )
 from validation import permissions as validation_perms
+from validation.gaps import report_gaps
 from validation.guards import issue_report
+from validation.selectors import report_in_force
 
 
 def transition_allowed(version, to: str) -> Verdict:
@@ -95,10 +97,21 @@ def retire(actor, version) -> Verdict:
 
 # Verb -> guard, in the order the version page lists the buttons. Signing has its own eligibility
 # (``governance.workflow.services.signoffs.check_eligible``), asked per sign-off role.
+def accept_test(actor, version) -> Verdict:
+    if not can(actor, ACCEPT, version):
+        return person(_("Only a risk officer may accept a failed or excepted test."))
+    if version.state != VersionState.VALIDATED:
+        return state(version, _("Tests are accepted on validated versions awaiting sign-off; v%(n)s is %(state)s."))
+    if not report_gaps(report_in_force(version)):
+        return state(version, _("The report in force of v%(n)s has no failed or excepted test to accept."),
+                     "nothing_to_accept")
+    return ALLOWED
+
+
 VERBS: dict[str, Callable[..., Verdict]] = {
     "submit": submit, "assign": assign, "issue_report": issue_report, "mark_validated": mark_validated,
     "raise_finding": raise_finding, "answer_checklist": answer_checklist, "reject": reject, "revoke": revoke,
-    "retire": retire,
+    "retire": retire, "accept_test": accept_test,
 }
 
 

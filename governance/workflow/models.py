@@ -9,7 +9,13 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from governance.workflow.choices import ChecklistStatus, Decision, FindingSeverity, FindingStatus
+from governance.workflow.choices import (
+    ChecklistStatus,
+    Decision,
+    FindingSeverity,
+    FindingStatus,
+    TestAcceptanceKind,
+)
 from validation.choices import ValidationDepth
 
 
@@ -176,3 +182,30 @@ class ChecklistItem(models.Model):
 
     def __str__(self) -> str:
         return f"{self.code} {self.get_status_display()}"
+
+
+class TestAcceptance(models.Model):
+    """A risk officer's explicit acceptance of one failed or excepted test of a validation report, with the
+    rationale: approval waits until every such test of the report in force is accepted. Bound to the report, so
+    a new report asks again."""
+
+    Kind = TestAcceptanceKind
+    __test__ = False  # not a pytest test class, whatever its name
+
+    version = models.ForeignKey("registry.ModelVersion", on_delete=models.PROTECT, related_name="test_acceptances")
+    report = models.ForeignKey("validation.ValidationReport", on_delete=models.PROTECT, related_name="+")
+    report_sha256 = models.CharField(max_length=64)
+    test = models.CharField(_("test"), max_length=40)
+    kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)
+    rationale = models.TextField(_("rationale"))
+    accepted_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    accepted_at = models.DateTimeField(_("accepted"), default=timezone.now)
+
+    class Meta:
+        ordering = ["accepted_at"]
+        verbose_name = _("test acceptance")
+        verbose_name_plural = _("test acceptances")
+        constraints = [models.UniqueConstraint(fields=["report", "test"], name="one_acceptance_per_report_test")]
+
+    def __str__(self) -> str:
+        return f"{self.test} ({self.kind}) accepted by {self.accepted_by}"

@@ -22,11 +22,12 @@ from governance.workflow.forms import (
     ReasonForm,
     ReportIssueForm,
     SignoffForm,
+    TestAcceptForm,
 )
 from governance.workflow.models import RiskTierPolicy, VersionReview
 from governance.workflow.owasp import CHECKLIST
 from governance.workflow.permissions import ACCEPT, RAISE, can
-from governance.workflow.services.signoffs import current_digests, pending_inputs, signoff_status
+from governance.workflow.services.signoffs import current_digests, pending_inputs, signoff_status, tests_to_accept
 from registry.choices import VersionState
 
 MAIN_PATH = [VersionState.DRAFT, VersionState.SUBMITTED, VersionState.IN_VALIDATION, VersionState.VALIDATED,
@@ -38,8 +39,8 @@ DIGEST_LABELS = {
     "checklist_sha256": _("checklist"),
 }
 
-FORM_ANCHORS = {"assign": "wf-review", "report": "wf-reports", "finding": "wf-findings", "sign": "sign",
-                "reject": "wf-actions", "revoke": "wf-actions", "retire": "wf-actions"}
+FORM_ANCHORS = {"accept": "wf-acceptances", "assign": "wf-review", "report": "wf-reports", "finding": "wf-findings",
+                "sign": "sign", "reject": "wf-actions", "revoke": "wf-actions", "retire": "wf-actions"}
 
 
 def error_message(exc: DomainError) -> str:
@@ -194,6 +195,7 @@ def build(request, version, *, forms: dict | None = None, error: DomainError | N
         "findings": _findings(request, version, forms),
         "checklist": _checklist(version, actions, forms),
         "assignments": list(version.assignments.select_related("validator", "assigned_by")),
+        "tests_to_accept": tests_to_accept(version),
         "history": history,
         "error": error_message(error) if error else None,
         "error_anchor": form_anchor(next(iter(forms), None)) if (error or forms) else None,
@@ -218,6 +220,8 @@ def _forms(version, actions, forms, signoff_roles: list[str]) -> dict:
     for verb in ("reject", "revoke", "retire"):
         if verb in actions:
             out[f"{verb}_form"] = forms.get(verb) or ReasonForm(prefix=verb, required=verb != "retire")
+    if "accept_test" in actions:
+        out["accept_form"] = forms.get("accept") or TestAcceptForm(prefix="accept")
     if "sign" in actions:
         reject_only = version.state != VersionState.VALIDATED
         out["sign_form"] = forms.get("sign") or SignoffForm(roles=signoff_roles, reject_only=reject_only)

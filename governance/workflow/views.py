@@ -30,6 +30,7 @@ from governance.workflow.forms import (
     ReasonForm,
     ReportIssueForm,
     SignoffForm,
+    TestAcceptForm,
 )
 from governance.workflow.models import ChecklistItem, Finding
 from governance.workflow.services import findings as finding_services
@@ -155,6 +156,27 @@ def _close_view(verb: str, service, success: str):
 version_reject = _close_view("reject", workflow_services.version_reject, _("Version %(n)s rejected."))
 version_revoke = _close_view("revoke", workflow_services.version_revoke, _("Approval of version %(n)s revoked."))
 version_retire = _close_view("retire", workflow_services.version_retire, _("Version %(n)s retired."))
+
+
+@login_required
+@require_POST
+def test_accept(request, key: str, number: int):
+    """A risk officer accepts one failed or excepted test of the report in force, with a rationale."""
+    version = _version(request, key, number)
+    form = TestAcceptForm(request.POST, prefix="accept")
+    if not form.is_valid():
+        return _refused(request, version, None, {"accept": form})
+    try:
+        acceptance = signoff_services.test_accept(actor=request.user, version=version, test=form.cleaned_data["test"],
+                                                  rationale=form.cleaned_data["rationale"])
+    except DomainError as exc:
+        return _refused(request, version, exc, {"accept": form})
+    messages.success(request, _("The risk of '%(test)s' is accepted.") % {"test": acceptance.test})
+    version.refresh_from_db(fields=["state"])
+    if version.state == VersionState.APPROVED:
+        messages.success(request, _("All required sign-offs are in: version %(n)s is approved.")
+                         % {"n": version.number})
+    return _back(version, "wf-acceptances")
 
 
 @login_required

@@ -146,6 +146,13 @@ ENDPOINTS = [
     Endpoint("POST", "/passports/{w.key}/versions/{w.validated}/signoffs/", "val", 201,
              (("outsider", 404), ("developer", 403), ("risk", 403), ("val2", 403)),
              body=lambda w: {"role": "validator", "decision": "approve", "password": PASSWORD}, id="signoff-record"),
+    Endpoint("GET", "/passports/{w.key}/versions/{w.validated}/test-acceptances/", "auditor", 200,
+             (("outsider", 404),), id="test-acceptance-list"),
+    # an uploaded report names no failed test: the risk officer may accept, there is nothing to
+    Endpoint("POST", "/passports/{w.key}/versions/{w.validated}/test-acceptances/", "risk", 409,
+             (("outsider", 404), ("developer", 403), ("val", 403)),
+             body=lambda w: {"test": "performance", "rationale": "Within the appetite agreed with the board."},
+             id="test-accept"),
     Endpoint("GET", "/passports/{w.key}/versions/{w.validated}/findings/", "developer", 200, (("outsider", 404),),
              id="version-findings"),
     Endpoint("POST", "/passports/{w.key}/versions/{w.validated}/findings/", "validator", 201,

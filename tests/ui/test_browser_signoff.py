@@ -137,3 +137,52 @@ def test_wrong_password_in_the_browser_records_nothing(live_server, browser):
     assert page.locator("#id_sign-comment").input_value() == "Looks fine."  # what was typed is kept
     assert page.locator("#id_sign-password").input_value() == ""  # the password is not
     assert not SignOff.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_validator_confirms_what_is_not_final_and_later_sees_the_sign_off_voided(live_server, browser, settings):
+    """Tier 1, the OWASP checklist still open: the sign form lists it and asks for a confirmation; security's
+    answer then voids the sign-off and My reviews says so, in English and Russian, wide and narrow."""
+    from governance.workflow.models import ChecklistItem
+    from governance.workflow.services import findings
+
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    developer = UserFactory(username="dev", roles=["model_developer"])
+    owner = UserFactory(username="owner", roles=["model_owner"])
+    cast = Cast()
+    passport = make_passport(actor=developer, key="browser-high", team=TeamFactory(members=[developer]),
+                             business_owner=owner)
+    assert passport.risk_tier == 1
+    version = to_validated(register(passport, developer), developer, cast)
+    path = f"/passports/{passport.key}/versions/{version.number}/"
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+
+    page = open_as(browser, live_server, "val", path)
+    pending = page.locator(".sign-pending")
+    assert "OWASP checklist" in pending.inner_text()
+    page.check("#id_sign-decision_0")
+    page.fill("#id_sign-password", PASSWORD)
+    page.click("[data-signoff-form] button[type=submit]")  # not confirmed: refused, nothing signed
+    page.wait_for_load_state()
+    assert "confirm that you sign anyway" in page.content() and not SignOff.objects.exists()
+    page.screenshot(path=str(SCREENSHOTS / "sign-pending-refused.png"), full_page=True)
+    page.console_errors.clear()  # the refusal's own 400
+    page.check("#id_sign-acknowledge_pending")
+    page.fill("#id_sign-password", PASSWORD)
+    page.click("[data-signoff-form] button[type=submit]")
+    page.wait_for_load_state()
+    assert SignOff.objects.filter(signer=cast.validator).exists()
+
+    item = ChecklistItem.objects.get(version=version, code="ML05")
+    findings.checklist_answer(actor=cast.security, item=item, status="open", evidence="Model theft not assessed.")
+    for lang, heading in (("en", "Your sign-offs that stopped counting"),
+                          ("ru", "Ваши подписи, которые перестали учитываться")):
+        page.context.add_cookies([{"name": "django_language", "value": lang, "url": live_server.url}])
+        for width in (1440, 390):
+            page.set_viewport_size({"width": width, "height": 900})
+            page.goto(f"{live_server.url}/reviews/")
+            assert heading in page.locator("#voided").inner_text() and "ML05" in page.locator("#voided").inner_text()
+            page.screenshot(path=str(SCREENSHOTS / f"reviews-voided-{lang}-{width}.png"), full_page=True)
+            page.goto(f"{live_server.url}{path}")
+            page.screenshot(path=str(SCREENSHOTS / f"version-voided-{lang}-{width}.png"), full_page=True)
+    assert page.console_errors == []

@@ -36,6 +36,11 @@ class HtmlRenderer(FileRenderer):
 
 class ReportIssueSerializer(serializers.Serializer):
     conclusion = serializers.CharField(max_length=20000, help_text="The validator's conclusion.")
+    exceptions = serializers.DictField(
+        child=serializers.CharField(max_length=5000), required=False, default=dict,
+        help_text="{test: justification} for each test the tier policy requires that the run skipped (at least 20 "
+                  "characters each). Without one, the report is refused with `required_test_skipped`, whose "
+                  "`details.skipped` names the tests.")
 
 
 class ValidationReportSerializer(serializers.ModelSerializer):
@@ -49,7 +54,7 @@ class ValidationReportSerializer(serializers.ModelSerializer):
     class Meta:
         model = ValidationReport
         fields = ["id", "passport", "version", "source", "run", "filename", "sha256", "size", "pdf_sha256",
-                  "conclusion", "issued_by", "issued_at", "html_url", "pdf_url"]
+                  "conclusion", "exceptions", "issued_by", "issued_at", "html_url", "pdf_url"]
 
     def get_html_url(self, report) -> str | None:
         if report.source != ValidationReport.Source.GENERATED:
@@ -80,7 +85,8 @@ class ReportIssueView(_ReportView):
         description="The assigned validator freezes the report of a succeeded run with a conclusion: the HTML "
         "document (its sha256 is the report digest sign-offs bind to) and a PDF with that digest in every page "
         "footer. 409 `run_not_succeeded` for a run that has not succeeded, `invalid_state` when the version is not "
-        "in validation; 403 for anyone but an assigned validator. Audit event `report.issued`.",
+        "in validation; 400 `required_test_skipped` when the run skipped a test its tier policy requires and no "
+        "justified exception is given for it; 403 for anyone but an assigned validator. Audit event `report.issued`.",
         parameters=[RUN_ID, NO_FORMAT],
         request=ReportIssueSerializer,
         responses={201: ValidationReportSerializer, **error_responses(400, 403, 404, 409)},
@@ -90,7 +96,8 @@ class ReportIssueView(_ReportView):
         serializer.is_valid(raise_exception=True)
         run = selectors.run_get(user=request.user, pk=int(pk))
         report = services.report_issue_generated(actor=request.user, run=run,
-                                                 conclusion=serializer.validated_data["conclusion"])
+                                                 conclusion=serializer.validated_data["conclusion"],
+                                                 exceptions=serializer.validated_data.get("exceptions") or {})
         return Response(ValidationReportSerializer(self.report(report.pk)).data, status=status.HTTP_201_CREATED)
 
 

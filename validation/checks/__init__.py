@@ -80,6 +80,12 @@ def skipped(reason: str) -> dict:
             "metrics": {}, "charts": {}, "note": reason}
 
 
+def not_applicable(reason: str) -> dict:
+    """Skipped because the test does not apply to this kind of model (not because an input was missing): no
+    exception to the tier policy is needed for it."""
+    return {**skipped(reason), "applicable": False}
+
+
 def errored(reason: str) -> dict:
     return {**skipped(reason), "status": "error", "passed": False}
 

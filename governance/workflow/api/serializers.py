@@ -20,7 +20,14 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from governance.workflow.choices import ChecklistStatus, Decision, FindingSeverity, FindingStatus, SignoffRole
-from governance.workflow.models import ChecklistItem, Finding, RiskTierPolicy, SignOff, ValidatorAssignment
+from governance.workflow.models import (
+    ChecklistItem,
+    Finding,
+    RiskTierPolicy,
+    SignOff,
+    TestAcceptance,
+    ValidatorAssignment,
+)
 from governance.workflow.owasp import CHECKLIST
 from registry.choices import VersionState
 from validation.choices import ValidationDepth
@@ -156,6 +163,37 @@ class SignOffCreateSerializer(serializers.Serializer):
                   "answered, a validation run in progress): without it such an approval is refused with "
                   "`inputs_pending`, whose `details.pending` lists them. A sign-off that later stops counting is "
                   "marked voided and its signer notified.")
+
+
+class TestAcceptanceSerializer(serializers.ModelSerializer):
+    """A risk officer's acceptance of a failed or excepted test, bound to the report's digest."""
+
+    __test__ = False
+
+    accepted_by = _username("accepted_by")
+
+    class Meta:
+        model = TestAcceptance
+        fields = ["id", "test", "kind", "rationale", "report_sha256", "accepted_by", "accepted_at"]
+        read_only_fields = fields
+
+
+class TestToAcceptSerializer(serializers.Serializer):
+    """A failed or excepted test of the report in force and its acceptance, if any."""
+
+    __test__ = False
+
+    test = serializers.CharField()
+    kind = serializers.ChoiceField(choices=TestAcceptance.Kind.choices)
+    note = serializers.CharField(allow_blank=True, help_text="Why it failed, or the validator's justification.")
+    acceptance = TestAcceptanceSerializer(allow_null=True)
+
+
+class TestAcceptSerializer(serializers.Serializer):
+    __test__ = False
+
+    test = serializers.CharField(max_length=40, help_text="A failed or excepted test of the report in force.")
+    rationale = serializers.CharField(min_length=20, max_length=5000, help_text="Why the risk is acceptable.")
 
 
 # --------------------------------------------------------------------------- findings
@@ -342,12 +380,23 @@ class PolicyUpdateSerializer(serializers.Serializer):
 # --------------------------------------------------------------------------- inbox and portfolio
 
 
+class VoidedSignoffSerializer(serializers.ModelSerializer):
+    version = VersionRefSerializer(read_only=True)
+
+    class Meta:
+        model = SignOff
+        fields = ["id", "version", "role", "signed_at", "voided_at", "voided_reason"]
+        read_only_fields = fields
+
+
 class InboxSerializer(serializers.Serializer):
     assigned = VersionRefSerializer(many=True, read_only=True, help_text="Versions you are assigned to validate.")
     signoffs_due = VersionRefSerializer(many=True, read_only=True, help_text="Validated versions you may sign.")
     findings = FindingRefSerializer(many=True, read_only=True, help_text="Open findings you own.")
     expiring = VersionRefSerializer(many=True, read_only=True,
                                     help_text="Approvals of your models expiring within 30 days.")
+    voided = VoidedSignoffSerializer(many=True, read_only=True,
+                                     help_text="Your sign-offs that stopped counting, with why, not signed again.")
 
 
 class StateTierCountSerializer(serializers.Serializer):

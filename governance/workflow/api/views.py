@@ -47,6 +47,9 @@ from governance.workflow.api.serializers import (
     ReviewSerializer,
     SignOffCreateSerializer,
     SignOffSerializer,
+    TestAcceptanceSerializer,
+    TestAcceptSerializer,
+    TestToAcceptSerializer,
 )
 from governance.workflow.choices import FindingSeverity
 from governance.workflow.filtersets import FindingFilterSet
@@ -204,6 +207,32 @@ class VersionWorkflowViewSet(viewsets.GenericViewSet):
         rows = self.version.signoffs.select_related("signer").order_by("signed_at", "pk")
         context = {**self.get_serializer_context(), "digests": signoff_services.current_digests(self.version)}
         return Response(SignOffSerializer(rows, many=True, context=context).data)
+
+    @extend_schema(
+        summary="List the tests that approval must accept",
+        description="The failed tests and the tests skipped under the validator's exception in the report in "
+        "force, each with its risk officer's acceptance (null until accepted). Approval waits until every one is "
+        "accepted; a new report asks again.",
+        responses={200: TestToAcceptSerializer(many=True), **READ_ERRORS},
+    )
+    @action(detail=True, methods=["get"], url_path="test-acceptances", url_name="test-acceptances")
+    def test_acceptances(self, request, passport_key=None, number=None):
+        return Response(TestToAcceptSerializer(signoff_services.tests_to_accept(self.version), many=True).data)
+
+    @extend_schema(
+        summary="Accept a failed or excepted test",
+        description="A risk officer accepts one failed or excepted test of the report in force on a validated "
+        "version, with a rationale (at least 20 characters); when that was all approval waited for, the version "
+        "is approved. 409 `already_accepted`, `nothing_to_accept`. Audit event `test.accepted`.",
+        request=TestAcceptSerializer,
+        responses={201: TestAcceptanceSerializer, **VERB_ERRORS},
+    )
+    @test_acceptances.mapping.post
+    def test_accept(self, request, passport_key=None, number=None):
+        data = _validated(TestAcceptSerializer, request.data)
+        acceptance = signoff_services.test_accept(actor=request.user, version=self.version, test=data["test"],
+                                                  rationale=data["rationale"])
+        return Response(TestAcceptanceSerializer(acceptance).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(
         summary="List a version's findings",

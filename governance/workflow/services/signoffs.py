@@ -20,8 +20,9 @@ from core.errors import Conflict, DomainError, PermissionDenied, create_validate
 from core.throttle import REAUTH
 from governance.accounts.choices import Role
 from governance.audit.services import audit_append
+from governance.workflow import guards as workflow_guards
 from governance.workflow.choices import Decision, FindingSeverity, FindingStatus, SignoffRole
-from governance.workflow.models import ChecklistItem, Finding, SignOff, VersionReview
+from governance.workflow.models import ChecklistItem, Finding, SignOff, TestAcceptance, VersionReview
 from governance.workflow.notifications import notify
 from governance.workflow.services.transitions import approve, checklist_complete, close_rejected
 from registry import permissions as registry_perms
@@ -30,6 +31,7 @@ from registry.models import ModelVersion
 from registry.services import lock_version
 from validation import permissions as validation_perms
 from validation.choices import ACTIVE_RUN_STATES
+from validation.gaps import report_gaps
 from validation.selectors import report_in_force
 
 
@@ -63,6 +65,7 @@ class SignoffStatus:
     stale: list[SignOff]
     blocking_findings: list[Finding]
     checklist_missing: list[str]
+    tests_unaccepted: list[dict] = ()  # failed or excepted tests of the report in force no risk officer accepted
 
     @property
     def missing(self) -> list[str]:
@@ -70,7 +73,8 @@ class SignoffStatus:
 
     @property
     def ready(self) -> bool:
-        return not self.missing and not self.blocking_findings and not self.checklist_missing
+        return (not self.missing and not self.blocking_findings and not self.checklist_missing
+                and not self.tests_unaccepted)
 
 
 def signoff_status(version: ModelVersion) -> SignoffStatus:
@@ -89,7 +93,52 @@ def signoff_status(version: ModelVersion) -> SignoffStatus:
     checklist_missing = []
     if review and review.policy.get("checklist_required"):
         checklist_missing = checklist_complete(version)[1]
-    return SignoffStatus(required, current, stale, blocking, checklist_missing)
+    return SignoffStatus(required, current, stale, blocking, checklist_missing, tests_unaccepted(version))
+
+
+def tests_to_accept(version: ModelVersion) -> list[dict]:
+    """The failed and excepted tests of the report in force, each with its acceptance (or None)."""
+    report = report_in_force(version)
+    gaps = report_gaps(report)
+    if not gaps:
+        return []
+    accepted = {a.test: a for a in TestAcceptance.objects.filter(report=report).select_related("accepted_by")}
+    return [{**gap, "acceptance": accepted.get(gap["test"])} for gap in gaps]
+
+
+def tests_unaccepted(version: ModelVersion) -> list[dict]:
+    return [gap for gap in tests_to_accept(version) if gap["acceptance"] is None]
+
+
+MIN_RATIONALE = 20
+
+
+@transaction.atomic(durable=True)
+def test_accept(*, actor: Actor, version: ModelVersion, test: str, rationale: str) -> TestAcceptance:
+    """A risk officer accepts one failed or excepted test of the report in force, with a rationale; approves the
+    version when that was all it waited for. Audit: test.accepted with the report's digest."""
+    version = lock_version(version)
+    workflow_guards.accept_test(actor, version).enforce()
+    rationale = (rationale or "").strip()
+    if len(rationale) < MIN_RATIONALE:
+        raise DomainError(_("Say why the risk is acceptable (at least %(min)s characters).") % {"min": MIN_RATIONALE},
+                          code="required", field="rationale")
+    gap = next((g for g in tests_to_accept(version) if g["test"] == test), None)
+    if gap is None:
+        raise DomainError(_("'%(test)s' is not a failed or excepted test of the report in force.") % {"test": test},
+                          code="invalid", field="test")
+    if gap["acceptance"] is not None:
+        raise Conflict(_("'%(test)s' was already accepted by %(who)s.")
+                       % {"test": test, "who": gap["acceptance"].accepted_by}, code="already_accepted")
+    report = report_in_force(version)
+    acceptance = create_validated(TestAcceptance, version=version, report=report, report_sha256=report.sha256,
+                                  test=test, kind=gap["kind"], rationale=rationale[:5000], accepted_by=actor)
+    audit_append(actor=actor, action="test.accepted", obj=acceptance, passport_key=version.passport.key,
+                 digests={"report_sha256": report.sha256},
+                 data={"version": version.number, "test": test, "kind": gap["kind"], "rationale": acceptance.rationale,
+                       "note": gap["note"]})
+    maybe_approve(version=version, actor=actor)
+    return acceptance
 
 
 def pending_inputs(version: ModelVersion, role: str) -> list[str]:

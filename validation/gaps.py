@@ -1,0 +1,39 @@
+"""What a validation leaves open for the people who approve: tests the tier policy required that a run skipped,
+and tests that failed. A skipped required test needs the validator's justified exception before a report can be
+issued from the run; every failed or excepted test of the report in force needs a risk officer's explicit
+acceptance before the version can be approved (``governance.workflow``)."""
+
+from __future__ import annotations
+
+FAILED, EXCEPTED = "failed", "excepted"
+
+
+def run_gaps(run) -> dict[str, list[dict]]:
+    """``{"skipped": [...], "failed": [...]}`` for the tests ``run`` was required to run (its policy snapshot:
+    ``thresholds["tests"]``), each ``{"test", "note"}``; a test that does not apply to the model (calibration of a
+    regressor) is not a gap."""
+    results = (run.results or {}).get("tests") or {}
+    required = list((run.thresholds or {}).get("tests") or [])
+    gaps: dict[str, list[dict]] = {"skipped": [], "failed": []}
+    for test in required:
+        result = results.get(test)
+        if result is None:
+            gaps["skipped"].append({"test": test, "note": "not run"})
+        elif result.get("status") == "skipped" and result.get("applicable", True):
+            gaps["skipped"].append({"test": test, "note": result.get("note") or ""})
+        elif result.get("status") in ("failed", "error"):
+            gaps["failed"].append({"test": test, "note": result.get("note") or result.get("headline") or ""})
+    return gaps
+
+
+def report_gaps(report) -> list[dict]:
+    """The tests of ``report`` a risk officer must accept before approval: each ``{"test", "kind", "note"}`` with
+    kind ``failed`` or ``excepted`` (skipped under the validator's exception, whose justification is the note).
+    An uploaded report (no run behind it) has none the platform can name."""
+    if report is None or report.run_id is None or report.run.state != "succeeded":
+        return []
+    gaps = run_gaps(report.run)
+    exceptions = report.exceptions or {}
+    return ([{"test": g["test"], "kind": FAILED, "note": g["note"]} for g in gaps["failed"]]
+            + [{"test": g["test"], "kind": EXCEPTED, "note": (exceptions.get(g["test"]) or {}).get("justification", "")}
+               for g in gaps["skipped"]])
