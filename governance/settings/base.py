@@ -231,6 +231,9 @@ REST_FRAMEWORK = {
         "reauth": env.str("API_THROTTLE_REAUTH", default="10/min"),
     },
     "EXCEPTION_HANDLER": "core.api.exceptions.exception_handler",
+    # OPTIONS answers 405: no endpoint describes itself there (the OpenAPI schema does), and DRF's metadata
+    # would build querysets and serializers some views do not have.
+    "DEFAULT_METADATA_CLASS": None,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
@@ -247,6 +250,9 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "/api/redoc-dist",  # the sidecar's bundle without its one remote image (core.views)
+    # 429 and 503 on every operation (core.api.schema)
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums",
+                             "core.api.schema.document_throttling_and_busy"],
     # One enum component for version states (used by versions, passport annotations and filters).
     "ENUM_NAME_OVERRIDES": {"VersionStateEnum": "registry.choices.VersionState",
                             "RunStateEnum": "validation.choices.RunState",

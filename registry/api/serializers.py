@@ -207,8 +207,14 @@ class VersionUploadSerializer(serializers.Serializer):
     mlflow_model_uri = serializers.CharField(required=False, allow_blank=True, max_length=500)
 
 
+@extend_schema_field({"type": "object", "properties": {"features": {"type": "array", "items": {"type": "object"}}},
+                      "required": ["features"]})
+class _FeatureSchemaField(serializers.JSONField):
+    """A JSON object (never null, never a list): the schema says so, the validation below enforces it."""
+
+
 class FeatureSchemaRefineSerializer(serializers.Serializer):
-    feature_schema = serializers.JSONField(help_text="The refined schema: {\"features\": [{name, type, min, max, "
+    feature_schema = _FeatureSchemaField(help_text="The refined schema: {\"features\": [{name, type, min, max, "
                                            "categories, nullable, description}, ...]} in the artifact's order.")
 
     def validate_feature_schema(self, value):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from rest_framework import serializers
 
 from governance.accounts.choices import TokenScope
@@ -38,5 +39,5 @@ class TokenCreatedSerializer(TokenSerializer):
 class TokenCreateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=100)
     scopes = serializers.ListField(child=serializers.ChoiceField(choices=TokenScope.choices), allow_empty=False)
-    ttl_days = serializers.IntegerField(required=False,
+    ttl_days = serializers.IntegerField(required=False, min_value=1, max_value=settings.MG_TOKEN_MAX_TTL_DAYS,
                                         help_text="Lifetime in days; the server's default when omitted.")

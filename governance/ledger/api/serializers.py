@@ -90,6 +90,7 @@ class LedgerEntrySerializer(serializers.ModelSerializer):
     reversed_by = serializers.SerializerMethodField(help_text="Id of the entry that reverses this one.")
     booked_by = serializers.CharField(source="booked_by.username", read_only=True)
     evidence_file = serializers.SerializerMethodField()
+    evidence_url = serializers.SerializerMethodField()
     source = serializers.CharField(read_only=True, help_text=_SOURCES)
 
     class Meta:
@@ -103,6 +104,11 @@ class LedgerEntrySerializer(serializers.ModelSerializer):
     def get_reversed_by(self, entry: LedgerEntry) -> int | None:
         reversal = getattr(entry, "reversed_by", None)
         return reversal.pk if reversal else None
+
+    @extend_schema_field({"type": "string", "format": "uri", "nullable": True})
+    def get_evidence_url(self, entry: LedgerEntry) -> str | None:
+        """The evidence link, or null (never an empty string, which is no URI)."""
+        return entry.evidence_url or None
 
     def get_evidence_file(self, entry: LedgerEntry) -> str | None:
         """The stored evidence file's name (sha256-named), or null."""

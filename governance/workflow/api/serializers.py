@@ -42,6 +42,7 @@ def _username(field_source: str, **kwargs) -> serializers.CharField:
     return serializers.CharField(source=f"{field_source}.username", read_only=True, **kwargs)
 
 
+@extend_schema_field({"type": "string", "minLength": 1, "maxLength": 150})
 class _UsernameField(serializers.SlugRelatedField):
     """An active user named by username (400 naming the field when there is none)."""
 
@@ -299,7 +300,11 @@ class ChecklistAnswerSerializer(serializers.Serializer):
 
 class ReasonSerializer(serializers.Serializer):
     reason = serializers.CharField(required=False, allow_blank=True, max_length=20000,
-                                   help_text="Why; required to reject or revoke, optional to retire.")
+                                   help_text="Why; optional to retire.")
+
+
+class RequiredReasonSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=20000, help_text="Why; the author and the audit trail get it.")
 
 
 # --------------------------------------------------------------------------- review

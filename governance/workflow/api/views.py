@@ -44,6 +44,7 @@ from governance.workflow.api.serializers import (
     ReasonSerializer,
     ReportSerializer,
     ReportUploadSerializer,
+    RequiredReasonSerializer,
     ReviewSerializer,
     SignOffCreateSerializer,
     SignOffSerializer,
@@ -369,24 +370,24 @@ class VersionWorkflowViewSet(viewsets.GenericViewSet):
         summary="Reject a version",
         description="Risk officers, while submitted, in validation or validated; the author gets the reason. "
         "Audit event `version.rejected`.",
-        request=ReasonSerializer,
+        request=RequiredReasonSerializer,
         responses={200: VersionSerializer, **VERB_ERRORS},
     )
     @action(detail=True, methods=["post"])
     def reject(self, request, passport_key=None, number=None):
-        reason = _validated(ReasonSerializer, request.data).get("reason", "")
+        reason = _validated(RequiredReasonSerializer, request.data)["reason"]
         return self._version_out(workflow.version_reject(actor=request.user, version=self.version, reason=reason))
 
     @extend_schema(
         summary="Revoke an approval",
         description="approved -> revoked (risk officers), e.g. after an incident; serving stops or rolls back "
         "the version. Audit event `version.revoked`.",
-        request=ReasonSerializer,
+        request=RequiredReasonSerializer,
         responses={200: VersionSerializer, **VERB_ERRORS},
     )
     @action(detail=True, methods=["post"])
     def revoke(self, request, passport_key=None, number=None):
-        reason = _validated(ReasonSerializer, request.data).get("reason", "")
+        reason = _validated(RequiredReasonSerializer, request.data)["reason"]
         return self._version_out(workflow.version_revoke(actor=request.user, version=self.version, reason=reason))
 
     @extend_schema(
