@@ -15,7 +15,7 @@ from core.forms import BootstrapFormMixin, PrettyJSONField
 from governance.accounts.models import BusinessUnit, Team
 from registry.choices import DatasetFormat, DatasetKind, RiskTier, VersionState
 from registry.models import ModelPassport
-from registry.services import PASSPORT_FIELDS, TIERING_FIELDS
+from registry.services import PASSPORT_FIELDS, RETIER_FIELDS, TIERING_FIELDS
 
 SORT_KEYS = ("key", "name", "risk_tier", "created_at")
 
@@ -151,6 +151,31 @@ class PassportEditForm(PassportForm):
 
     class Meta(PassportForm.Meta):
         fields = PASSPORT_FIELDS
+
+
+class PassportRetierForm(PassportForm):
+    """Input of ``passport_retier``: the tiering answers and the business owner, and why they change."""
+
+    reason = forms.CharField(label=_("Reason"), max_length=5000, widget=forms.Textarea(attrs={"rows": 3}),
+                             help_text=_("Recorded in the audit trail with the old and the new tier."))
+    fieldsets = (
+        (_("Risk tiering questionnaire"), TIERING_FIELDS),
+        (_("Ownership"), ("business_owner",)),
+        (_("Reason"), ("reason",)),
+    )
+
+    class Meta(PassportForm.Meta):
+        fields = RETIER_FIELDS
+
+    def __init__(self, *args, **kwargs):
+        # PassportForm's own set-up wants fields this form does not have; the Bootstrap classes are still wanted
+        BootstrapFormMixin.__init__(self, *args, **kwargs)
+        self.fields["business_owner"].queryset = _user_queryset()
+        for name in ("materiality", "decision_type", "regulatory_exposure"):  # radios need no blank choice
+            self.fields[name].choices = [c for c in self.fields[name].choices if c[0]]
+
+    def service_kwargs(self) -> dict:
+        return {name: self.cleaned_data[name] for name in RETIER_FIELDS}
 
 
 class TieringForm(forms.Form):

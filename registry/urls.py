@@ -11,6 +11,7 @@ urlpatterns = [
     path("-/tier-preview/", views.tier_preview, name="tier_preview"),
     path("<slug:key>/", views.passport_detail, name="passport_detail"),
     path("<slug:key>/edit/", views.passport_edit, name="passport_edit"),
+    path("<slug:key>/retier/", views.passport_retier, name="passport_retier"),
     path("<slug:key>/versions/upload/", views.version_upload, name="version_upload"),
     path("<slug:key>/versions/<int:number>/", views.version_detail, name="version_detail"),
     path("<slug:key>/versions/<int:number>/schema/", views.version_refine_schema, name="version_refine_schema"),

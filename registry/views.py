@@ -27,6 +27,7 @@ from registry.forms import (
     PassportEditForm,
     PassportFilterForm,
     PassportForm,
+    PassportRetierForm,
     SchemaRefineForm,
     TieringForm,
     VersionUploadForm,
@@ -47,6 +48,7 @@ def _abilities(user, passport) -> dict:
         "change": user.has_perm(perms.CHANGE, passport),
         "upload": user.has_perm(perms.UPLOAD, passport),
         "move_alias": user.has_perm(perms.MOVE_ALIAS, passport),
+        "retier": user.has_perm(perms.RETIER),
         **hooks.passport_abilities(user, passport),
     }
 
@@ -101,6 +103,28 @@ def passport_edit(request, key: str):
             messages.success(request, _("Passport “%(key)s” saved.") % {"key": passport.key})
             return redirect("registry:passport_detail", key=passport.key)
     return render(request, "registry/passport_form.html", {"form": form, "passport": passport})
+
+
+@login_required
+def passport_retier(request, key: str):
+    """Risk officers and administrators change the tiering answers or the business owner, with a reason."""
+    passport = selectors.passport_get(user=request.user, key=key)
+    if not request.user.has_perm(perms.RETIER):
+        raise PermissionDenied
+    form = PassportRetierForm(request.POST or None, instance=passport)
+    if request.method == "POST" and form.is_valid():
+        try:
+            updated = services.passport_retier(actor=request.user, passport=passport,
+                                               reason=form.cleaned_data["reason"], **form.service_kwargs())
+        except DomainError as exc:
+            apply_domain_error(form, exc)
+        else:
+            messages.success(request, _("Passport “%(key)s” re-tiered: tier %(tier)s.")
+                             % {"key": passport.key, "tier": updated.risk_tier})
+            return redirect("registry:passport_detail", key=passport.key)
+    passport.refresh_from_db()  # the form's cleaning wrote the answers onto the instance
+    return render(request, "registry/passport_retier.html", {"form": form, "passport": passport},
+                  status=400 if form.errors else 200)
 
 
 @login_required

@@ -61,3 +61,33 @@ def test_under_review_the_tier_may_only_rise(passport, developer, owner, risk):
     assert VersionReview.objects.get(version=version).policy["tier"] == 3  # the review keeps its policy
     with pytest.raises(Conflict):
         services.passport_retier(actor=risk, passport=passport, reason="Back down.", **LOW)
+
+
+def _retier_data(passport, **changes) -> dict:
+    data = {"materiality": passport.materiality, "decision_type": passport.decision_type,
+            "regulatory_exposure": passport.regulatory_exposure, "business_owner": passport.business_owner_id,
+            "reason": "Quarterly tiering review."}
+    if passport.processes_personal_data:
+        data["processes_personal_data"] = "on"
+    return {**data, **changes}
+
+
+def test_the_retier_page_is_the_risk_officers_and_says_why_it_refuses(client, passport, developer, risk):
+    url = f"/passports/{passport.key}/retier/"
+    client.force_login(developer)
+    assert client.get(url).status_code == 403
+    detail = client.get(f"/passports/{passport.key}/").content.decode()
+    assert url not in detail
+    client.force_login(risk)
+    assert url in client.get(f"/passports/{passport.key}/").content.decode()
+    page = client.get(url)
+    assert page.status_code == 200 and "What re-tiering does" in page.content.decode()
+    assert client.post(url, _retier_data(passport, reason="")).status_code == 400  # a reason is required
+    register_and_submit = register(passport, developer)
+    workflow.version_submit(actor=developer, version=register_and_submit)
+    refused = client.post(url, _retier_data(passport, materiality="low", decision_type="human_in_the_loop",
+                                            regulatory_exposure="none"))
+    passport.refresh_from_db()
+    assert refused.status_code == 400 and passport.risk_tier == 1
+    assert "under review" in refused.content.decode() or "only rise" in refused.content.decode()
+    assert not AuditEvent.objects.filter(action="passport.retiered").exists()

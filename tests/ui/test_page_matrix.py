@@ -70,6 +70,7 @@ PAGES = [
     Page("registry:tier_preview", lambda w: [], "developer", 200),
     Page("registry:passport_detail", key, "developer", 200, OUT),
     Page("registry:passport_edit", key, "owner", 200, (*OUT, ("val", 403))),
+    Page("registry:passport_retier", key, "risk", 200, (*OUT, ("developer", 403), ("owner", 403))),
     Page("registry:version_upload", key, "developer", 200, (*OUT, ("owner", 403))),
     Page("registry:version_detail", ver, "developer", 200, OUT),
     Page("registry:dataset_upload", key, "developer", 200, (*OUT, ("owner", 403))),
@@ -124,6 +125,11 @@ PAGES = [
          "POST", lambda w: {"reverse-reason": "Booked twice."}),
     Page("governance:token_revoke", lambda w: [w.token], "developer", 302, (("outsider", 404),), "POST",
          lambda w: {}),
+    # the tier rises (a version is under review: it may only rise, for the next submission)
+    Page("registry:passport_retier", key, "risk", 302, (*OUT, ("developer", 403), ("owner", 403)), "POST",
+         lambda w: {"materiality": "high", "decision_type": w.passport.decision_type,
+                    "regulatory_exposure": w.passport.regulatory_exposure,
+                    "business_owner": w.passport.business_owner_id, "reason": "Exposure grew past the threshold."}),
     Page("logout", lambda w: [], "developer", 302, method="POST", data=lambda w: {}, public=True),
 ]
 
