@@ -26,11 +26,20 @@ def run_gaps(run) -> dict[str, list[dict]]:
     return gaps
 
 
+UPLOADED = "uploaded_report"
+
+
 def report_gaps(report) -> list[dict]:
     """The tests of ``report`` a risk officer must accept before approval: each ``{"test", "kind", "note"}`` with
     kind ``failed`` or ``excepted`` (skipped under the validator's exception, whose justification is the note).
-    An uploaded report (no run behind it) has none the platform can name."""
-    if report is None or report.run_id is None or report.run.state != "succeeded":
+    An uploaded report (an external validation: no run behind it) stands in for all of the tier's tests at once,
+    so it is one excepted gap of its own, ``uploaded_report``: the platform ran none of them."""
+    if report is None:
+        return []
+    if report.run_id is None:
+        return [{"test": UPLOADED, "kind": EXCEPTED,
+                 "note": f"uploaded report '{report.filename}': the platform ran none of the tier policy's tests"}]
+    if report.run.state != "succeeded":
         return []
     gaps = run_gaps(report.run)
     exceptions = report.exceptions or {}

@@ -148,10 +148,10 @@ ENDPOINTS = [
              body=lambda w: {"role": "validator", "decision": "approve", "password": PASSWORD}, id="signoff-record"),
     Endpoint("GET", "/passports/{w.key}/versions/{w.validated}/test-acceptances/", "auditor", 200,
              (("outsider", 404),), id="test-acceptance-list"),
-    # an uploaded report names no failed test: the risk officer may accept, there is nothing to
+    # the uploaded report of the validated version was accepted on the way there: a second acceptance collides
     Endpoint("POST", "/passports/{w.key}/versions/{w.validated}/test-acceptances/", "risk", 409,
              (("outsider", 404), ("developer", 403), ("val", 403)),
-             body=lambda w: {"test": "performance", "rationale": "Within the appetite agreed with the board."},
+             body=lambda w: {"test": "uploaded_report", "rationale": "Within the appetite agreed with the board."},
              id="test-accept"),
     Endpoint("GET", "/passports/{w.key}/versions/{w.validated}/findings/", "developer", 200, (("outsider", 404),),
              id="version-findings"),
@@ -226,6 +226,14 @@ def test_full_review_over_http(world, people, cast):
     response = val.post(url + "mark-validated/")
     assert response.status_code == 200 and response.data["state"] == "validated"
     assert _events("version.validated")[-1].digests["report_sha256"] == report["sha256"]
+
+    # an uploaded report stands in for the platform's tests: the risk officer accepts that, by name
+    (gap,) = dev.get(url + "test-acceptances/").data
+    assert (gap["test"], gap["kind"], gap["acceptance"]) == ("uploaded_report", "excepted", None)
+    response = risk.post(url + "test-acceptances/", {"test": "uploaded_report",
+                                                     "rationale": "External validation by the model risk team."},
+                         format="json")
+    assert response.status_code == 201 and response.data["report_sha256"] == report["sha256"]
 
     for code in CHECKLIST_CODES[:-1]:
         response = sec.post(url + f"checklist/{code}/", {"status": "mitigated", "evidence": "Reviewed.",

@@ -42,12 +42,23 @@ def issue_report(version, validator, text="report body"):
                                                      conclusion="Fit for purpose.")
 
 
-def to_validated(version, author, cast):
+def to_validated(version, author, cast, *, accept_tests: bool = True):
+    """In validation, an uploaded report, validated; the risk officer accepts the uploaded report in place of the
+    platform's tests (``accept_tests``), as approval requires."""
     to_in_validation(version, author, cast)
     issue_report(version, cast.validator)
     workflow.version_mark_validated(actor=cast.validator, version=version)
     version.refresh_from_db()
+    if accept_tests:
+        accept_all_tests(version, cast.risk)
     return version
+
+
+def accept_all_tests(version, risk):
+    """The risk officer accepts every failed or excepted test of the report in force."""
+    for gap in signoffs.tests_unaccepted(version):
+        signoffs.test_accept(actor=risk, version=version, test=gap["test"],
+                             rationale="External validation reviewed; residual risk within appetite.")
 
 
 def answer_checklist(version, security, status="mitigated"):
