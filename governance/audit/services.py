@@ -176,10 +176,6 @@ def _event_rows():
             yield rows
 
 
-def _as_json(value) -> object:
-    return json.loads(value) if isinstance(value, str | bytes) else value
-
-
 def _iso_utc(value) -> str:
     """The event time as ``event_hash`` writes it (``2025-01-01T00:00:01.000001+00:00``), from a datetime or
     from the text a database gives: PostgreSQL's UTC timestamp text, or the value SQLite stores."""
@@ -192,47 +188,29 @@ def _iso_utc(value) -> str:
     return value.astimezone(dt.UTC).isoformat(timespec="microseconds")
 
 
-_ENCODE_STR = json.encoder.encode_basestring  # what json.dumps(ensure_ascii=False) writes for a string
-_ENCODE_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str).encode
+def _row_payload(row, decode) -> dict:
+    """What ``event_hash`` hashes, from a row of :func:`_event_rows`; ``decode`` reads its JSON columns."""
+    data, digests = row[11], row[10]
+    return {
+        "seq": row[0], "occurred_at": _iso_utc(row[2]), "actor_id": row[3], "actor_repr": row[4], "action": row[5],
+        "object_type": row[6], "object_id": row[7], "object_repr": row[8], "passport_key": row[9],
+        "digests": decode(digests) if isinstance(digests, str | bytes) else digests,
+        "data": decode(data) if isinstance(data, str | bytes) else data,
+        "request_id": row[12], "prev_hash": row[13],
+    }
 
 
 def _row_hash(row) -> str:
-    """``event_hash`` of a row from :func:`_event_rows`: the same canonical JSON, written field by field in the
-    sorted key order instead of through a dict (a test holds the two to the same bytes on hostile values)."""
-    (seq, _pk, occurred_at, actor_id, actor_repr, action, object_type, object_id, object_repr, passport_key,
-     digests, data, request_id, prev_hash, _hash) = row
-    text = "".join((
-        '{"action":', _ENCODE_STR(action),
-        ',"actor_id":', "null" if actor_id is None else str(int(actor_id)),
-        ',"actor_repr":', _ENCODE_STR(actor_repr),
-        ',"data":', _ENCODE_JSON(_as_json(data)),
-        ',"digests":', _ENCODE_JSON(_as_json(digests)),
-        ',"object_id":', _ENCODE_STR(object_id),
-        ',"object_repr":', _ENCODE_STR(object_repr),
-        ',"object_type":', _ENCODE_STR(object_type),
-        ',"occurred_at":', _ENCODE_STR(_iso_utc(occurred_at)),
-        ',"passport_key":', _ENCODE_STR(passport_key),
-        ',"prev_hash":', _ENCODE_STR(prev_hash),
-        ',"request_id":', _ENCODE_STR(request_id),
-        ',"seq":', str(int(seq)), "}",
-    ))
-    return hashlib.sha256(text.encode()).hexdigest()
+    """``event_hash`` of a row: the same canonical JSON of the same fields (a test holds the two to the same
+    bytes on hostile values)."""
+    return hashlib.sha256(_canonical(_row_payload(row, json.loads)).encode()).hexdigest()
 
 
 def _row_hash_fast(row) -> str:
     """The same hash through msgspec, about five times faster; it writes some floats differently from the
     standard library (1e-7 for 1e-07), so a row whose fast hash does not match is hashed again exactly by
     :func:`_row_hash` before it is called altered."""
-    data, digests, occurred_at = row[11], row[10], row[2]
-    payload = {
-        "action": row[5], "actor_id": row[3], "actor_repr": row[4],
-        "data": _FAST_DECODE(data) if isinstance(data, str | bytes) else data,
-        "digests": _FAST_DECODE(digests) if isinstance(digests, str | bytes) else digests,
-        "object_id": row[7], "object_repr": row[8], "object_type": row[6],
-        "occurred_at": _iso_utc(occurred_at),
-        "passport_key": row[9], "prev_hash": row[13], "request_id": row[12], "seq": row[0],
-    }
-    return hashlib.sha256(_FAST_ENCODE(payload)).hexdigest()
+    return hashlib.sha256(_FAST_ENCODE(_row_payload(row, _FAST_DECODE))).hexdigest()
 
 
 def _row_matches(row) -> bool:

@@ -27,7 +27,7 @@ from governance.workflow.forms import (
 from governance.workflow.models import RiskTierPolicy, VersionReview
 from governance.workflow.owasp import CHECKLIST
 from governance.workflow.permissions import ACCEPT, RAISE, can
-from governance.workflow.services.signoffs import current_digests, pending_inputs, signoff_status, tests_to_accept
+from governance.workflow.services.signoffs import current_digests, pending_inputs, signoff_status
 from registry.choices import VersionState
 
 MAIN_PATH = [VersionState.DRAFT, VersionState.SUBMITTED, VersionState.IN_VALIDATION, VersionState.VALIDATED,
@@ -195,7 +195,6 @@ def build(request, version, *, forms: dict | None = None, error: DomainError | N
         "findings": _findings(request, version, forms),
         "checklist": _checklist(version, actions, forms),
         "assignments": list(version.assignments.select_related("validator", "assigned_by")),
-        "tests_to_accept": tests_to_accept(version),
         "history": history,
         "error": error_message(error) if error else None,
         "error_anchor": form_anchor(next(iter(forms), None)) if (error or forms) else None,

@@ -65,11 +65,15 @@ class SignoffStatus:
     stale: list[SignOff]
     blocking_findings: list[Finding]
     checklist_missing: list[str]
-    tests_unaccepted: list[dict] = ()  # failed or excepted tests of the report in force no risk officer accepted
+    tests: list[dict] = ()  # failed or excepted tests of the report in force, each with its acceptance or None
 
     @property
     def missing(self) -> list[str]:
         return [r for r in self.required if r not in self.current]
+
+    @property
+    def tests_unaccepted(self) -> list[dict]:
+        return [gap for gap in self.tests if gap["acceptance"] is None]
 
     @property
     def ready(self) -> bool:
@@ -93,21 +97,18 @@ def signoff_status(version: ModelVersion) -> SignoffStatus:
     checklist_missing = []
     if review and review.policy.get("checklist_required"):
         checklist_missing = checklist_complete(version)[1]
-    return SignoffStatus(required, current, stale, blocking, checklist_missing, tests_unaccepted(version))
+    return SignoffStatus(required, current, stale, blocking, checklist_missing, tests_to_accept(version))
 
 
-def tests_to_accept(version: ModelVersion) -> list[dict]:
-    """The failed and excepted tests of the report in force, each with its acceptance (or None)."""
-    report = report_in_force(version)
+def tests_to_accept(version: ModelVersion, report=None) -> list[dict]:
+    """The failed and excepted tests of the report in force (``report``, when the caller has it), each with its
+    acceptance (or None)."""
+    report = report or report_in_force(version)
     gaps = report_gaps(report)
     if not gaps:
         return []
     accepted = {a.test: a for a in TestAcceptance.objects.filter(report=report).select_related("accepted_by")}
     return [{**gap, "acceptance": accepted.get(gap["test"])} for gap in gaps]
-
-
-def tests_unaccepted(version: ModelVersion) -> list[dict]:
-    return [gap for gap in tests_to_accept(version) if gap["acceptance"] is None]
 
 
 MIN_RATIONALE = 20
@@ -123,14 +124,14 @@ def test_accept(*, actor: Actor, version: ModelVersion, test: str, rationale: st
     if len(rationale) < MIN_RATIONALE:
         raise DomainError(_("Say why the risk is acceptable (at least %(min)s characters).") % {"min": MIN_RATIONALE},
                           code="required", field="rationale")
-    gap = next((g for g in tests_to_accept(version) if g["test"] == test), None)
+    report = report_in_force(version)
+    gap = next((g for g in tests_to_accept(version, report) if g["test"] == test), None)
     if gap is None:
         raise DomainError(_("'%(test)s' is not a failed or excepted test of the report in force.") % {"test": test},
                           code="invalid", field="test")
     if gap["acceptance"] is not None:
         raise Conflict(_("'%(test)s' was already accepted by %(who)s.")
                        % {"test": test, "who": gap["acceptance"].accepted_by}, code="already_accepted")
-    report = report_in_force(version)
     acceptance = create_validated(TestAcceptance, version=version, report=report, report_sha256=report.sha256,
                                   test=test, kind=gap["kind"], rationale=rationale[:5000], accepted_by=actor)
     audit_append(actor=actor, action="test.accepted", obj=acceptance, passport_key=version.passport.key,
@@ -249,8 +250,9 @@ def signoff_record(*, actor: Actor, version: ModelVersion, role: str, decision: 
                            conditions=conditions, acknowledge_pending=acknowledge_pending)
 
 
-def _signable(*, actor: Actor, version, role, decision, conditions, acknowledge_pending: bool) -> list:
-    """Every rule of a sign-off but the password: raise the first that refuses; return the cleaned conditions."""
+def _signable(*, actor: Actor, version, role, decision, conditions, acknowledge_pending: bool) -> tuple[list, list]:
+    """Every rule of a sign-off but the password: raise the first that refuses; return the cleaned conditions and
+    the inputs not final yet that the signer acknowledged."""
     review = VersionReview.objects.filter(version=version).first()
     if role not in SignoffRole.values or review is None or role not in review.required_roles:
         if review is None:
@@ -285,14 +287,14 @@ def _signable(*, actor: Actor, version, role, decision, conditions, acknowledge_
         raise DomainError(_("Not final yet: %(inputs)s. A sign-off given now stops counting when they change, and "
                             "you would be told; confirm that you sign anyway.") % {"inputs": "; ".join(pending)},
                           code="inputs_pending", field="acknowledge_pending", details={"pending": pending})
-    return conditions
+    return conditions, pending
 
 
 @transaction.atomic(durable=True)
 def _signoff_record(*, actor: Actor, version, role, decision, comment, conditions, acknowledge_pending) -> SignOff:
     version = lock_version(version)  # the same rules again, under the lock: the state that counts is this one
-    conditions = _signable(actor=actor, version=version, role=role, decision=decision, conditions=conditions,
-                           acknowledge_pending=acknowledge_pending)
+    conditions, pending = _signable(actor=actor, version=version, role=role, decision=decision,
+                                    conditions=conditions, acknowledge_pending=acknowledge_pending)
     digests = current_digests(version)
     signoff = create_validated(SignOff, version=version, role=role, signer=actor, decision=decision,
                                comment=(comment or "").strip(), conditions=conditions, **digests)
@@ -300,8 +302,7 @@ def _signoff_record(*, actor: Actor, version, role, decision, comment, condition
                  digests=digests, data={"version": version.number, "role": role, "decision": decision,
                                         "comment": signoff.comment, "conditions": conditions,
                                         "reauthenticated": True,
-                                        "pending_acknowledged": pending_inputs(version, role)
-                                        if decision != Decision.REJECT else []})
+                                        "pending_acknowledged": pending})
     for cond in conditions:
         _condition_finding(actor, version, signoff, cond)
     if decision == Decision.REJECT:
