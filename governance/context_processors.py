@@ -21,6 +21,7 @@ NAV_ITEMS = [
     ("inbox", _("My reviews"), "governance:inbox", None),
     ("portfolio", _("Portfolio"), "governance:portfolio", None),
     ("validation", _("Validation"), "validation:run_list", None),
+    ("serving", _("Serving"), "serving:overview", None),
     ("finance", _("Finance"), "governance:finance_portfolio", "governance.view_ledgerentry"),
     ("audit", _("Audit log"), "governance:audit_log", "governance.view_auditevent"),
     ("tokens", _("API tokens"), "governance:token_list", None),

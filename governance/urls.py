@@ -11,12 +11,14 @@ api_v1 = [
     path("", include("registry.api.urls")),
     path("", include("governance.api.urls")),
     path("validation/", include("validation.api.urls")),
+    path("", include("serving.api.urls")),
 ]
 
 urlpatterns = [
     path("", include("governance.ui_urls")),
     path("passports/", include("registry.urls")),
     path("validation/", include("validation.urls")),
+    path("serving/", include("serving.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),

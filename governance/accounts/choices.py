@@ -30,4 +30,6 @@ class TokenScope(models.TextChoices):
     GOVERNANCE_READ = "governance:read", _("Read reviews, sign-offs, findings, checklists, policies")
     GOVERNANCE_WRITE = "governance:write", _("Submit, assign, validate, sign off, raise findings, answer checklists")
     FINANCE_READ = "finance:read", _("Read ledgers, business cases and the portfolio (where the user may see amounts)")
+    SERVING_READ = "serving:read", _("Read serving hosts and deployments")
+    SERVING_WRITE = "serving:write", _("Deploy, promote, roll back and stop; manage hosts (administrators)")
     FINANCE_WRITE = "finance:write", _("Book and reverse ledger entries, import them, set business cases")

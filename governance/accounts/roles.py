@@ -21,20 +21,24 @@ _READ_REVIEWS = [
 # governance.manage_ledger_businessunit on the passport's business unit (governance.ledger.permissions).
 _LEDGER_READ = ["governance.view_ledgerentry"]  # also decides who reads business cases
 
+# Serving hosts are seen by whoever deploys, reviews or audits serving; engineers operate every passport's
+# deployments (serving.permissions); hosts are managed by administrators only.
+_SERVING_READ = ["serving.view_host"]
+
 ROLE_PERMISSIONS: dict[str, list[str]] = {
-    Role.MODEL_DEVELOPER: ["registry.add_modelpassport"],
-    Role.MODEL_OWNER: ["registry.add_modelpassport"],
-    Role.ENGINEER: ["registry.add_modelpassport"],
+    Role.MODEL_DEVELOPER: ["registry.add_modelpassport", *_SERVING_READ],
+    Role.MODEL_OWNER: ["registry.add_modelpassport", *_SERVING_READ],
+    Role.ENGINEER: ["registry.add_modelpassport", *_SERVING_READ, "serving.operate_deployment"],
     Role.VALIDATOR: [*_READ_ALL, *_READ_REVIEWS, "governance.raise_finding"],
     Role.RISK_OFFICER: [*_READ_ALL, *_READ_REVIEWS, *_LEDGER_READ, "governance.view_auditevent",
                         "governance.assign_validator",
                         "governance.revoke_approval", "governance.raise_finding", "governance.accept_risk",
-                        "registry.retier_modelpassport"],
+                        "registry.retier_modelpassport", *_SERVING_READ],
     Role.SECURITY: [*_READ_ALL, *_READ_REVIEWS, "governance.view_auditevent", "governance.raise_finding",
-                    "governance.answer_checklist"],
+                    "governance.answer_checklist", *_SERVING_READ],
     Role.FINANCE: [*_READ_ALL, *_LEDGER_READ, "governance.add_ledgerentry"],
     Role.AUDITOR: [*_READ_ALL, *_READ_REVIEWS, *_LEDGER_READ, "governance.view_auditevent", "governance.view_apitoken",
-                   "governance.view_team", "governance.view_businessunit"],
+                   "governance.view_team", "governance.view_businessunit", *_SERVING_READ],
     Role.ADMIN: ["*"],
 }
 

@@ -197,6 +197,8 @@ CELERY_BEAT_SCHEDULE: dict = {
     },
     "validation-recover-runs": {"task": "validation.recover_runs", "schedule": 60.0},
     "audit-checkpoint": {"task": "governance.audit_checkpoint", "schedule": MG_AUDIT_CHECKPOINT_SECONDS},
+    "serving-hosts-check-lost": {"task": "serving.hosts_check_lost",
+                                 "schedule": env.float("MG_HOST_CHECK_SECONDS", default=15.0)},
 }
 
 # --- Validation runs ----------------------------------------------------------------------------
@@ -206,6 +208,15 @@ MG_VALIDATION_STALE_SECONDS = env.int("MG_VALIDATION_STALE_SECONDS", default=120
 MG_VALIDATION_MAX_ATTEMPTS = env.int("MG_VALIDATION_MAX_ATTEMPTS", default=3)
 MG_VALIDATION_REQUEUE_SECONDS = env.int("MG_VALIDATION_REQUEUE_SECONDS", default=900)
 MG_VALIDATION_SOFT_TIME_LIMIT = env.int("MG_VALIDATION_SOFT_TIME_LIMIT", default=3600)
+
+# --- Serving (control plane) ------------------------------------------------------------------
+# How often agents poll their desired state (a rollback reaches the hosts within about one interval), after how
+# long a silent host counts as lost, how long an enrolment token stays usable, and where signed releases live.
+MG_AGENT_POLL_SECONDS = env.float("MG_AGENT_POLL_SECONDS", default=2.0)
+MG_HOST_LOST_SECONDS = env.int("MG_HOST_LOST_SECONDS", default=60)
+MG_ENROLMENT_TOKEN_TTL_HOURS = env.int("MG_ENROLMENT_TOKEN_TTL_HOURS", default=24)
+MG_RELEASES_DIR = env.str("MG_RELEASES_DIR", default="")  # empty: <MEDIA_ROOT>/releases
+MG_RELEASE_REFERENCE_ROWS = env.int("MG_RELEASE_REFERENCE_ROWS", default=50_000)
 
 # --- REST API ---------------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -229,6 +240,8 @@ REST_FRAMEWORK = {
         "anon": env.str("API_THROTTLE_ANON", default="60/min"),
         "user": env.str("API_THROTTLE_USER", default="1200/min"),
         "reauth": env.str("API_THROTTLE_REAUTH", default="10/min"),
+        "agent": env.str("API_THROTTLE_AGENT", default="1200/min"),
+        "enrol": env.str("API_THROTTLE_ENROL", default="20/min"),
     },
     "EXCEPTION_HANDLER": "core.api.exceptions.exception_handler",
     # OPTIONS answers 405: no endpoint describes itself there (the OpenAPI schema does), and DRF's metadata
@@ -258,7 +271,11 @@ SPECTACULAR_SETTINGS = {
                             "RunStateEnum": "validation.choices.RunState",
                             "ValidationDepthEnum": "validation.choices.ValidationDepth",
                             "TestAcceptanceKindEnum": "governance.workflow.choices.TestAcceptanceKind",
-                            "DatasetKindEnum": "registry.choices.DatasetKind"},
+                            "DatasetKindEnum": "registry.choices.DatasetKind",
+                            "StrategyEnum": "serving.choices.Strategy",
+                            "ChallengerStrategyEnum": "serving.choices.CHALLENGER_STRATEGIES",
+                            "ServedRoleEnum": "serving.choices.ServedRole",
+                            "RoleEnum": "governance.workflow.choices.SignoffRole"},
 }
 
 # One cache for every process: API throttles and failure counters (sign-off re-authentication) must hold across

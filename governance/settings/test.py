@@ -12,7 +12,8 @@ MEDIA_ROOT = VAR_DIR / "test-media"
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 REST_FRAMEWORK = {
     **REST_FRAMEWORK,
-    "DEFAULT_THROTTLE_RATES": {"anon": "100000/min", "user": "100000/min", "reauth": "100000/min"},
+    "DEFAULT_THROTTLE_RATES": {"anon": "100000/min", "user": "100000/min", "reauth": "100000/min",
+                               "agent": "100000/min", "enrol": "100000/min"},
 }
 LOGGING = {"version": 1, "disable_existing_loggers": False}
 # Each test worker its own cache: user ids repeat across the workers' databases, counters must not.

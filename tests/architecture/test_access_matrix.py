@@ -14,8 +14,9 @@ from tests.api_helpers import API, Endpoint
 
 # The modules whose module-level Endpoint rows make the API's matrix (each runs them with check_endpoint).
 API_MATRICES = ("tests.registry.test_api", "tests.governance.test_api", "tests.governance.test_workflow_api",
-                "tests.governance.test_ledger_api", "tests.validation.test_api_matrix")
-PAGE_MATRIX = "tests.ui.test_page_matrix"
+                "tests.governance.test_ledger_api", "tests.validation.test_api_matrix",
+                "tests.serving.test_api_matrix")
+PAGE_MATRICES = ("tests.ui.test_page_matrix", "tests.serving.test_pages")
 NOT_PAGES = ("api/", "admin/", "i18n/")  # the API (matrix above), Django's admin, the language switch
 
 
@@ -62,7 +63,7 @@ def test_every_api_operation_has_a_row():
 
 
 def test_every_page_has_a_row():
-    rows = {page.name for page in importlib.import_module(PAGE_MATRIX).PAGES}
+    rows = {page.name for name in PAGE_MATRICES for page in importlib.import_module(name).PAGES}
     assert sorted(page_names() - rows) == []
     assert sorted(rows - page_names()) == [], "rows for pages that no longer exist"
 

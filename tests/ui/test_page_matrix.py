@@ -190,11 +190,15 @@ def _check(client, page: Page, w) -> list[str]:
     return problems
 
 
-def test_every_page_keeps_its_doors(client, django_capture_on_commit_callbacks):
-    w = build_house(django_capture_on_commit_callbacks)
+def check_pages(client, pages, w) -> None:
+    """Every row of ``pages`` in order against the world ``w``; all the problems are reported together."""
     failures = {}
-    for page in PAGES:
+    for page in pages:
         problems = _check(client, page, w)
         if problems:
             failures[f"{page.method} {page.name}"] = problems
     assert failures == {}, "\n".join(f"{k}: {v}" for k, v in failures.items())
+
+
+def test_every_page_keeps_its_doors(client, django_capture_on_commit_callbacks):
+    check_pages(client, PAGES, build_house(django_capture_on_commit_callbacks))

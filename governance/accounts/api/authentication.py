@@ -3,6 +3,7 @@
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
+from core.api.authentication import bearer_token
 from governance.accounts.services import token_authenticate
 
 
@@ -12,15 +13,10 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
     keyword = "Bearer"
 
     def authenticate(self, request):
-        header = authentication.get_authorization_header(request).decode("latin-1")
-        if not header:
+        raw = bearer_token(request, (self.keyword, "Token"))
+        if raw is None:
             return None
-        parts = header.split()
-        if parts[0] not in (self.keyword, "Token"):
-            return None
-        if len(parts) != 2:
-            raise exceptions.AuthenticationFailed("Malformed Authorization header: expected 'Bearer <token>'.")
-        token = token_authenticate(parts[1])
+        token = token_authenticate(raw)
         if token is None:
             raise exceptions.AuthenticationFailed("Invalid, expired or revoked API token.")
         return token.user, token

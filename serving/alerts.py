@@ -1,0 +1,278 @@
+"""Alerts and incidents: monitoring windows checked against the release's thresholds, problems hosts report, hosts
+that fall silent; each alert opens (or joins) an incident with a timeline, notifies the people of the passport,
+and applies the passport's serving policy: notify, roll back to the previous approved version, or stop.
+
+An alert of a kind already in the open incident of the same deployment (or host) counts there again instead of
+opening another, so a drifting model that keeps drifting gives one incident, one notification and one action.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from core.actors import Actor, SystemActor
+from core.errors import Conflict, DomainError
+from governance.accounts.choices import Role
+from governance.audit.services import audit_append
+from governance.workflow.notifications import notify, users_in_role
+from serving import guards, services
+from serving.choices import (
+    POLICY_KINDS,
+    AlertKind,
+    DeploymentStatus,
+    IncidentStatus,
+    PolicyAction,
+    TimelineKind,
+)
+from serving.models import Alert, Deployment, Host, Incident, MonitoringWindow, Release, ServingPolicy, TimelineEntry
+
+logger = logging.getLogger(__name__)
+POLICY = SystemActor("serving policy")
+MONITOR = SystemActor("serving monitor")
+# Without a policy row: tier 1 rolls back at once, the others notify and let a person decide.
+DEFAULT_ACTION = {1: PolicyAction.ROLLBACK, 2: PolicyAction.NOTIFY, 3: PolicyAction.NOTIFY}
+
+
+def policy_action(passport) -> str:
+    row = ServingPolicy.objects.filter(passport=passport).first()
+    return row.on_alert if row else DEFAULT_ACTION.get(passport.risk_tier, PolicyAction.NOTIFY)
+
+
+@transaction.atomic
+def policy_set(*, actor: Actor, passport, on_alert: str) -> ServingPolicy:
+    """Set what alerts do for ``passport``: risk officers and the people who may stop its deployments."""
+    from serving.permissions import can_brake
+
+    if not can_brake(actor, passport):
+        from core.errors import PermissionDenied
+
+        raise PermissionDenied(_("Only the people who may roll back or stop this passport's deployments may set its "
+                                 "serving policy."))
+    if on_alert not in PolicyAction.values:
+        raise DomainError(_("Unknown action '%(a)s'. Valid: %(valid)s.")
+                          % {"a": on_alert, "valid": ", ".join(PolicyAction.values)}, code="invalid", field="on_alert")
+    before = policy_action(passport)
+    row, _created = ServingPolicy.objects.update_or_create(
+        passport=passport, defaults={"on_alert": on_alert, "updated_by": actor, "updated_at": timezone.now()})
+    audit_append(actor=actor, action="serving.policy_set", obj=row, passport_key=passport.key,
+                 data={"from": before, "to": on_alert})
+    return row
+
+
+def _people(passport) -> list:
+    return [passport.technical_owner, passport.business_owner, *users_in_role(Role.RISK_OFFICER)]
+
+
+def _entry(incident, entry_kind: str, actor: str, text: str, **data) -> None:
+    TimelineEntry.objects.create(incident=incident, kind=entry_kind, actor=actor, text=text, data=data)
+
+
+def raise_alert(*, kind: str, message: str, deployment: Deployment | None = None, host: Host | None = None,
+                version=None, subject: str = "", value: float | None = None,
+                threshold: float | None = None) -> Alert:
+    """Record an alert and do what the policy says. Returns the alert row (new, or the one seen again)."""
+    with transaction.atomic():
+        scope = {"deployment": deployment} if deployment is not None else {"host": host}
+        incident = Incident.objects.select_for_update().filter(
+            status__in=[IncidentStatus.OPEN, IncidentStatus.ACKNOWLEDGED], **scope).first()
+        if incident is not None:
+            seen = Alert.objects.filter(incident=incident, kind=kind, subject=subject[:200]).first()
+            if seen is not None:
+                Alert.objects.filter(pk=seen.pk).update(count=seen.count + 1, last_seen_at=timezone.now(),
+                                                        value=value)
+                return seen
+        passport = deployment.passport if deployment is not None else None
+        if incident is None:
+            title = (f"{passport.key}: {AlertKind(kind).label}" if passport else f"{host.name}: "
+                     f"{AlertKind(kind).label}")
+            incident = Incident.objects.create(passport=passport, deployment=deployment, host=host, title=str(title),
+                                               kind=kind)
+        alert = Alert.objects.create(incident=incident, kind=kind, deployment=deployment, host=host, version=version,
+                                     subject=subject[:200], value=value, threshold=threshold, message=message)
+        _entry(incident, TimelineKind.ALERT, str(MONITOR), message, kind=kind, value=value, threshold=threshold,
+               subject=subject)
+        audit_append(actor=MONITOR, action="alert.raised", obj=alert, passport_key=passport.key if passport else "",
+                     data={"incident": incident.pk, "kind": kind, "subject": subject, "value": value,
+                           "threshold": threshold, "message": message,
+                           "version": version.number if version is not None else None,
+                           "host": host.name if host is not None else None})
+        people = _people(passport) if passport else list(users_in_role(Role.ADMIN))
+        notify(people, f"Alert: {incident.title}", message)
+        addresses = sorted({u.email for u in people if u is not None and u.email})
+        _entry(incident, TimelineKind.NOTIFICATION, str(MONITOR),
+               f"E-mail to {len(addresses)} recipient(s)." if addresses else "Nobody to e-mail.",
+               recipients=addresses)
+    if deployment is not None and kind in POLICY_KINDS:
+        _apply_policy(alert, incident, deployment)
+    return alert
+
+
+def _apply_policy(alert: Alert, incident: Incident, deployment: Deployment) -> None:
+    action = policy_action(deployment.passport)
+    if action == PolicyAction.NOTIFY:
+        return
+    reason = f"Serving policy ({action}) on INC-{incident.pk}: {alert.message}"
+    try:
+        if action == PolicyAction.ROLLBACK:
+            if alert.version is not None and deployment.challenger_id == alert.version.pk:
+                pass  # a challenger drifting: withdrawing it is the rollback
+            elif alert.version is not None and deployment.version_id != alert.version.pk:
+                return  # the alert is about a version that no longer serves here
+            done = services.deployment_rollback(actor=POLICY, deployment=deployment, reason=reason, by_policy=True)
+            text = f"Rolled back: v{done.version.number} answers."
+        else:
+            done = services.deployment_stop(actor=POLICY, deployment=deployment, reason=reason, by_policy=True)
+            text = "Stopped serving."
+    except (Conflict, DomainError) as exc:
+        text = f"Policy {action} not applied: {exc.message}"
+        done = None
+    with transaction.atomic():
+        _entry(incident, TimelineKind.ACTION, str(POLICY), text, action=action,
+               generation=done.generation if done else None)
+        if done is None:
+            notify(_people(deployment.passport), f"Action failed: {incident.title}", text)
+
+
+# --------------------------------------------------------------------------- what raises alerts
+
+
+def _manifest(deployment: Deployment, version) -> dict:
+    release = Release.objects.filter(version=version).only("manifest").first()
+    return release.manifest if release else {}
+
+
+def windows_receive(*, host: Host, windows: list[dict]) -> dict:
+    """Store a host's windows (idempotent) and check the ones stored now; returns the counts."""
+    received = services.windows_ingest(host=host, windows=windows)
+    if received.fresh:
+        windows_check(received.fresh)
+    return received.counts()
+
+
+def heartbeat_receive(*, host: Host, facts: dict, status: dict) -> Host:
+    """Record a heartbeat; problems the host reports become alerts (each once per open incident)."""
+    host = services.host_heartbeat(host=host, facts=facts, status=status)
+    problems_check(host, status.get("problems") or [])
+    return host
+
+
+def windows_check(windows: list[MonitoringWindow]) -> list[Alert]:
+    """Check stored windows against the thresholds of the release they measured (deployments still active)."""
+    raised = []
+    for window in windows:
+        deployment = Deployment.objects.select_related("passport", "version", "challenger").get(
+            pk=window.deployment_id)
+        if deployment.status != DeploymentStatus.ACTIVE:
+            continue
+        thresholds = _manifest(deployment, window.version).get("thresholds") or {}
+        psi_max = float(thresholds.get("psi", 0.2))
+        score_max = float(thresholds.get("score_psi", 0.2))
+        latency_max = float(thresholds.get("latency_p95_ms", 200.0))
+        error_max = float(thresholds.get("error_rate", 0.05))
+        enough = window.requests >= int(thresholds.get("min_window_requests", 50))
+        common = {"deployment": deployment, "version": window.version}
+        label = f"{deployment.passport.key} v{window.version.number} ({window.role}, {window.host.name})"
+        if enough:
+            for feature, value in sorted(window.psi.items()):
+                if value > psi_max:
+                    raised.append(raise_alert(
+                        kind=AlertKind.FEATURE_PSI, subject=feature, value=value, threshold=psi_max,
+                        message=f"{label}: PSI of '{feature}' is {value:.3f}, above {psi_max:g}.", **common))
+            if window.score_psi is not None and window.score_psi > score_max:
+                raised.append(raise_alert(
+                    kind=AlertKind.SCORE_PSI, value=window.score_psi, threshold=score_max,
+                    message=f"{label}: PSI of the score is {window.score_psi:.3f}, above {score_max:g}.", **common))
+        if window.latency_p95_ms is not None and window.latency_p95_ms > latency_max and window.requests:
+            raised.append(raise_alert(
+                kind=AlertKind.LATENCY, value=window.latency_p95_ms, threshold=latency_max,
+                message=f"{label}: p95 latency {window.latency_p95_ms:.1f} ms, over the SLO of {latency_max:g} ms.",
+                **common))
+        if window.requests and enough:
+            rate = window.error_count / window.requests
+            if rate > error_max:
+                raised.append(raise_alert(
+                    kind=AlertKind.ERROR_RATE, value=rate, threshold=error_max,
+                    message=f"{label}: {rate:.1%} of requests failed, above {error_max:.1%}.", **common))
+    return raised
+
+
+_PROBLEM_KINDS = {"digest_mismatch": AlertKind.DIGEST_MISMATCH, "signature_invalid": AlertKind.DIGEST_MISMATCH,
+                  "stop_limit_reached": AlertKind.STOP_LIMIT, "load_failed": AlertKind.LOAD_FAILED}
+
+
+def problems_check(host: Host, problems: list[dict]) -> list[Alert]:
+    """Alerts for the problems a host reports in its heartbeat (a refused release, a stop-limit, a failed load)."""
+    raised = []
+    served = {d.pk: d for d in Deployment.objects.filter(hosts=host).select_related("passport")}
+    for problem in problems:
+        kind = _PROBLEM_KINDS.get(problem.get("kind"))
+        if kind is None:
+            continue
+        deployment = served.get(problem.get("deployment"))
+        raised.append(raise_alert(kind=kind, deployment=deployment, host=host if deployment is None else None,
+                                  subject=f"{host.name}:{problem.get('release') or ''}",
+                                  message=f"{host.name}: {problem.get('message', '')}"[:2000]))
+    return raised
+
+
+def hosts_check_lost(now=None) -> list[Alert]:
+    """One alert per silence: a host quiet for longer than MG_HOST_LOST_SECONDS, alerted once until it speaks."""
+    now = now or timezone.now()
+    limit = now - timezone.timedelta(seconds=settings.MG_HOST_LOST_SECONDS)
+    raised = []
+    for host in Host.objects.filter(revoked_at__isnull=True, last_heartbeat_at__lt=limit):
+        if host.lost_alerted_at is not None and host.lost_alerted_at >= host.last_heartbeat_at:
+            continue
+        Host.objects.filter(pk=host.pk).update(lost_alerted_at=now)
+        silent = int((now - host.last_heartbeat_at).total_seconds())
+        deployments = list(Deployment.objects.filter(hosts=host, status=DeploymentStatus.ACTIVE)
+                           .select_related("passport"))
+        message = f"{host.name} has been silent for {silent} s (last heartbeat {host.last_heartbeat_at:%H:%M:%S} UTC)."
+        if not deployments:
+            raised.append(raise_alert(kind=AlertKind.HOST_LOST, host=host, subject=host.name, message=message))
+        for deployment in deployments:
+            raised.append(raise_alert(kind=AlertKind.HOST_LOST, deployment=deployment, subject=host.name,
+                                      message=message))
+    return raised
+
+
+# --------------------------------------------------------------------------- people handle incidents
+
+
+@transaction.atomic
+def incident_acknowledge(*, actor: Actor, incident: Incident, note: str = "") -> Incident:
+    incident = Incident.objects.select_for_update().get(pk=incident.pk)
+    guards.handle_incident(actor, incident).enforce()
+    if incident.status != IncidentStatus.OPEN:
+        raise Conflict(_("Only an open incident can be acknowledged; this one is %(status)s.")
+                       % {"status": incident.get_status_display().lower()}, code="invalid_state")
+    incident.status, incident.acknowledged_at, incident.acknowledged_by = (
+        IncidentStatus.ACKNOWLEDGED, timezone.now(), actor)
+    incident.save(update_fields=["status", "acknowledged_at", "acknowledged_by"])
+    _entry(incident, TimelineKind.ACKNOWLEDGED, actor.get_username(), note.strip() or "Acknowledged.")
+    audit_append(actor=actor, action="incident.acknowledged", obj=incident,
+                 passport_key=incident.passport.key if incident.passport else "", data={"note": note.strip()})
+    return incident
+
+
+@transaction.atomic
+def incident_resolve(*, actor: Actor, incident: Incident, resolution: str) -> Incident:
+    incident = Incident.objects.select_for_update().get(pk=incident.pk)
+    guards.handle_incident(actor, incident).enforce()
+    resolution = (resolution or "").strip()
+    if not resolution:
+        raise DomainError(_("A resolution says what was found and done."), code="required", field="resolution")
+    if incident.status == IncidentStatus.RESOLVED:
+        raise Conflict(_("The incident is already resolved."), code="invalid_state")
+    incident.status, incident.resolved_at, incident.resolved_by, incident.resolution = (
+        IncidentStatus.RESOLVED, timezone.now(), actor, resolution)
+    incident.save(update_fields=["status", "resolved_at", "resolved_by", "resolution"])
+    _entry(incident, TimelineKind.RESOLVED, actor.get_username(), resolution)
+    audit_append(actor=actor, action="incident.resolved", obj=incident,
+                 passport_key=incident.passport.key if incident.passport else "", data={"resolution": resolution})
+    return incident

@@ -1,0 +1,193 @@
+"""Serving's reads: deployments and hosts as a person may see them, and each host's desired state.
+
+The desired state is computed at every poll from the deployments and the versions' state now: a version whose
+approval was revoked or has expired drops out of it on the next poll, with no separate "withdraw" step to forget.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from django.conf import settings
+from django.db.models import Q, QuerySet
+from django.urls import reverse
+from django.utils import timezone
+
+from core.signing import key_id, public_key_pem
+from registry.permissions import restrict_passports
+from serving import guards
+from serving.agent import manifest as mf
+from serving.choices import DeploymentStatus, ServedRole, Strategy
+from serving.models import Deployment, Host, Incident, MonitoringWindow, Release
+from serving.permissions import VIEW_HOSTS
+
+
+def deployment_list(*, user, passport=None, filters: dict | None = None) -> QuerySet[Deployment]:
+    filters = filters or {}
+    qs = restrict_passports(Deployment.objects.select_related("passport", "version", "challenger"), user,
+                            prefix="passport__")
+    if passport is not None:
+        qs = qs.filter(passport=passport)
+    if status := filters.get("status"):
+        qs = qs.filter(status=status)
+    if key := filters.get("passport"):
+        qs = qs.filter(passport__key=key)
+    return qs.prefetch_related("hosts").order_by("-created_at", "-pk")
+
+
+def host_list(*, user) -> QuerySet[Host]:
+    if not user.has_perm(VIEW_HOSTS):
+        return Host.objects.none()
+    return Host.objects.all().order_by("name")
+
+
+def _release_entry(release: Release, role: str) -> dict:
+    files = [
+        {"name": mf.ARTIFACT_FILE, "sha256": release.artifact_sha256,
+         "url": reverse("agent-release-file", kwargs={"pk": release.pk, "name": mf.ARTIFACT_FILE})},
+        {"name": mf.MANIFEST_FILE, "sha256": release.manifest_sha256,
+         "url": reverse("agent-release-file", kwargs={"pk": release.pk, "name": mf.MANIFEST_FILE})},
+    ]
+    return {
+        "release": release.pk, "role": role, "version": release.version.number,
+        "artifact_sha256": release.artifact_sha256, "manifest_sha256": release.manifest_sha256,
+        "signature_sha256": release.signature_sha256, "key_id": release.key_id, "files": files,
+        "signature_url": reverse("agent-release-signature", kwargs={"pk": release.pk}),
+        "approved_until": release.version.approval_expires_at.isoformat(),
+    }
+
+
+def desired_state(host: Host, now=None) -> dict:
+    """What ``host`` should serve now: per active deployment, the champion's and challenger's signed releases,
+    the strategy and the traffic split. Versions that may no longer be served are left out and named."""
+    now = now or timezone.now()
+    deployments = (Deployment.objects.filter(hosts=host, status=DeploymentStatus.ACTIVE)
+                   .select_related("passport", "version", "challenger").order_by("pk"))
+    deployments = list(deployments)
+    version_ids = {d.version_id for d in deployments} | {d.challenger_id for d in deployments if d.challenger_id}
+    releases = {r.version_id: r for r in Release.objects.filter(version_id__in=version_ids).select_related("version")}
+    entries = []
+    for deployment in deployments:
+        served, withdrawn = [], []
+        for role, version in ((ServedRole.CHAMPION, deployment.version),
+                              (ServedRole.CHALLENGER, deployment.challenger)):
+            if version is None:
+                continue
+            verdict = guards.deployable(version, now)
+            release = releases.get(version.pk)
+            if not verdict or release is None:
+                withdrawn.append({"role": role, "version": version.number,
+                                  "reason": verdict.code or "release_missing"})
+                continue
+            served.append(_release_entry(release, role))
+        roles = {entry["role"] for entry in served}
+        strategy = deployment.strategy if {ServedRole.CHAMPION, ServedRole.CHALLENGER} <= roles else Strategy.FULL
+        if ServedRole.CHAMPION not in roles and served:
+            served = []  # a challenger never answers alone: without a servable champion nothing is served
+            withdrawn.append({"role": ServedRole.CHALLENGER, "version": deployment.challenger.number,
+                              "reason": "champion_withdrawn"})
+        entries.append({
+            "deployment": deployment.pk, "passport": deployment.passport.key, "environment": deployment.environment,
+            "generation": deployment.generation, "strategy": strategy,
+            "canary_percent": deployment.canary_percent if strategy == Strategy.CANARY else 0,
+            "releases": served, "withdrawn": withdrawn,
+        })
+    body = {"host": host.name, "poll_seconds": settings.MG_AGENT_POLL_SECONDS, "key_id": key_id(),
+            "deployments": entries}
+    body["etag"] = hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()[:32]
+    body["public_key_pem"] = public_key_pem()
+    return body
+
+
+def release_for_host(host: Host, pk: int) -> Release | None:
+    """The release ``pk`` if it is in ``host``'s desired state now (a host downloads nothing else)."""
+    state = desired_state(host)
+    wanted = {r["release"] for d in state["deployments"] for r in d["releases"]}
+    return Release.objects.select_related("version").filter(pk=pk).first() if pk in wanted else None
+
+
+def incident_list(*, user, filters: dict | None = None) -> QuerySet[Incident]:
+    """Incidents of deployments on passports ``user`` may see; host incidents (no passport) for those who see
+    hosts. Newest first; ``status`` and ``passport`` narrow them."""
+    filters = filters or {}
+    visible = restrict_passports(Incident.objects.filter(passport__isnull=False), user, prefix="passport__")
+    qs = Incident.objects.filter(pk__in=visible.values("pk"))
+    if user.has_perm(VIEW_HOSTS):
+        qs = Incident.objects.filter(Q(pk__in=visible.values("pk")) | Q(passport__isnull=True))
+    if status := filters.get("status"):
+        qs = qs.filter(status=status)
+    if key := filters.get("passport"):
+        qs = qs.filter(passport__key=key)
+    return qs.select_related("passport", "deployment", "host", "acknowledged_by", "resolved_by").order_by(
+        "-opened_at", "-pk")
+
+
+# --------------------------------------------------------------------------- monitoring
+
+
+def _bucket(days: float):
+    from django.db.models.functions import TruncHour, TruncMinute
+
+    return TruncMinute if days <= 1 else TruncHour
+
+
+def monitoring_series(*, passport=None, deployment=None, days: float = 1.0, now=None) -> dict:
+    """Monitoring of a passport (every deployment) or one deployment over the last ``days``, in buckets (a minute
+    up to a day, an hour beyond), aggregated in the database: traffic, errors, latency (mean p50, worst p95 and
+    p99 of the bucket's windows), worst feature PSI and score PSI; per-feature PSI and errors by kind come from
+    the windows' JSON (read once, as tuples). Returns plain lists for the charts and the summary figures."""
+    from django.db.models import Avg, Max, Sum
+
+    now = now or timezone.now()
+    since = now - timezone.timedelta(days=days)
+    qs = MonitoringWindow.objects.filter(started_at__gte=since)
+    qs = qs.filter(deployment=deployment) if deployment is not None else qs.filter(passport=passport)
+    trunc = _bucket(days)
+    rows = list(qs.annotate(bucket=trunc("started_at")).values("bucket").order_by("bucket").annotate(
+        requests=Sum("requests"), errors=Sum("error_count"), p50=Avg("latency_p50_ms"), p95=Max("latency_p95_ms"),
+        p99=Max("latency_p99_ms"), psi=Max("max_feature_psi"), score_psi=Max("score_psi")))
+    per_feature: dict[str, dict] = {}
+    by_kind: dict[str, dict] = {}
+    for bucket, psi, errors in qs.annotate(bucket=trunc("started_at")).values_list("bucket", "psi", "errors"):
+        key = bucket.isoformat()
+        for feature, value in (psi or {}).items():
+            slot = per_feature.setdefault(feature, {})
+            if value is not None and value > slot.get(key, -1.0):
+                slot[key] = value
+        for kind, count in (errors or {}).items():
+            slot = by_kind.setdefault(kind, {})
+            slot[key] = slot.get(key, 0) + count
+    total = sum(r["requests"] or 0 for r in rows)
+    failed = sum(r["errors"] or 0 for r in rows)
+    return {
+        "x": [r["bucket"].isoformat() for r in rows],
+        "requests": [r["requests"] or 0 for r in rows],
+        "errors": [r["errors"] or 0 for r in rows],
+        "p50": [r["p50"] for r in rows], "p95": [r["p95"] for r in rows], "p99": [r["p99"] for r in rows],
+        "psi": [r["psi"] for r in rows], "score_psi": [r["score_psi"] for r in rows],
+        "per_feature": per_feature, "errors_by_kind": by_kind,
+        "summary": {"requests": total, "errors": failed, "error_rate": failed / total if total else None,
+                    "error_pct": 100.0 * failed / total if total else None,
+                    "p95": max((r["p95"] for r in rows if r["p95"] is not None), default=None),
+                    "psi": max((r["psi"] for r in rows if r["psi"] is not None), default=None),
+                    "score_psi": max((r["score_psi"] for r in rows if r["score_psi"] is not None), default=None),
+                    "windows": qs.count()},
+        "bucket": "minute" if trunc.__name__ == "TruncMinute" else "hour",
+    }
+
+
+def serving_health(passport_ids) -> dict[int, dict]:
+    """Per passport: active deployments, open incidents and the served version numbers (for the portfolio and
+    the passport page), in three grouped queries."""
+    from django.db.models import Count
+
+    health = {pk: {"deployments": 0, "incidents": 0, "versions": []} for pk in passport_ids}
+    for row in (Deployment.objects.filter(passport_id__in=passport_ids, status=DeploymentStatus.ACTIVE)
+                .values("passport_id", "version__number")):
+        health[row["passport_id"]]["deployments"] += 1
+        health[row["passport_id"]]["versions"].append(row["version__number"])
+    for row in (Incident.objects.filter(passport_id__in=passport_ids, status__in=["open", "acknowledged"])
+                .values("passport_id").annotate(n=Count("pk"))):
+        health[row["passport_id"]]["incidents"] = row["n"]
+    return health

@@ -1,0 +1,11 @@
+"""Serving's periodic work (Celery beat): hosts that fell silent raise their alert."""
+
+from celery import shared_task
+
+from serving.alerts import hosts_check_lost
+
+
+@shared_task(name="serving.hosts_check_lost", ignore_result=True)
+def hosts_check_lost_task() -> int:
+    """The number of alerts raised (one per silence of a host, per deployment it serves)."""
+    return len(hosts_check_lost())

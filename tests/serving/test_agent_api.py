@@ -1,0 +1,206 @@
+"""The agents' API over HTTP: enrolment with one-time tokens, host tokens (hashed, rotatable, revocable) scoped to
+their host, desired state with ETag, release downloads, heartbeats, idempotent monitoring windows, log digests;
+and bad input answered in the one error shape, changing nothing."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from core.signing import public_key_pem
+from serving import services
+from serving.agent import manifest as mf
+from serving.agent.verify import release_verify
+from serving.models import EnrolmentToken, Host, MonitoringWindow, PredictionLogDigest
+from tests.api_helpers import API, assert_error, bearer_client
+
+pytestmark = pytest.mark.django_db
+
+
+def host_client(token: str) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    return client
+
+
+@pytest.fixture
+def deployed(serving):
+    deployment = services.deployment_create(actor=serving.engineer, passport=serving.passport, version=1,
+                                            hosts=[serving.host_a.pk, serving.host_b.pk])
+    serving.deployment = deployment
+    return serving
+
+
+def window(served, seq, **kw):
+    deployment, sequence = served, seq
+    start = timezone.now().replace(microsecond=0) - timedelta(minutes=10) + timedelta(minutes=sequence)
+    return {"deployment": deployment.pk, "version": deployment.version.number, "sequence": sequence,
+            "started_at": start.isoformat(), "ended_at": (start + timedelta(seconds=60)).isoformat(),
+            "requests": 120, "predictions": 120, "errors": {"invalid_input": 3}, "latency_p50_ms": 1.2,
+            "latency_p95_ms": 3.4, "latency_p99_ms": 7.9, "psi": {"x0": 0.01, "x1": 0.3}, "score_psi": 0.05} | kw
+
+
+def test_enrolment_is_one_time_and_returns_the_host_token_once(serving):
+    _token, secret = services.enrolment_token_create(actor=serving.admin, name="rack 7")
+    stored = EnrolmentToken.objects.get(prefix=secret.split("_")[1])
+    assert secret not in str(vars(stored)) and stored.key_hash == hashlib.sha256(secret.encode()).hexdigest()
+    client = APIClient()
+    body = {"token": secret, "name": "gpu-7", "gpu_model": "L4", "gpu_memory_mb": 24576,
+            "provider": "CUDAExecutionProvider", "agent_version": "1.0", "labels": {"zone": "eu-1"}}
+    response = client.post(f"{API}/agent/enrol/", body, format="json")
+    assert response.status_code == 201, response.content
+    answer = response.json()
+    assert answer["public_key_pem"] == public_key_pem() and answer["host_token"].startswith("mgh_")
+    host = Host.objects.get(name="gpu-7")
+    assert host.gpu_model == "L4" and host.labels == {"zone": "eu-1"} and answer["host_token"] not in str(vars(host))
+    assert host.health() == "pending"
+    again = client.post(f"{API}/agent/enrol/", {**body, "name": "gpu-8"}, format="json")
+    assert_error(again, 409, "enrolment_token_used")
+    assert_error(client.post(f"{API}/agent/enrol/", {**body, "token": "mge_nope_nope"}, format="json"), 400,
+                 "invalid_enrolment_token")
+    assert not Host.objects.filter(name="gpu-8").exists()
+
+
+def test_an_expired_enrolment_token_is_refused(serving):
+    token, secret = services.enrolment_token_create(actor=serving.admin, name="late")
+    EnrolmentToken.objects.filter(pk=token.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    with pytest.raises(services.Conflict) as caught:
+        services.host_enrol(enrolment_token=secret, name="late-host", facts={})
+    assert caught.value.code == "enrolment_token_expired"
+
+
+def test_only_administrators_create_enrolment_tokens(serving):
+    for user in (serving.engineer, serving.developer, serving.cast.risk):
+        response = bearer_client(user).post(f"{API}/serving/enrolment-tokens/", {"name": "x"}, format="json")
+        assert_error(response, 403)
+    response = bearer_client(serving.admin).post(f"{API}/serving/enrolment-tokens/", {"name": "x", "ttl_hours": 2},
+                                                 format="json")
+    assert response.status_code == 201 and response.json()["token"].startswith("mge_")
+    listed = bearer_client(serving.admin).get(f"{API}/serving/enrolment-tokens/").json()["results"]
+    assert all("token" not in row for row in listed)
+
+
+def test_a_host_sees_only_its_own_state_and_releases(deployed, admin_user):
+    from tests.serving.conftest import enrol
+
+    state = host_client(deployed.token_a).get(f"{API}/agent/state/")
+    assert state.status_code == 200
+    [entry] = state.json()["deployments"]
+    release = entry["releases"][0]
+    other, other_token = enrol(admin_user, "gpu-other")
+    other_client = host_client(other_token)
+    assert other_client.get(f"{API}/agent/state/").json()["deployments"] == []
+    assert_error(other_client.get(API + release["signature_url"][len(API):]), 404)
+    for file in release["files"]:
+        assert_error(other_client.get(API + file["url"][len(API):]), 404)
+    # a person's API token is no host token, and a host token opens no person's endpoint
+    assert_error(bearer_client(deployed.admin).get(f"{API}/agent/state/"), 401)
+    assert_error(host_client(deployed.token_a).get(f"{API}/passports/"), 401)
+
+
+def test_a_host_downloads_and_verifies_its_release(deployed, tmp_path):
+    client = host_client(deployed.token_a)
+    state = client.get(f"{API}/agent/state/")
+    release = state.json()["deployments"][0]["releases"][0]
+    folder = tmp_path / "release"
+    folder.mkdir()
+    for file in release["files"]:
+        response = client.get(file["url"])
+        data = b"".join(response.streaming_content)
+        assert hashlib.sha256(data).hexdigest() == file["sha256"]
+        (folder / file["name"]).write_bytes(data)
+    signature = tmp_path / "release.sig"
+    signature.write_bytes(b"".join(client.get(release["signature_url"]).streaming_content))
+    release_verify(folder, signature, state.json()["public_key_pem"])
+    assert mf.manifest_decode((folder / mf.MANIFEST_FILE).read_bytes()).artifact_sha256 == release["artifact_sha256"]
+    assert_error(client.get(f"{API}/agent/releases/{release['release']}/files/secrets.txt"), 404)
+    # unchanged state: 304 on the etag
+    etag = state["ETag"]
+    assert client.get(f"{API}/agent/state/", HTTP_IF_NONE_MATCH=etag).status_code == 304
+
+
+def test_a_window_delivered_twice_is_stored_once(deployed):
+    client = host_client(deployed.token_a)
+    batch = [window(deployed.deployment, 1), window(deployed.deployment, 2)]
+    first = client.post(f"{API}/agent/windows/", {"windows": batch}, format="json")
+    assert first.json() == {"received": 2, "stored": 2, "duplicates": 0}
+    again = client.post(f"{API}/agent/windows/", {"windows": [*batch, window(deployed.deployment, 3)]},
+                        format="json")
+    assert again.json() == {"received": 3, "stored": 1, "duplicates": 2}
+    assert MonitoringWindow.objects.count() == 3
+    row = MonitoringWindow.objects.get(sequence=1)
+    assert row.max_feature_psi == 0.3 and row.error_count == 3 and row.passport_id == deployed.passport.pk
+    # the same sequence from the other host is that host's window
+    other = host_client(deployed.token_b).post(f"{API}/agent/windows/", {"windows": batch}, format="json")
+    assert other.json()["stored"] == 2
+
+
+@pytest.mark.parametrize("bad", [
+    {"sequence": -1}, {"requests": "many"}, {"started_at": "yesterday"}, {"psi": {"x0": "high"}},
+    {"ended_at": "2020-01-01T00:00:00+00:00"}, {"deployment": 999_999}, {"version": 99},
+    {"latency_p95_ms": "NaN-literal"}, {"requests": 2**40},
+])
+def test_bad_windows_are_refused_and_store_nothing(deployed, bad):
+    client = host_client(deployed.token_a)
+    body = {"windows": [window(deployed.deployment, 1), window(deployed.deployment, 2, **bad)]}
+    raw = json.dumps(body).replace('"NaN-literal"', "NaN")
+    response = client.post(f"{API}/agent/windows/", raw, content_type="application/json")
+    assert_error(response, 400)
+    assert MonitoringWindow.objects.count() == 0
+
+
+def test_log_digests_are_stored_once_and_cannot_be_rewritten(deployed):
+    client = host_client(deployed.token_a)
+    now = timezone.now()
+    digest = {"deployment": deployed.deployment.pk, "name": "predictions-000001.jsonl.gz", "sha256": "a" * 64,
+              "records": 1200, "first_at": (now - timedelta(minutes=5)).isoformat(), "last_at": now.isoformat()}
+    assert client.post(f"{API}/agent/log-digests/", {"digests": [digest]}, format="json").json() == {
+        "stored": 1, "duplicates": 0}
+    assert client.post(f"{API}/agent/log-digests/", {"digests": [digest]}, format="json").json() == {
+        "stored": 0, "duplicates": 1}
+    rewritten = client.post(f"{API}/agent/log-digests/", {"digests": [{**digest, "sha256": "b" * 64}]},
+                            format="json")
+    assert_error(rewritten, 409, "digest_changed")
+    assert_error(client.post(f"{API}/agent/log-digests/", {"digests": [{**digest, "name": "../../etc/passwd"}]},
+                             format="json"), 400)
+    assert PredictionLogDigest.objects.get().sha256 == "a" * 64
+
+
+def test_heartbeat_records_facts_and_problems(deployed):
+    client = host_client(deployed.token_a)
+    response = client.post(f"{API}/agent/heartbeat/", {
+        "provider": "CPUExecutionProvider", "agent_version": "1.1",
+        "serving": [{"deployment": deployed.deployment.pk, "version": 1, "role": "champion", "state": "serving"}],
+        "problems": []}, format="json")
+    assert response.status_code == 200 and response.json()["etag"]
+    host = Host.objects.get(pk=deployed.host_a.pk)
+    assert host.health() == "healthy" and host.agent_version == "1.1"
+    client.post(f"{API}/agent/heartbeat/", {"problems": [{"kind": "digest_mismatch", "message": "model.onnx"}]},
+                format="json")
+    host.refresh_from_db()
+    assert host.health() == "degraded"
+    Host.objects.filter(pk=host.pk).update(last_heartbeat_at=timezone.now() - timedelta(hours=1))
+    host.refresh_from_db()
+    assert host.health() == "lost"
+
+
+def test_a_rotated_token_replaces_the_old_one_and_a_revoked_host_is_shut_out(deployed):
+    old = host_client(deployed.token_a)
+    new_token = old.post(f"{API}/agent/token/rotate/").json()["host_token"]
+    assert_error(old.get(f"{API}/agent/state/"), 401)
+    new = host_client(new_token)
+    assert new.get(f"{API}/agent/state/").status_code == 200
+    services.host_revoke(actor=deployed.admin, host=deployed.host_a, reason="Stolen disk")
+    assert_error(new.get(f"{API}/agent/state/"), 401)
+
+
+@pytest.mark.parametrize("header", ["Bearer", "Bearer a b", "Bearer mgh_x", "Basic abc", "Bearer mgt_abc_def"])
+def test_malformed_host_credentials_are_401(deployed, header):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=header)
+    assert_error(client.get(f"{API}/agent/state/"), 401)

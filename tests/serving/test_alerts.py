@@ -1,0 +1,194 @@
+"""Alerts, incidents and the serving policy: drift, latency and error windows, problems hosts report and hosts
+that fall silent each open (or join) one incident with a timeline, notify, and roll back or stop by policy."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.core import mail
+from django.utils import timezone
+
+from core.errors import Conflict, DomainError, PermissionDenied
+from governance.audit.models import AuditEvent
+from serving import alerts, selectors, services
+from serving.models import Alert, Host, Incident
+from tests.api_helpers import API, assert_error, bearer_client
+from tests.serving.test_agent_api import host_client
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def promoted(serving):
+    """v1 deployed, then v2 promoted over it: a rollback has somewhere to go."""
+    deployment = services.deployment_create(actor=serving.engineer, passport=serving.passport, version=1,
+                                            hosts=[serving.host_a.pk, serving.host_b.pk])
+    deployment = services.deployment_challenger_set(actor=serving.engineer, deployment=deployment, version=2,
+                                                    strategy="canary", canary_percent=10)
+    serving.deployment = services.deployment_promote(actor=serving.engineer, deployment=deployment)
+    return serving
+
+
+def window(w, seq, version=2, **kw):
+    start = timezone.now().replace(microsecond=0) - timedelta(minutes=30) + timedelta(minutes=seq)
+    return {"deployment": w.deployment.pk, "version": version, "sequence": seq, "started_at": start.isoformat(),
+            "ended_at": (start + timedelta(minutes=1)).isoformat(), "requests": 500, "predictions": 500,
+            "errors": {}, "latency_p50_ms": 1.0, "latency_p95_ms": 2.0, "latency_p99_ms": 3.0,
+            "psi": {"x0": 0.02, "x1": 0.01, "x2": 0.03}, "score_psi": 0.02} | kw
+
+
+def post_windows(w, *windows, token=None):
+    response = host_client(token or w.token_a).post(f"{API}/agent/windows/", {"windows": list(windows)},
+                                                    format="json")
+    assert response.status_code == 200, response.content
+    return response.json()
+
+
+def served_versions(w):
+    return [(r["role"], r["version"]) for r in selectors.desired_state(w.host_a)["deployments"][0]["releases"]]
+
+
+def test_drift_raises_a_psi_alert_and_the_tier_1_default_rolls_back(promoted, django_capture_on_commit_callbacks):
+    w = promoted
+    assert served_versions(w) == [("champion", 2)]
+    with django_capture_on_commit_callbacks(execute=True):
+        post_windows(w, window(w, 1), window(w, 2, psi={"x0": 0.41, "x1": 0.02, "x2": 0.01}))
+    [alert] = Alert.objects.all()
+    assert (alert.kind, alert.subject, alert.value, alert.threshold) == ("feature_psi", "x0", 0.41, 0.2)
+    incident = alert.incident
+    assert [e.kind for e in incident.timeline.all()] == ["alert", "notification", "action"]
+    assert "v1 answers" in incident.timeline.last().text
+    assert served_versions(w) == [("champion", 1)]
+    assert AuditEvent.objects.filter(action="alert.raised").count() == 1
+    rolled = AuditEvent.objects.get(action="deployment.rolled_back")
+    assert rolled.actor_repr == "serving policy" and f"INC-{incident.pk}" in rolled.data["reason"]
+    assert any("PSI of 'x0'" in m.body for m in mail.outbox)
+    # the same drift again (a late window of v2): one incident, counted, no second rollback
+    post_windows(w, window(w, 3, psi={"x0": 0.45}))
+    alert.refresh_from_db()
+    assert alert.count == 2 and Incident.objects.count() == 1
+    assert AuditEvent.objects.filter(action="deployment.rolled_back").count() == 1
+    assert served_versions(w) == [("champion", 1)]
+
+
+def test_a_window_delivered_again_raises_nothing_again(promoted):
+    w = promoted
+    services.deployment_stop  # noqa: B018 (the policy below is notify: nothing moves)
+    alerts.policy_set(actor=w.cast.risk, passport=w.passport, on_alert="notify")
+    drift = window(w, 1, score_psi=0.5)
+    post_windows(w, drift)
+    assert post_windows(w, drift) == {"received": 1, "stored": 0, "duplicates": 1}
+    assert Alert.objects.get().count == 1
+    assert served_versions(w) == [("champion", 2)]
+    assert [e.kind for e in Incident.objects.get().timeline.all()] == ["alert", "notification"]
+
+
+def test_the_stop_policy_stops_serving(promoted):
+    w = promoted
+    alerts.policy_set(actor=w.engineer, passport=w.passport, on_alert="stop")
+    post_windows(w, window(w, 1, errors={"model_error": 60}))
+    assert Alert.objects.get().kind == "error_rate"
+    assert selectors.desired_state(w.host_a)["deployments"] == []
+    assert AuditEvent.objects.get(action="deployment.stopped").actor_repr == "serving policy"
+
+
+def test_latency_over_the_slo_alerts(promoted):
+    w = promoted
+    alerts.policy_set(actor=w.cast.risk, passport=w.passport, on_alert="notify")
+    post_windows(w, window(w, 1, latency_p95_ms=450.0))
+    alert = Alert.objects.get()
+    assert alert.kind == "latency" and alert.threshold == 200.0
+
+
+def test_few_requests_say_nothing_about_drift(promoted):
+    w = promoted
+    post_windows(w, window(w, 1, requests=10, predictions=10, psi={"x0": 2.0}, score_psi=1.5))
+    assert not Alert.objects.exists()
+    assert served_versions(w) == [("champion", 2)]
+
+
+def test_a_drifting_canary_is_withdrawn_not_the_champion(serving):
+    w = serving
+    deployment = services.deployment_create(actor=w.engineer, passport=w.passport, version=1,
+                                            hosts=[w.host_a.pk, w.host_b.pk], strategy="canary", challenger=2,
+                                            canary_percent=10)
+    w.deployment = deployment
+    post_windows(w, window(w, 1, version=2, role="challenger", psi={"x1": 0.9}))
+    assert served_versions(w) == [("champion", 1)]
+    assert AuditEvent.objects.get(action="deployment.rolled_back").data["withdrawn_challenger"] == 2
+
+
+def test_a_refused_release_reported_by_a_host_alerts_without_rolling_back(promoted):
+    w = promoted
+    response = host_client(w.token_b).post(f"{API}/agent/heartbeat/", {"problems": [
+        {"kind": "digest_mismatch", "message": "model.onnx sha256 differs from the manifest",
+         "deployment": w.deployment.pk, "release": 2}]}, format="json")
+    assert response.status_code == 200
+    alert = Alert.objects.get()
+    assert alert.kind == "digest_mismatch" and "gpu-b" in alert.message
+    assert served_versions(w) == [("champion", 2)]
+    assert Host.objects.get(pk=w.host_b.pk).health() == "degraded"
+
+
+def test_a_lost_host_alerts_once_per_silence(promoted):
+    w = promoted
+    long_ago = timezone.now() - timedelta(minutes=10)
+    Host.objects.filter(pk=w.host_a.pk).update(last_heartbeat_at=long_ago)
+    Host.objects.filter(pk=w.host_b.pk).update(last_heartbeat_at=timezone.now())
+    assert len(alerts.hosts_check_lost()) == 1
+    assert alerts.hosts_check_lost() == []  # the same silence
+    alert = Alert.objects.get()
+    assert alert.kind == "host_lost" and alert.subject == "gpu-a"
+    assert served_versions(w) == [("champion", 2)]  # the other replica serves; no policy action
+    services.host_heartbeat(host=w.host_a, facts={}, status={})  # back...
+    assert alerts.hosts_check_lost() == []
+    alerts.hosts_check_lost(now=timezone.now() + timedelta(minutes=5))  # ...and silent again
+    alert.refresh_from_db()
+    assert alert.count == 2  # a new silence, counted on the open incident
+
+
+def test_incidents_are_acknowledged_and_resolved_by_the_right_people(promoted, outsider):
+    w = promoted
+    alerts.policy_set(actor=w.cast.risk, passport=w.passport, on_alert="notify")
+    post_windows(w, window(w, 1, score_psi=0.7))
+    incident = Incident.objects.get()
+    with pytest.raises(PermissionDenied):
+        alerts.incident_acknowledge(actor=outsider, incident=incident)
+    alerts.incident_acknowledge(actor=w.engineer, incident=incident, note="Looking at the feed")
+    with pytest.raises(Conflict):
+        alerts.incident_acknowledge(actor=w.engineer, incident=incident)
+    with pytest.raises(DomainError):
+        alerts.incident_resolve(actor=w.cast.risk, incident=incident, resolution="  ")
+    alerts.incident_resolve(actor=w.cast.risk, incident=incident, resolution="Upstream feed fixed; PSI back to 0.02")
+    incident.refresh_from_db()
+    assert incident.status == "resolved" and incident.resolved_by == w.cast.risk
+    assert [e.kind for e in incident.timeline.all()] == ["alert", "notification", "acknowledged", "resolved"]
+    # after resolution, the next alert opens a new incident
+    post_windows(w, window(w, 2, score_psi=0.7))
+    assert Incident.objects.count() == 2
+
+
+def test_incident_and_policy_api(promoted, outsider):
+    w = promoted
+    post_windows(w, window(w, 1, psi={"x2": 0.5}))
+    incident = Incident.objects.get()
+    client = bearer_client(w.engineer)
+    listed = client.get(f"{API}/serving/incidents/?status=open").json()["results"]
+    assert [i["id"] for i in listed] == [incident.pk]
+    detail = client.get(f"{API}/serving/incidents/{incident.pk}/").json()
+    assert detail["alerts"][0]["subject"] == "x2" and detail["timeline"][-1]["kind"] == "action"
+    assert_error(bearer_client(outsider).get(f"{API}/serving/incidents/{incident.pk}/"), 404)
+    assert bearer_client(outsider).get(f"{API}/serving/incidents/").json()["results"] == []
+    assert_error(client.get(f"{API}/serving/incidents/?status=burning"), 400)
+    policy = client.get(f"{API}/serving/policies/{w.passport.key}/").json()
+    assert policy == {"passport": w.passport.key, "on_alert": "rollback", "default": True}
+    assert_error(client.put(f"{API}/serving/policies/{w.passport.key}/", {"on_alert": "explode"}, format="json"),
+                 400)
+    assert_error(bearer_client(outsider).put(f"{API}/serving/policies/{w.passport.key}/", {"on_alert": "stop"},
+                                             format="json"), 404)
+    assert_error(bearer_client(w.cast.validator).put(f"{API}/serving/policies/{w.passport.key}/",
+                                                     {"on_alert": "stop"}, format="json"), 403)
+    changed = client.put(f"{API}/serving/policies/{w.passport.key}/", {"on_alert": "notify"}, format="json").json()
+    assert changed["on_alert"] == "notify" and changed["default"] is False
+    assert AuditEvent.objects.get(action="serving.policy_set").data == {"from": "rollback", "to": "notify"}

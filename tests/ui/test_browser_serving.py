@@ -1,0 +1,65 @@
+"""The serving pages in Debian's Chromium, in English and Russian at 1440 and 390 px: the overview, the passport's
+monitoring tab with its charts, the deployment page and an incident; nothing overflows the window, the charts
+render, the console stays clean. Screenshots go to var/screenshots/."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from serving import alerts, services
+from tests.serving.conftest import serving  # noqa: F401  (fixture)
+from tests.ui.test_browser_signoff import CHROMIUM, SCREENSHOTS, browser, open_as  # noqa: F401  (fixture)
+
+pytestmark = [pytest.mark.browser,
+              pytest.mark.skipif(not __import__("pathlib").Path(CHROMIUM).exists(), reason="needs chromium")]
+
+
+def _traffic(w, deployment, minutes: int = 180):
+    start = timezone.now() - timedelta(minutes=minutes)
+    windows = []
+    for i in range(minutes):
+        drift = 0.02 + (0.3 * (i - 150) / 30 if i > 150 else 0.0)
+        windows.append({"deployment": deployment.pk, "version": deployment.version.number, "sequence": i,
+                        "started_at": start + timedelta(minutes=i), "ended_at": start + timedelta(minutes=i + 1),
+                        "requests": 800 + (i * 37) % 200, "predictions": 800 + (i * 37) % 200,
+                        "errors": {"invalid_input": (i * 7) % 5, "model_error": 1 if i % 40 == 0 else 0},
+                        "latency_p50_ms": 1.2 + (i % 9) * 0.05, "latency_p95_ms": 3.1 + (i % 13) * 0.2,
+                        "latency_p99_ms": 6.5 + (i % 17) * 0.4,
+                        "psi": {"x0": round(drift, 4), "x1": 0.03, "x2": 0.015}, "score_psi": round(drift / 2, 4)})
+    services.windows_ingest(host=w.host_a, windows=windows)
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_serving_pages_read_well_in_both_languages_and_widths(live_server, browser, serving):  # noqa: F811
+    w = serving
+    deployment = services.deployment_create(actor=w.engineer, passport=w.passport, version=1,
+                                            hosts=[w.host_a.pk, w.host_b.pk], personal_data_columns=["x1"])
+    services.host_heartbeat(host=w.host_a, facts={"agent_version": "1.0.0"}, status={})
+    _traffic(w, deployment)
+    alert = alerts.raise_alert(kind="feature_psi", deployment=deployment, version=w.v1, subject="x0", value=0.31,
+                               threshold=0.2, message=f"{w.passport.key} v1: PSI of 'x0' is 0.310, above 0.2.")
+    pages = {
+        "overview": "/serving/",
+        "monitoring": f"/serving/passports/{w.passport.key}/monitoring/",
+        "deployment": f"/serving/deployments/{deployment.pk}/",
+        "incident": f"/serving/incidents/{alert.incident_id}/",
+        "deploy": f"/serving/passports/{w.passport.key}/deploy/",
+    }
+    page = open_as(browser, live_server, w.engineer.username, "/serving/")
+    for lang in ("en", "ru"):
+        page.context.add_cookies([{"name": "django_language", "value": lang, "url": live_server.url}])
+        for width in (1440, 390):
+            page.set_viewport_size({"width": width, "height": 900})
+            for name, path in pages.items():
+                page.goto(f"{live_server.url}{path}")
+                page.wait_for_load_state("networkidle")
+                if name in ("monitoring", "deployment"):
+                    assert page.locator(".chart .main-svg").count() >= 4, (name, page.console_errors)
+                overflow = page.evaluate("document.documentElement.scrollWidth")
+                assert overflow <= width, (name, lang, width, overflow)
+                page.screenshot(path=str(SCREENSHOTS / f"serving-{name}-{lang}-{width}.png"), full_page=True)
+    assert "Обслуживание и мониторинг" in page.goto(f"{live_server.url}{pages['monitoring']}").text()
+    assert page.console_errors == []
