@@ -20,6 +20,8 @@ from core.errors import Conflict, DomainError
 from governance.accounts.choices import Role
 from governance.audit.services import audit_append
 from governance.workflow.notifications import notify, users_in_role
+from governance.workflow.services.checklist_evidence import checklist_refresh_auto
+from registry.choices import REVIEW_STATES
 from serving import guards, services
 from serving.choices import (
     POLICY_KINDS,
@@ -61,6 +63,11 @@ def policy_set(*, actor: Actor, passport, on_alert: str) -> ServingPolicy:
         passport=passport, defaults={"on_alert": on_alert, "updated_by": actor, "updated_at": timezone.now()})
     audit_append(actor=actor, action="serving.policy_set", obj=row, passport_key=passport.key,
                  data={"from": before, "to": on_alert})
+    if before != on_alert:  # ML08's evidence names the policy: versions under review see the new one
+        for version in passport.versions.filter(state__in=REVIEW_STATES):
+            checklist_refresh_auto(actor=actor, version=version, codes=["ML08"],
+                                   reason=_("the serving policy of %(key)s changed to '%(action)s'")
+                                   % {"key": passport.key, "action": on_alert})
     return row
 
 
@@ -116,6 +123,9 @@ def _apply_policy(alert: Alert, incident: Incident, deployment: Deployment) -> N
     action = policy_action(deployment.passport)
     if action == PolicyAction.NOTIFY:
         return
+    if incident.timeline.filter(kind=TimelineKind.ACTION).exists():
+        return  # one action per incident: the next alert of it says the same thing about the same serving
+    deployment.refresh_from_db()
     reason = f"Serving policy ({action}) on INC-{incident.pk}: {alert.message}"
     try:
         if action == PolicyAction.ROLLBACK:
@@ -141,9 +151,12 @@ def _apply_policy(alert: Alert, incident: Incident, deployment: Deployment) -> N
 # --------------------------------------------------------------------------- what raises alerts
 
 
-def _manifest(deployment: Deployment, version) -> dict:
-    release = Release.objects.filter(version=version).only("manifest").first()
-    return release.manifest if release else {}
+def _thresholds(version_id: int, cache: dict) -> dict:
+    """The thresholds of the version's signed release (only that key of the manifest is read)."""
+    if version_id not in cache:
+        found = Release.objects.filter(version_id=version_id).values_list("manifest__thresholds", flat=True).first()
+        cache[version_id] = found or {}
+    return cache[version_id]
 
 
 def windows_receive(*, host: Host, windows: list[dict]) -> dict:
@@ -163,13 +176,15 @@ def heartbeat_receive(*, host: Host, facts: dict, status: dict) -> Host:
 
 def windows_check(windows: list[MonitoringWindow]) -> list[Alert]:
     """Check stored windows against the thresholds of the release they measured (deployments still active)."""
-    raised = []
+    raised, deployments, cache = [], {}, {}
     for window in windows:
-        deployment = Deployment.objects.select_related("passport", "version", "challenger").get(
-            pk=window.deployment_id)
+        if window.deployment_id not in deployments:
+            deployments[window.deployment_id] = Deployment.objects.select_related(
+                "passport", "version", "challenger").get(pk=window.deployment_id)
+        deployment = deployments[window.deployment_id]
         if deployment.status != DeploymentStatus.ACTIVE:
             continue
-        thresholds = _manifest(deployment, window.version).get("thresholds") or {}
+        thresholds = _thresholds(window.version_id, cache)
         psi_max = float(thresholds.get("psi", 0.2))
         score_max = float(thresholds.get("score_psi", 0.2))
         latency_max = float(thresholds.get("latency_p95_ms", 200.0))

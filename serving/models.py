@@ -216,6 +216,36 @@ class MonitoringWindow(models.Model):
         return f"window {self.sequence} of deployment {self.deployment_id} on host {self.host_id}"
 
 
+class MonitoringHour(models.Model):
+    """One host's windows of one deployment within one hour, summed as they arrive: the monitoring tab reads these
+    for ranges beyond a day (720 rows a host for 30 days instead of 43,200 windows)."""
+
+    deployment = models.ForeignKey(Deployment, on_delete=models.PROTECT, related_name="+")
+    host = models.ForeignKey(Host, on_delete=models.PROTECT, related_name="+")
+    passport = models.ForeignKey("registry.ModelPassport", on_delete=models.PROTECT, related_name="+")
+    hour = models.DateTimeField()
+    windows = models.PositiveIntegerField(default=0)
+    requests = models.PositiveBigIntegerField(default=0)
+    predictions = models.PositiveBigIntegerField(default=0)
+    error_count = models.PositiveBigIntegerField(default=0)
+    errors = models.JSONField(default=dict)  # kind -> count
+    p50_total = models.FloatField(default=0.0)  # sum of the windows' p50, for the mean
+    p50_count = models.PositiveIntegerField(default=0)
+    p95_max = models.FloatField(null=True)
+    p99_max = models.FloatField(null=True)
+    psi = models.JSONField(default=dict)  # feature -> worst PSI of the hour
+    max_feature_psi = models.FloatField(null=True)
+    score_psi = models.FloatField(null=True)
+
+    class Meta:
+        ordering = ["hour"]
+        constraints = [models.UniqueConstraint(fields=["deployment", "host", "hour"], name="one_rollup_per_hour")]
+        indexes = [models.Index(fields=["passport", "hour"]), models.Index(fields=["deployment", "hour"])]
+
+    def __str__(self) -> str:
+        return f"{self.hour:%Y-%m-%d %H}:00 of deployment {self.deployment_id} on host {self.host_id}"
+
+
 class PredictionLogDigest(models.Model):
     """The sha256 of one rotated prediction-log file a host wrote: proves later that the log was not altered."""
 

@@ -11,7 +11,7 @@ import hashlib
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
 from django.conf import settings
@@ -31,6 +31,7 @@ from serving.models import (
     DeploymentRevision,
     EnrolmentToken,
     Host,
+    MonitoringHour,
     MonitoringWindow,
     PredictionLogDigest,
 )
@@ -512,14 +513,18 @@ def windows_ingest(*, host: Host, windows: list[dict]) -> WindowsReceived:
         raise DomainError(_("At most %(n)s windows per call.") % {"n": MAX_WINDOWS_PER_CALL}, code="too_many",
                           field="windows")
     served = {d.pk: d for d in Deployment.objects.filter(hosts=host)}
-    rows = []
+    rows, versions = [], {}
     for index, window in enumerate(windows):
         deployment = served.get(window["deployment"])
         if deployment is None:
             raise DomainError(_("Window %(i)s: this host does not serve deployment %(d)s.")
                               % {"i": index, "d": window["deployment"]}, code="not_served",
                               field=f"windows[{index}].deployment")
-        version = ModelVersion.objects.filter(passport_id=deployment.passport_id, number=window["version"]).first()
+        version_key = (deployment.passport_id, window["version"])
+        if version_key not in versions:
+            versions[version_key] = ModelVersion.objects.filter(passport_id=deployment.passport_id,
+                                                                number=window["version"]).first()
+        version = versions[version_key]
         if version is None:
             raise DomainError(_("Window %(i)s: the passport has no version %(n)s.")
                               % {"i": index, "n": window["version"]}, code="not_found",
@@ -538,19 +543,72 @@ def windows_ingest(*, host: Host, windows: list[dict]) -> WindowsReceived:
             latency_p95_ms=window.get("latency_p95_ms"), latency_p99_ms=window.get("latency_p99_ms"), psi=psi,
             max_feature_psi=max(psi.values()) if psi else None, score_psi=window.get("score_psi"),
             shadow_disagreement=window.get("shadow_disagreement")))
-    keys = {(r.deployment_id, r.sequence) for r in rows}
-    existing = set(MonitoringWindow.objects.filter(
-        host=host, deployment_id__in={k[0] for k in keys}, sequence__in={k[1] for k in keys},
-    ).values_list("deployment_id", "sequence"))
-    fresh, seen = [], set(existing)
-    for row in rows:
-        key = (row.deployment_id, row.sequence)
-        if key not in seen:
-            seen.add(key)
-            fresh.append(row)
-    # ignore_conflicts: a concurrent delivery of the same window (a retry racing the original) stores it once.
-    MonitoringWindow.objects.bulk_create(fresh, ignore_conflicts=True)
+    with transaction.atomic():
+        # The host's hour rows first, locked in a fixed order: a second delivery of the same windows (a retry
+        # racing the original) waits here, then finds them stored, so neither the windows nor the hourly sums
+        # count twice.
+        hours = _lock_hours(host, {(r.deployment_id, r.passport_id, hour_of(r.started_at)) for r in rows})
+        keys = {(r.deployment_id, r.sequence) for r in rows}
+        existing = set(MonitoringWindow.objects.filter(
+            host=host, deployment_id__in={k[0] for k in keys}, sequence__in={k[1] for k in keys},
+        ).values_list("deployment_id", "sequence"))
+        fresh, seen = [], set(existing)
+        for row in rows:
+            key = (row.deployment_id, row.sequence)
+            if key not in seen:
+                seen.add(key)
+                fresh.append(row)
+        MonitoringWindow.objects.bulk_create(fresh)
+        hours_add(hours, fresh)
+        for hour in hours.values():
+            hour.save()
     return WindowsReceived(received=len(rows), stored=len(fresh), duplicates=len(rows) - len(fresh), fresh=fresh)
+
+
+def hour_of(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def _lock_hours(host: Host, keys: set[tuple[int, int, datetime]]) -> dict:
+    hours = {}
+    for deployment_id, passport_id, hour in sorted(keys):
+        row = MonitoringHour.objects.select_for_update().filter(deployment_id=deployment_id, host=host,
+                                                                hour=hour).first()
+        if row is None:
+            try:
+                with transaction.atomic():
+                    row = MonitoringHour.objects.create(deployment_id=deployment_id, host=host,
+                                                        passport_id=passport_id, hour=hour)
+            except IntegrityError:  # another delivery made it first: wait for it, then add to it
+                row = MonitoringHour.objects.select_for_update().get(deployment_id=deployment_id, host=host,
+                                                                     hour=hour)
+        hours[(deployment_id, hour)] = row
+    return hours
+
+
+def _max(a, b):
+    return b if a is None else (a if b is None else max(a, b))
+
+
+def hours_add(hours: dict, windows: list[MonitoringWindow]) -> None:
+    """Add ``windows`` to their hour rows (``hours`` keyed by (deployment id, hour)), in memory."""
+    for window in windows:
+        hour = hours[(window.deployment_id, hour_of(window.started_at))]
+        hour.windows += 1
+        hour.requests += window.requests
+        hour.predictions += window.predictions
+        hour.error_count += window.error_count
+        for kind, count in window.errors.items():
+            hour.errors[kind] = hour.errors.get(kind, 0) + count
+        if window.latency_p50_ms is not None:
+            hour.p50_total += window.latency_p50_ms
+            hour.p50_count += 1
+        hour.p95_max = _max(hour.p95_max, window.latency_p95_ms)
+        hour.p99_max = _max(hour.p99_max, window.latency_p99_ms)
+        for feature, value in window.psi.items():
+            hour.psi[feature] = _max(hour.psi.get(feature), value)
+        hour.max_feature_psi = _max(hour.max_feature_psi, window.max_feature_psi)
+        hour.score_psi = _max(hour.score_psi, window.score_psi)
 
 
 def log_digests_record(*, host: Host, digests: list[dict]) -> dict:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
+from governance.workflow import hooks
 from validation.choices import RunState
 from validation.models import ValidationRun
 
@@ -52,8 +53,13 @@ def auto_evidence_for(code: str, version) -> dict:
     Filled now: artifact digest and operator allow-list (ML06, ML10), training-data digest (ML02), and from the
     version's latest succeeded validation run its robustness results (ML01) and generalisation gap with the
     membership-attack AUC (ML04); ``governance.workflow.services.checklist_evidence`` refreshes those two when a run
-    succeeds. Deployment auth and drift monitoring are added by serving.
+    succeeds. Serving adds, through ``hooks.checklist_evidence``, how releases and hosts are guarded (ML05), drift
+    monitoring (ML08), release signatures (ML09) and the digest check at load (ML10).
     """
+    return {**_own_evidence(code, version), **hooks.checklist_evidence(code, version)}
+
+
+def _own_evidence(code: str, version) -> dict:
     if code in VALIDATION_EVIDENCE:
         run = latest_run_with(version, VALIDATION_EVIDENCE[code])
         return validation_evidence(code, run) if run is not None else {}

@@ -204,3 +204,23 @@ def test_malformed_host_credentials_are_401(deployed, header):
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=header)
     assert_error(client.get(f"{API}/agent/state/"), 401)
+
+
+def test_the_hourly_sums_match_the_windows_and_a_repeat_adds_nothing(deployed):
+    from serving.models import MonitoringHour
+    from serving.selectors import monitoring_series
+
+    client = host_client(deployed.token_a)
+    batch = [window(deployed.deployment, i, requests=100 + i, errors={"model_error": i % 2},
+                    psi={"x0": 0.01 * i}) for i in range(1, 9)]
+    client.post(f"{API}/agent/windows/", {"windows": batch}, format="json")
+    client.post(f"{API}/agent/windows/", {"windows": batch[2:5]}, format="json")  # a retry
+    hours = MonitoringHour.objects.filter(host=deployed.host_a)
+    assert sum(h.windows for h in hours) == 8
+    assert sum(h.requests for h in hours) == sum(100 + i for i in range(1, 9))
+    assert sum(h.error_count for h in hours) == 4
+    assert max(h.psi["x0"] for h in hours) == pytest.approx(0.08)
+    by_minute = monitoring_series(deployment=deployed.deployment, days=1)
+    by_hour = monitoring_series(deployment=deployed.deployment, days=30)
+    assert by_minute["summary"] == by_hour["summary"]
+    assert by_hour["bucket"] == "hour" and by_minute["bucket"] == "minute"

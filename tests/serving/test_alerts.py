@@ -192,3 +192,40 @@ def test_incident_and_policy_api(promoted, outsider):
     changed = client.put(f"{API}/serving/policies/{w.passport.key}/", {"on_alert": "notify"}, format="json").json()
     assert changed["on_alert"] == "notify" and changed["default"] is False
     assert AuditEvent.objects.get(action="serving.policy_set").data == {"from": "rollback", "to": "notify"}
+
+
+def test_several_drifting_features_in_one_batch_roll_back_once(serving):
+    """v1, v2 and v3 approved and served in turn: a batch with three drifting features of v3 goes back to v2 only."""
+    from tests.serving.conftest import approve
+
+    w = serving
+    approve(w.v3, w.developer, w.cast, w.owner)
+    deployment = services.deployment_create(actor=w.engineer, passport=w.passport, version=2,
+                                            hosts=[w.host_a.pk, w.host_b.pk])
+    deployment = services.deployment_challenger_set(actor=w.engineer, deployment=deployment, version=3,
+                                                    strategy="shadow")
+    w.deployment = services.deployment_promote(actor=w.engineer, deployment=deployment)
+    post_windows(w, window(w, 1, version=3, psi={"x0": 0.5, "x1": 0.6, "x2": 0.7}, score_psi=0.9))
+    assert served_versions(w) == [("champion", 2)]
+    assert AuditEvent.objects.filter(action="deployment.rolled_back").count() == 1
+    assert Alert.objects.count() == 4 and Incident.objects.count() == 1
+
+
+def test_serving_fills_owasp_evidence_and_a_policy_change_refreshes_it(serving):
+    from core.signing import key_id
+    from governance.workflow.models import ChecklistItem
+    from governance.workflow.services import transitions as workflow
+
+    w = serving
+    workflow.version_submit(actor=w.developer, version=w.v3)
+    items = {i.code: i.auto_evidence for i in ChecklistItem.objects.filter(version=w.v3)}
+    assert items["ML08"]["on_alert"] == "rollback" and items["ML08"]["psi_alert_threshold"] == 0.2
+    assert items["ML09"]["signing_key_id"] == key_id()
+    assert items["ML10"]["digest_verified_at_load"] is True and items["ML10"]["artifact_sha256"] == w.v3.sha256
+    assert "per-host token" in items["ML05"]["serving_release_access"]
+    alerts.policy_set(actor=w.cast.risk, passport=w.passport, on_alert="stop")
+    assert ChecklistItem.objects.get(version=w.v3, code="ML08").auto_evidence["on_alert"] == "stop"
+    event = AuditEvent.objects.filter(action="checklist.auto_evidence_filled").order_by("-seq").first()
+    assert event.data["codes"] == ["ML08"] and "serving policy" in event.data["reason"]
+    # the approved versions' checklists, which their sign-offs are bound to, are left as they were
+    assert ChecklistItem.objects.get(version=w.v1, code="ML08").auto_evidence.get("on_alert") == "rollback"

@@ -52,3 +52,25 @@ def checklist_fill_from_run(*, run) -> list[str]:
                       reason=_("the OWASP checklist's automatic evidence (%(codes)s) was refreshed from validation "
                                "run #%(run)s") % {"codes": ", ".join(filled), "run": run.pk})
     return filled
+
+
+def checklist_refresh_auto(*, actor, version, codes: list[str], reason: str) -> list[str]:
+    """Recompute the automatic evidence of ``codes`` on ``version``'s checklist (a room above changed what it
+    knows, e.g. serving's alert policy); items whose evidence changed are saved, audited, and the sign-offs bound
+    to the old checklist stop counting with ``reason``. Runs inside the caller's transaction."""
+    from governance.workflow.owasp import auto_evidence_for
+
+    items = ChecklistItem.objects.select_for_update(no_key=True).filter(version=version, code__in=codes)
+    changed = []
+    for item in items:
+        fresh = {**(item.auto_evidence or {}), **auto_evidence_for(item.code, version)}
+        if fresh != item.auto_evidence:
+            item.auto_evidence = fresh
+            item.save(update_fields=["auto_evidence"])
+            changed.append(item.code)
+    if changed:
+        audit_append(actor=actor, action="checklist.auto_evidence_filled", obj=version,
+                     passport_key=version.passport.key, digests={"checklist_sha256": checklist_digest(version)},
+                     data={"version": version.number, "codes": sorted(changed), "reason": reason})
+        signoffs_void(actor=actor, version=version, reason=reason)
+    return sorted(changed)

@@ -2,9 +2,10 @@
 
 1. **Monitoring ingest**: ``--hosts`` simulated hosts (default 100), enrolled through the service and authenticated
    with their own tokens, each deliver one monitoring window per round through the agents' API (the real view,
-   serializer, ingest and alert checks, in-process through Django's test client), from ``--threads`` threads
-   (default 4: a few database connections). Reported: windows stored per second and the per-request latency,
-   against the load of every host posting every 5 s (hosts / 5 windows per second).
+   serializer, ingest, hourly sums and alert checks, through Django's test client), from ``--processes`` forked
+   processes side by side (default 2, like two web workers; one database connection each). Reported: windows
+   stored per second and the per-request latency, against the load of every host posting every 5 s (hosts / 5
+   windows per second).
 2. **Monitoring tab**: ``--days`` (default 30) of 60-second windows from two hosts are written in bulk; then the
    passport's monitoring tab and the deployment page are rendered ``--repeat`` times each (range 30 days, logged
    in as the engineer), and the medians are reported (budget: 300 ms).
@@ -14,13 +15,13 @@ The passport's version is approved by writing its state directly: the workflow i
 
 from __future__ import annotations
 
+import multiprocessing
 import statistics
-import threading
 import time
 from datetime import timedelta
 
 from django.core.management.base import BaseCommand
-from django.db import connection
+from django.db import connection, connections
 from django.test import Client
 from django.utils import timezone
 
@@ -31,7 +32,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--hosts", type=int, default=100)
         parser.add_argument("--rounds", type=int, default=10)
-        parser.add_argument("--threads", type=int, default=4)
+        parser.add_argument("--processes", type=int, default=2, help="web processes posting side by side")
         parser.add_argument("--days", type=int, default=30)
         parser.add_argument("--repeat", type=int, default=10)
 
@@ -49,7 +50,7 @@ class Command(BaseCommand):
         name = creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False, serialize=False)
         try:
             world = self._world(options["hosts"])
-            self._ingest(world, options["rounds"], options["threads"])
+            self._ingest(world, options["rounds"], options["processes"])
             self._tab(world, options["days"], options["repeat"])
         finally:
             connection.close()
@@ -108,37 +109,44 @@ class Command(BaseCommand):
 
     # ------------------------------------------------------------------ 1. ingest
 
-    def _ingest(self, world, rounds: int, threads: int) -> None:
+    def _ingest(self, world, rounds: int, processes: int) -> None:
         from serving.models import MonitoringWindow
 
         tokens = world["tokens"]
         start = timezone.now() - timedelta(hours=2)
-        latencies: list[float] = []
-        lock = threading.Lock()
+        context = multiprocessing.get_context("fork")
+        results = context.Queue()
 
         def worker(offset: int) -> None:
+            connection.close()  # never share the parent's socket: each process opens its own connection
             client = Client()
             mine = []
             for r in range(rounds):
-                for h in range(offset, len(tokens), threads):
+                for h in range(offset, len(tokens), processes):
                     body = {"windows": [self._window(world, r, start + timedelta(seconds=5 * r))]}
                     began = time.perf_counter()
                     response = client.post("/api/v1/agent/windows/", body, content_type="application/json",
                                            HTTP_AUTHORIZATION=f"Bearer {tokens[h]}")
                     mine.append(time.perf_counter() - began)
                     if response.status_code != 200:
-                        raise SystemExit(f"ingest failed: {response.status_code} {response.content[:300]!r}")
+                        mine.append(-1.0)
+                        break
             connection.close()
-            with lock:
-                latencies.extend(mine)
+            results.put(mine)
 
-        pool = [threading.Thread(target=worker, args=(i,)) for i in range(threads)]
+        connections.close_all()
+        pool = [context.Process(target=worker, args=(i,)) for i in range(processes)]
         began = time.perf_counter()
-        for thread in pool:
-            thread.start()
-        for thread in pool:
-            thread.join()
+        for process in pool:
+            process.start()
+        latencies = []
+        for _ in pool:
+            latencies.extend(results.get())
+        for process in pool:
+            process.join()
         elapsed = time.perf_counter() - began
+        if any(t < 0 for t in latencies):
+            raise SystemExit("an ingest request failed")
         stored = MonitoringWindow.objects.count()
         expected = rounds * len(tokens)
         if stored != expected:
@@ -147,7 +155,7 @@ class Command(BaseCommand):
         needed = len(tokens) / 5
         rate = stored / elapsed
         self.stdout.write(
-            f"ingest: {stored} windows from {len(tokens)} hosts in {elapsed:.2f} s with {threads} threads: "
+            f"ingest: {stored} windows from {len(tokens)} hosts in {elapsed:.2f} s from {processes} processes: "
             f"{rate:,.0f} windows/s stored ({rate / needed:,.1f}x the {needed:g}/s of every host posting every 5 s); "
             f"per request median {statistics.median(latencies) * 1000:.1f} ms, "
             f"p95 {latencies[int(len(latencies) * 0.95)] * 1000:.1f} ms")
@@ -159,6 +167,26 @@ class Command(BaseCommand):
             raise SystemExit(f"a window delivered twice was stored twice: {again}")
 
     # ------------------------------------------------------------------ 2. the monitoring tab
+
+    @staticmethod
+    def _store(windows) -> None:
+        """One host's windows in bulk, with the hourly sums the ingest would have kept for them (``hours_add``)."""
+        from serving.models import MonitoringHour, MonitoringWindow
+        from serving.services import hour_of, hours_add
+
+        if not windows:
+            return
+        MonitoringWindow.objects.bulk_create(windows)
+        hours = {}
+        for w in windows:
+            key = (w.deployment_id, hour_of(w.started_at))
+            if key not in hours:
+                hours[key] = MonitoringHour.objects.filter(deployment_id=w.deployment_id, host=w.host,
+                                                           hour=key[1]).first() or MonitoringHour(
+                    deployment_id=w.deployment_id, host=w.host, passport_id=w.passport_id, hour=key[1])
+        hours_add(hours, windows)
+        for hour in hours.values():
+            hour.save()
 
     def _tab(self, world, days: int, repeat: int) -> None:
         from serving.models import MonitoringWindow
@@ -180,9 +208,9 @@ class Command(BaseCommand):
                     psi=dict.fromkeys(world["features"], 0.01 + i % 50 / 1000),
                     max_feature_psi=0.01 + (i % 50) / 1000, score_psi=0.02))
                 if len(batch) == 5000:
-                    MonitoringWindow.objects.bulk_create(batch)
+                    self._store(batch)
                     batch = []
-            MonitoringWindow.objects.bulk_create(batch)
+            self._store(batch)
         total = MonitoringWindow.objects.filter(deployment=deployment).count()
         self.stdout.write(f"monitoring tab: {total:,} windows ({days} days of 60-s windows from 2 hosts, plus the "
                           f"ingest's) written in {time.perf_counter() - began:.1f} s")
