@@ -358,3 +358,22 @@ class TimelineEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.at:%Y-%m-%d %H:%M:%S}: {self.text[:80]}"
+
+
+class UsageBooking(models.Model):
+    """One day of one passport's inference cost, booked into its ledger (at most once per day and currency)."""
+
+    passport = models.ForeignKey("registry.ModelPassport", on_delete=models.PROTECT, related_name="+")
+    day = models.DateField()
+    currency = models.CharField(max_length=3)
+    entry = models.OneToOneField("governance.LedgerEntry", on_delete=models.PROTECT, related_name="+")
+    predictions = models.PositiveBigIntegerField()
+    host_hours = models.DecimalField(max_digits=14, decimal_places=4)
+    booked_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-day"]
+        constraints = [models.UniqueConstraint(fields=["passport", "day", "currency"], name="one_usage_booking")]
+
+    def __str__(self) -> str:
+        return f"{self.passport_id} {self.day} {self.currency}"

@@ -4,6 +4,7 @@ ML09 and ML10 get serving's automatic evidence (a person still confirms each ite
 
 from __future__ import annotations
 
+from governance.dossier import hooks as dossier_hooks
 from governance.workflow import hooks as workflow_hooks
 from registry import hooks as registry_hooks
 from serving.choices import DeploymentStatus
@@ -57,3 +58,46 @@ def serving_evidence(code: str, version) -> dict:
     return {"digest_verified_at_load": True,
             "release_digest_check": "the host recomputes every file's sha256 against the signed manifest before "
                                     "loading; a mismatch is refused and raises an alert"}
+
+
+def _when(value) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+@dossier_hooks.passport_records.provide
+def serving_records(passport) -> dict:
+    """Deployments, incidents (alerts, timeline) and the serving policy of ``passport``, as stored values."""
+    from serving.alerts import policy_action
+    from serving.models import Incident, ServingPolicy
+
+    deployments = []
+    for d in (Deployment.objects.filter(passport=passport).select_related("version", "challenger", "created_by")
+              .prefetch_related("hosts", "revisions__version").order_by("pk")):
+        deployments.append({
+            "id": d.pk, "environment": d.environment, "status": d.status, "strategy": d.strategy,
+            "version": d.version.number, "artifact_sha256": d.version.sha256,
+            "challenger": d.challenger.number if d.challenger_id else None, "canary_percent": d.canary_percent,
+            "hosts": sorted(h.name for h in d.hosts.all()), "created_by": d.created_by.get_username(),
+            "created_at": _when(d.created_at), "stopped_at": _when(d.stopped_at), "stop_reason": d.stop_reason,
+            "champions": [{"version": r.version.number, "from": _when(r.started_at), "reason": r.reason}
+                          for r in d.revisions.all()],
+        })
+    incidents = []
+    for i in (Incident.objects.filter(passport=passport).select_related("acknowledged_by", "resolved_by")
+              .prefetch_related("alerts__version", "timeline").order_by("pk")):
+        incidents.append({
+            "id": i.pk, "kind": i.kind, "status": i.status, "deployment": i.deployment_id,
+            "opened_at": _when(i.opened_at), "acknowledged_at": _when(i.acknowledged_at),
+            "acknowledged_by": i.acknowledged_by.get_username() if i.acknowledged_by_id else None,
+            "resolved_at": _when(i.resolved_at),
+            "resolved_by": i.resolved_by.get_username() if i.resolved_by_id else None, "resolution": i.resolution,
+            "alerts": [{"kind": a.kind, "subject": a.subject, "value": a.value, "threshold": a.threshold,
+                        "version": a.version.number if a.version_id else None, "message": a.message,
+                        "raised_at": _when(a.raised_at), "last_seen_at": _when(a.last_seen_at), "count": a.count}
+                       for a in i.alerts.all()],
+            "timeline": [{"at": _when(e.at), "kind": e.kind, "actor": e.actor, "text": e.text}
+                         for e in i.timeline.all()],
+        })
+    if not deployments and not incidents and not ServingPolicy.objects.filter(passport=passport).exists():
+        return {}
+    return {"serving": {"policy": policy_action(passport), "deployments": deployments, "incidents": incidents}}

@@ -22,6 +22,7 @@ from django.utils import timezone
 from core.pdf import StaticOnlyFetcher, html_to_pdf
 from governance.audit.models import AuditEvent
 from governance.audit.services import ChainVerification
+from governance.dossier import hooks
 from governance.workflow.models import (
     ChecklistItem,
     Finding,
@@ -229,6 +230,7 @@ def dossier_records(passport: ModelPassport, *, verification: ChainVerification)
         "versions": _versions(passport),
         "audit_events": [event_record(e) for e in passport_events(passport).iterator(chunk_size=2000)],
         "audit_chain": verification.as_dict(),
+        **hooks.passport_records(passport),
     }
 
 

@@ -263,7 +263,7 @@ def entry_rows(entries: Iterable) -> Iterable[tuple]:
                e.period.isoformat()[:7], e.booking_date, e.category, e.source, e.amount, e.currency,
                e.fx_rate_to_base, e.amount_base, e.base_currency, e.predictions, e.description, e.evidence_text,
                e.evidence_url, e.evidence_sha256, e.reversal_of_id, reversed_by.pk if reversed_by else None,
-               e.booked_by.get_username(), e.booked_at)
+               e.booked_by_name, e.booked_at)
 
 
 def portfolio_rows(passports: Iterable) -> Iterable[tuple]:

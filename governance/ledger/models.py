@@ -28,6 +28,9 @@ def evidence_path(instance: LedgerEntry, filename: str) -> str:
     return f"ledger/{instance.passport.key}/{instance.evidence_sha256}.{suffix[:10]}"
 
 
+METERED_BY = "serving usage"  # the system actor that books metered inference costs
+
+
 class LedgerEntry(models.Model):
     """One booking of a benefit or a cost of a passport (optionally of one version), never edited or deleted.
 
@@ -63,8 +66,9 @@ class LedgerEntry(models.Model):
     evidence_sha256 = models.CharField(_("evidence file sha256"), max_length=64, blank=True)
     reversal_of = models.OneToOneField("self", on_delete=models.PROTECT, null=True, blank=True,
                                        related_name="reversed_by", verbose_name=_("reverses"))
+    # Empty when the platform booked the entry itself (the inference cost it metered: source serving usage).
     booked_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+",
-                                  verbose_name=_("booked by"))
+                                  null=True, blank=True, verbose_name=_("booked by"))
     booked_at = models.DateTimeField(_("booked at"), default=timezone.now)
 
     class Meta:
@@ -86,6 +90,10 @@ class LedgerEntry(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.category} {self.amount} {self.currency} ({self.period:%Y-%m})"
+
+    @property
+    def booked_by_name(self) -> str:
+        return self.booked_by.get_username() if self.booked_by_id else METERED_BY
 
 
 class LedgerYearTotal(models.Model):

@@ -21,7 +21,7 @@ from django.db.models.functions import ExtractYear
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from core.actors import Actor
+from core.actors import Actor, SystemActor
 from core.errors import Conflict, DomainError, PermissionDenied, validate_model
 from governance.audit.services import audit_append
 from governance.ledger import math as ledger_math
@@ -109,6 +109,14 @@ class EntryDraft:
 
     entry: LedgerEntry
     audit_data: dict = field(default_factory=dict)
+    actor: Actor | None = None  # who books it (``entry.booked_by``, or the platform for metered usage)
+
+
+def _metered(actor, source: str, category: str) -> bool:
+    """The platform booking the inference cost it metered itself: no person's grant is asked, and nothing else may
+    be booked that way."""
+    return isinstance(actor, SystemActor) and source == LedgerSource.SERVING_USAGE and \
+        category == LedgerCategory.INFERENCE
 
 
 def draft_entry(*, actor: Actor, passport, category: str, amount: Decimal, currency: str, period: date,
@@ -119,7 +127,8 @@ def draft_entry(*, actor: Actor, passport, category: str, amount: Decimal, curre
 
     Raises PermissionDenied or DomainError (with ``field``) on the first problem.
     """
-    require_book(actor, passport.business_unit)
+    if not _metered(actor, source, category):
+        require_book(actor, passport.business_unit)
     if category not in LedgerCategory.values:
         raise DomainError(_("Unknown category '%(category)s'.") % {"category": category}, code="invalid",
                           field="category")
@@ -146,10 +155,10 @@ def draft_entry(*, actor: Actor, passport, category: str, amount: Decimal, curre
         booking_date=booking_date or timezone.localdate(), category=category, amount=value, currency=currency,
         fx_rate_to_base=rate, base_currency=base, amount_base=ledger_math.to_base(value, rate, base),
         predictions=predictions, source=source, description=description, evidence_text=(evidence_text or "").strip(),
-        evidence_url=(evidence_url or "").strip(), booked_by=actor,
+        evidence_url=(evidence_url or "").strip(), booked_by=None if isinstance(actor, SystemActor) else actor,
     )
     validate_model(entry, exclude=["evidence_file", "reversal_of"])
-    return EntryDraft(entry=entry)
+    return EntryDraft(entry=entry, actor=actor)
 
 
 def _book(draft: EntryDraft, *, action: str = "ledger.entry_booked") -> LedgerEntry:
@@ -165,7 +174,7 @@ def _book(draft: EntryDraft, *, action: str = "ledger.entry_booked") -> LedgerEn
         "version": entry.version.number if entry.version_id else None, "reversal_of": entry.reversal_of_id,
         "predictions": entry.predictions, **draft.audit_data,
     }
-    audit_append(actor=entry.booked_by, action=action, obj=entry, passport_key=entry.passport.key,
+    audit_append(actor=draft.actor or entry.booked_by, action=action, obj=entry, passport_key=entry.passport.key,
                  digests={"evidence_sha256": entry.evidence_sha256} if entry.evidence_sha256 else None, data=data)
     _add_to_totals(entry)
     return entry
@@ -272,6 +281,24 @@ def ledger_entry_reverse(*, actor: Actor, entry: LedgerEntry, reason: str) -> Le
         )
         validate_model(reversal, exclude=["evidence_file", "reversal_of"])
         return _book(EntryDraft(reversal, {"reason": reason}), action="ledger.entry_reversed")
+
+
+def metered_usage_book(*, actor: SystemActor, passport, amount: Decimal, currency: str, period: date,
+                       predictions: int, description: str, evidence_text: str = "", then=None) -> LedgerEntry:
+    """The platform books an inference cost it metered (served predictions and host hours): category inference,
+    source serving usage, attributed to ``actor`` (a system actor), through the same checks and audit event as
+    any booking. ``then(entry)`` runs in the same transaction, so the caller's record of what it booked commits
+    with the entry or not at all."""
+    draft = draft_entry(actor=actor, passport=passport, category=LedgerCategory.INFERENCE, amount=amount,
+                        currency=currency, period=period, source=LedgerSource.SERVING_USAGE,
+                        description=description, evidence_text=evidence_text, predictions=predictions)
+    if not _metered(actor, draft.entry.source, draft.entry.category):
+        raise PermissionDenied(_("Only the platform books metered usage."))
+    with transaction.atomic(durable=True):
+        entry = _book(draft)
+        if then is not None:
+            then(entry)
+        return entry
 
 
 def ledger_entries_book_all(*, actor: Actor, drafts: list[EntryDraft], import_sha256: str = "") -> list[LedgerEntry]:

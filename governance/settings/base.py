@@ -199,6 +199,7 @@ CELERY_BEAT_SCHEDULE: dict = {
     "audit-checkpoint": {"task": "governance.audit_checkpoint", "schedule": MG_AUDIT_CHECKPOINT_SECONDS},
     "serving-hosts-check-lost": {"task": "serving.hosts_check_lost",
                                  "schedule": env.float("MG_HOST_CHECK_SECONDS", default=15.0)},
+    "serving-book-usage": {"task": "serving.book_usage", "schedule": 3600.0},
 }
 
 # --- Validation runs ----------------------------------------------------------------------------

@@ -229,3 +229,27 @@ def test_serving_fills_owasp_evidence_and_a_policy_change_refreshes_it(serving):
     assert event.data["codes"] == ["ML08"] and "serving policy" in event.data["reason"]
     # the approved versions' checklists, which their sign-offs are bound to, are left as they were
     assert ChecklistItem.objects.get(version=w.v1, code="ML08").auto_evidence.get("on_alert") == "rollback"
+
+
+def test_the_dossier_and_the_evidence_pack_carry_deployments_and_incidents(promoted):
+    import json
+    import zipfile
+
+    from governance.audit.services import audit_verify
+    from governance.dossier.records import dossier_records
+    from governance.dossier.services import evidence_pack_export
+
+    w = promoted
+    post_windows(w, window(w, 1, score_psi=0.8))
+    records = dossier_records(w.passport, verification=audit_verify())
+    serving = records["serving"]
+    assert serving["policy"] == "rollback"
+    assert [c["reason"] for c in serving["deployments"][0]["champions"]] == ["created", "promoted", "rolled_back"]
+    [incident] = serving["incidents"]
+    assert incident["alerts"][0]["kind"] == "score_psi" and incident["alerts"][0]["value"] == 0.8
+    assert [e["kind"] for e in incident["timeline"]] == ["alert", "notification", "action"]
+    pack = evidence_pack_export(actor=w.cast.risk, passport=w.passport)
+    with zipfile.ZipFile(pack.file) as z:
+        name = next(n for n in z.namelist() if n.endswith("records.json"))
+        packed = json.loads(z.read(name))
+    assert packed["serving"]["incidents"][0]["id"] == incident["id"]

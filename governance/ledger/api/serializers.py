@@ -88,7 +88,8 @@ class LedgerEntrySerializer(serializers.ModelSerializer):
     reversal_of = serializers.IntegerField(source="reversal_of_id", read_only=True, allow_null=True,
                                            help_text="Id of the entry this one reverses.")
     reversed_by = serializers.SerializerMethodField(help_text="Id of the entry that reverses this one.")
-    booked_by = serializers.CharField(source="booked_by.username", read_only=True)
+    booked_by = serializers.CharField(source="booked_by_name", read_only=True,
+                                      help_text="The person who booked it, or `serving usage` for metered inference.")
     evidence_file = serializers.SerializerMethodField()
     evidence_url = serializers.SerializerMethodField()
     source = serializers.CharField(read_only=True, help_text=_SOURCES)
