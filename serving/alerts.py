@@ -109,8 +109,7 @@ def raise_alert(*, kind: str, message: str, deployment: Deployment | None = None
                            "version": version.number if version is not None else None,
                            "host": host.name if host is not None else None})
         people = _people(passport) if passport else list(users_in_role(Role.ADMIN))
-        notify(people, f"Alert: {incident.title}", message)
-        addresses = sorted({u.email for u in people if u is not None and u.email})
+        addresses = notify(people, f"Alert: {incident.title}", message)
         _entry(incident, TimelineKind.NOTIFICATION, str(MONITOR),
                f"E-mail to {len(addresses)} recipient(s)." if addresses else "Nobody to e-mail.",
                recipients=addresses)

@@ -19,8 +19,8 @@ from registry.permissions import restrict_passports
 from serving import guards
 from serving.agent import manifest as mf
 from serving.choices import DeploymentStatus, ServedRole, Strategy
-from serving.models import Deployment, Host, Incident, MonitoringWindow, Release
-from serving.permissions import VIEW_HOSTS
+from serving.models import Deployment, EnrolmentToken, Host, Incident, MonitoringWindow, Release
+from serving.permissions import MANAGE_HOSTS, VIEW_HOSTS
 
 
 def deployment_list(*, user, passport=None, filters: dict | None = None) -> QuerySet[Deployment]:
@@ -40,6 +40,13 @@ def host_list(*, user) -> QuerySet[Host]:
     if not user.has_perm(VIEW_HOSTS):
         return Host.objects.none()
     return Host.objects.all().order_by("name")
+
+
+def enrolment_token_list(*, user) -> QuerySet[EnrolmentToken]:
+    """Enrolment tokens (never their secrets) for those who manage hosts; none for anyone else."""
+    if not user.has_perm(MANAGE_HOSTS):
+        return EnrolmentToken.objects.none()
+    return EnrolmentToken.objects.select_related("created_by", "host").order_by("-created_at")
 
 
 def _release_entry(release: Release, role: str) -> dict:

@@ -126,14 +126,15 @@ def host_enrol(*, enrolment_token: str, name: str, facts: dict) -> tuple[Host, s
         raise Conflict(_("A host named '%(name)s' is already enrolled.") % {"name": name}, code="duplicate",
                        details={"field": "name"})
     host_prefix, raw = _new_secret(HOST_PREFIX)
-    host = Host(name=name, token_prefix=host_prefix, token_hash=_hash(raw), **_clean_facts(facts))
+    facts = _clean_facts(facts)
+    host = Host(name=name, token_prefix=host_prefix, token_hash=_hash(raw), **facts)
     validate_model(host)
     host.save(force_insert=True)
     token.used_at, token.host = timezone.now(), host
     token.save(update_fields=["used_at", "host"])
     audit_append(actor=host_actor(host), action="host.enrolled", obj=host,
                  data={"enrolment_token": token.prefix, "created_by": token.created_by.get_username(),
-                       **{k: v for k, v in _clean_facts(facts).items() if k != "labels"}})
+                       **{k: v for k, v in facts.items() if k != "labels"}})
     return host, raw
 
 

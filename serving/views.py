@@ -138,11 +138,8 @@ def host_enrol(request):
             form = EnrolmentTokenForm()
         except DomainError as exc:
             apply_domain_error(form, exc)
-    from serving.models import EnrolmentToken
-
     return render(request, "serving/host_enrol.html", {
-        "form": form, "created": created,
-        "tokens": EnrolmentToken.objects.select_related("created_by", "host").order_by("-created_at")[:20],
+        "form": form, "created": created, "tokens": selectors.enrolment_token_list(user=request.user)[:20],
         "base_url": request.build_absolute_uri("/").rstrip("/"),
     }, status=200)
 

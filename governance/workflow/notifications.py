@@ -16,11 +16,12 @@ def users_in_role(role: str):
     return get_user_model().objects.filter(groups__name=role, is_active=True)
 
 
-def notify(users, subject: str, body: str) -> None:
-    """Queue one e-mail to each distinct address among ``users``, sent on commit; failures are logged."""
+def notify(users, subject: str, body: str) -> list[str]:
+    """Queue one e-mail to each distinct address among ``users``, sent on commit; failures are logged. Returns the
+    addresses."""
     recipients = sorted({u.email for u in users if u is not None and u.email})
     if not recipients:
-        return
+        return recipients
 
     def send():
         try:
@@ -30,3 +31,4 @@ def notify(users, subject: str, body: str) -> None:
             logger.exception("notification e-mail failed: %s", subject)
 
     transaction.on_commit(send)
+    return recipients

@@ -24,6 +24,7 @@ from rest_framework.response import Response
 from core.api.filters import SelectorFilterBackend, SelectorFilterMixin
 from core.api.permissions import Authenticated
 from core.api.serializers import error_responses
+from core.api.serializers import validated as _validated
 from core.uploads import upload_limit
 from registry import selectors, services
 from registry.api.serializers import (
@@ -48,12 +49,6 @@ PASSPORT_KEY = OpenApiParameter("passport_key", str, OpenApiParameter.PATH, desc
 VERSION_NUMBER = OpenApiParameter("number", int, OpenApiParameter.PATH, description="Version number.")
 DATASET_ID = OpenApiParameter("id", int, OpenApiParameter.PATH, description="Dataset id.")
 ALIAS_NAME = OpenApiParameter("name", str, OpenApiParameter.PATH, description="Alias name.")
-
-
-def _validated(serializer_class, data, **kwargs) -> dict:
-    serializer = serializer_class(data=data, **kwargs)
-    serializer.is_valid(raise_exception=True)
-    return dict(serializer.validated_data)
 
 
 class OnnxRenderer(BaseRenderer):

@@ -20,6 +20,7 @@ from rest_framework.views import APIView
 
 from core.api.permissions import Authenticated
 from core.api.serializers import error_responses
+from core.api.serializers import validated as _validated
 from core.signing import key_id, public_key_pem
 from registry import selectors as registry_selectors
 from serving import alerts, selectors, services
@@ -28,17 +29,10 @@ from serving.api import serializers as s
 from serving.api.authentication import EnrolRateThrottle, HostRateThrottle, HostTokenAuthentication, IsHost
 from serving.choices import IncidentStatus
 from serving.models import Deployment, EnrolmentToken, Host, Incident
-from serving.permissions import MANAGE_HOSTS
 from serving.releases import release_paths
 
 ID = OpenApiParameter("id", int, OpenApiParameter.PATH, description="Id.")
 PASSPORT_KEY = OpenApiParameter("passport_key", str, OpenApiParameter.PATH, description="Passport key.")
-
-
-def _validated(serializer_class, data, **kwargs) -> dict:
-    serializer = serializer_class(data=data, **kwargs)
-    serializer.is_valid(raise_exception=True)
-    return dict(serializer.validated_data)
 
 
 # --------------------------------------------------------------------------- people: hosts and tokens
@@ -97,9 +91,9 @@ class EnrolmentTokenViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     filter_backends: list = []
 
     def get_queryset(self):
-        if getattr(self, "swagger_fake_view", False) or not self.request.user.has_perm(MANAGE_HOSTS):
+        if getattr(self, "swagger_fake_view", False):
             return EnrolmentToken.objects.none()
-        return EnrolmentToken.objects.select_related("created_by", "host").order_by("-created_at")
+        return selectors.enrolment_token_list(user=self.request.user)
 
     @extend_schema(summary="Create an enrolment token", request=s.EnrolmentTokenCreateSerializer,
                    description="Administrators only. The token is in this answer and nowhere else; it enrols one "
@@ -360,10 +354,7 @@ class IncidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         return selectors.incident_list(user=self.request.user, filters=filters)
 
     def retrieve(self, request, pk=None):
-        incident = self.get_object()
-        return Response(s.IncidentDetailSerializer({
-            **_incident_fields(incident), "alerts": list(incident.alerts.select_related("version", "host")),
-            "timeline": list(incident.timeline.all())}).data)
+        return Response(s.IncidentDetailSerializer(self.get_object()).data)
 
     @extend_schema(summary="Acknowledge an incident", parameters=[ID], request=s.NoteSerializer,
                    responses={200: s.IncidentSerializer, **error_responses(400, 403, 404, 409)})
@@ -380,12 +371,6 @@ class IncidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         incident = alerts.incident_resolve(actor=request.user, incident=self.get_object(),
                                            **_validated(s.ResolutionSerializer, request.data))
         return Response(self.get_serializer(incident).data)
-
-
-def _incident_fields(incident) -> dict:
-    return {name: getattr(incident, name) for name in (
-        "id", "title", "status", "passport", "deployment_id", "host", "opened_at", "acknowledged_at",
-        "acknowledged_by", "resolved_at", "resolved_by", "resolution")}
 
 
 class PolicyView(APIView):

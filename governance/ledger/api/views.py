@@ -29,6 +29,7 @@ from core.api.pagination import DefaultPagination
 from core.api.permissions import Authenticated
 from core.api.renderers import FileRenderer
 from core.api.serializers import error_responses
+from core.api.serializers import validated as _validated
 from governance.ledger import io as ledger_io
 from governance.ledger import selectors as ledger_selectors
 from governance.ledger import services
@@ -66,12 +67,6 @@ READ_ERRORS = error_responses(403, 404)
 WRITE_ERRORS = error_responses(400, 403, 404, 409)
 FILE_RESPONSES = {(200, ledger_io.CSV_TYPE): OpenApiTypes.BINARY, (200, ledger_io.XLSX_TYPE): OpenApiTypes.BINARY,
                   **error_responses(400, 403, 404, media_type="application/json")}
-
-
-def _validated(serializer_class, data, **kwargs) -> dict:
-    serializer = serializer_class(data=data, **kwargs)
-    serializer.is_valid(raise_exception=True)
-    return dict(serializer.validated_data)
 
 
 def _query(filterset_class, request) -> dict:

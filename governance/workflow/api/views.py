@@ -28,6 +28,7 @@ from rest_framework.throttling import UserRateThrottle
 from core.api.filters import SelectorFilterBackend, SelectorFilterMixin
 from core.api.permissions import Authenticated
 from core.api.serializers import error_responses
+from core.api.serializers import validated as _validated
 from governance.workflow import selectors
 from governance.workflow.api.serializers import (
     AssignmentSerializer,
@@ -74,12 +75,6 @@ NO_FORMAT = OpenApiParameter("format", exclude=True)
 
 VERB_ERRORS = error_responses(400, 403, 404, 409)
 READ_ERRORS = error_responses(403, 404)
-
-
-def _validated(serializer_class, data, **kwargs) -> dict:
-    serializer = serializer_class(data=data, **kwargs)
-    serializer.is_valid(raise_exception=True)
-    return dict(serializer.validated_data)
 
 
 class BinaryRenderer(BaseRenderer):
