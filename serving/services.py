@@ -442,6 +442,8 @@ def deployment_rollback(*, actor: Actor, deployment: Deployment, reason: str, by
     reason = (reason or "").strip()
     if not reason:
         raise DomainError(_("A rollback needs a reason."), code="required", field="reason")
+    if deployment.challenger_id is None:  # the version gone back to is signed before the hosts are told about it
+        build_releases(rollback_target(deployment), personal_data_columns=deployment.personal_data_columns)
     with transaction.atomic():
         deployment = _lock(deployment)
         _brake(actor, deployment, by_policy).enforce()

@@ -1,0 +1,531 @@
+"""The host agent: enrols, follows its desired state, serves verified releases, reports back (no Django).
+
+Threads and their jobs:
+
+- the **event loop** (Granian's embedded server, RSGI) answers requests; every answer is scored, logged and
+  counted on this thread, and the table of served models is swapped here in one assignment;
+- the **sync thread** talks to the control plane every poll: the desired state (ETag), downloads and verifies new
+  releases, warms their sessions *before* they take traffic, sends the heartbeat, delivers the windows and log
+  digests waiting on disk. When the control plane does not answer it keeps serving what it has;
+- the **window ticker** (a task on the loop) closes every served release's window each ``window_seconds`` into the
+  on-disk outbox.
+
+State on disk (``--state-dir``): ``host.json`` (identity, 0600), ``desired.json`` (the last desired state that
+was applied), ``releases/`` (verified releases), ``log/<deployment>/`` (the prediction log), ``outbox/`` (windows
+and log digests not yet delivered), ``counters/`` (stop-limit counts).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import secrets
+import shutil
+import signal
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from serving.agent import controlplane as cp
+from serving.agent.app import App, tensor_for_log
+from serving.agent.core import Clients, DailyCounter, Loaded, Metrics, Served, utc_now_iso
+from serving.agent.predlog import PredictionLog
+from serving.agent.runtime import LoadFailed, Model, providers_for
+from serving.agent.schema import RequestInvalid, Schema
+from serving.agent.store import Refusal, ReleaseStore, expired, open_release
+from serving.agent.windows import Outbox, Window
+
+log = logging.getLogger("mg.agent")
+VERSION = cp.AGENT_VERSION
+REFUSAL_RETRY_SECONDS = 60.0
+
+
+@dataclass
+class Config:
+    state_dir: Path
+    control_plane: str | None = None
+    name: str = ""
+    enrolment_token: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8700
+    provider: str = "auto"
+    threads: int = 1
+    window_seconds: float = 60.0
+    poll_seconds: float | None = None
+    max_body_bytes: int = 32 << 20
+    clients_file: Path | None = None
+    allow_anonymous: bool = False
+    log_max_bytes: int = 64 << 20
+    log_max_seconds: float = 3600.0
+    cost_per_hour: float | None = None
+    labels: dict | None = None
+    # serving a release from disk, without a control plane (development, benchmarks)
+    release: Path | None = None
+    signature: Path | None = None
+    public_key: Path | None = None
+
+
+def _gpu_facts() -> dict:
+    """GPU model and memory from nvidia-smi where there is one (best effort: absent on CPU hosts)."""
+    import shutil
+    import subprocess
+
+    tool = shutil.which("nvidia-smi")
+    if not tool:
+        return {}
+    try:
+        out = subprocess.run([tool, "--query-gpu=name,memory.total", "--format=csv,noheader,nounits"],  # noqa: S603
+                             capture_output=True, text=True, timeout=5, check=True).stdout.strip().splitlines()
+    except (subprocess.SubprocessError, OSError):
+        return {}
+    if not out:
+        return {}
+    name, _, memory = out[0].partition(",")
+    return {"gpu_model": name.strip()[:200], "gpu_memory_mb": int(float(memory.strip() or 0))}
+
+
+class Agent:
+    def __init__(self, config: Config):
+        self.config = config
+        self.version = VERSION
+        self.root = Path(config.state_dir)
+        self.root.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.root, 0o700)
+        self.store = ReleaseStore(self.root)
+        self.windows_outbox = Outbox(self.root / "outbox" / "windows")
+        self.digests_outbox = Outbox(self.root / "outbox" / "log-digests")
+        self.metrics = Metrics()
+        self.clients = self._clients()
+        self.providers = providers_for(config.provider)
+        self.provider = self.providers[0]
+        self.served: dict[str, Served] = {}
+        self.refused: dict[str, str] = {}
+        self.retired: list[Loaded] = []
+        self.problems: list[dict] = []
+        self.stop_reached: dict[int, str] = {}
+        self._models: dict[int, tuple] = {}  # release -> (Opened, Model, Schema, warm-up ms)
+        self._refusals: dict[int, tuple] = {}  # release -> (when, Refusal)
+        self._logs: dict[int, PredictionLog] = {}
+        self._counters: dict[int, DailyCounter] = {}
+        self._mask_key = self._secret("mask.key")
+        self._stop = threading.Event()
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.identity: dict = {}
+        self.etag: str | None = None
+        self.facts = {"address": f"{socket.gethostname()}:{config.port}", "labels": config.labels or {},
+                      "agent_version": VERSION, **_gpu_facts()}
+        self.first_answer_at: dict[int, float] = {}
+        self.state_seen_at: dict[int, float] = {}
+
+    # ------------------------------------------------------------------ set-up
+
+    def _secret(self, name: str) -> bytes:
+        path = self.root / name
+        if not path.exists():
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(secrets.token_bytes(32))
+        return path.read_bytes()
+
+    def _clients(self) -> Clients:
+        path = self.config.clients_file
+        if path is None:
+            return Clients([], anonymous=self.config.allow_anonymous)
+        data = json.loads(Path(path).read_text())
+        return Clients(data.get("clients", []), rate=data.get("rate_per_second", 0),
+                       burst=data.get("burst", 0), anonymous=self.config.allow_anonymous)
+
+    def control_plane(self) -> cp.ControlPlane:
+        return cp.ControlPlane(self.config.control_plane, token=self.identity.get("host_token"))
+
+    def enrol(self) -> None:
+        """Load this host's identity, or spend the enrolment token for one (written 0600 before it is used)."""
+        path = self.root / "host.json"
+        if path.exists():
+            self.identity = json.loads(path.read_text())
+            return
+        if not self.config.enrolment_token:
+            raise SystemExit("This host is not enrolled: pass --enrolment-token (an administrator creates one).")
+        answer = cp.ControlPlane(self.config.control_plane).enrol(
+            token=self.config.enrolment_token, name=self.config.name or socket.gethostname(),
+            facts={**self.facts, "provider": self.provider})
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            json.dump(answer, handle)
+        self.identity = answer
+        log.info("enrolled as %s (host %s)", answer["name"], answer["host"])
+
+    # ------------------------------------------------------------------ loading releases
+
+    def _model(self, entry: dict, *, download: cp.ControlPlane | None) -> tuple:
+        """The release's verified, warmed model; a refusal is remembered for a while, and the refused copy is
+        dropped, so the next try downloads it afresh instead of checking the same bad bytes at every poll."""
+        release = entry["release"]
+        cached = self._models.get(release)
+        if cached is not None:
+            if expired(cached[0].manifest):
+                raise Refusal("release_expired", f"the approval of v{cached[0].manifest.version} expired")
+            return cached
+        refused = self._refusals.get(release)
+        if refused is not None and time.monotonic() - refused[0] < REFUSAL_RETRY_SECONDS:
+            raise refused[1]
+        try:
+            return self._load(entry, release, download)
+        except Refusal as exc:
+            self._refusals[release] = (time.monotonic(), exc)
+            if exc.kind != "download_failed":
+                self.store.drop(release)
+            raise
+
+    def _load(self, entry: dict, release: int, download: cp.ControlPlane | None) -> tuple:
+        if not self.store.have(release):
+            if download is None:
+                raise Refusal("download_failed", f"release {release} is not on this host and the control plane "
+                                                 "is not reachable")
+            try:
+                self.store.fetch(download, entry)
+            except cp.Refused as exc:
+                raise Refusal("download_failed", str(exc)) from exc
+        opened = self.store.open(entry, self.identity["public_key_pem"])
+        try:
+            model = Model(opened.artifact, opened.manifest, providers=self.providers, threads=self.config.threads)
+        except LoadFailed as exc:
+            raise Refusal("load_failed", str(exc)) from exc
+        warm = model.warm_up()
+        self._models[release] = cached = (opened, model, Schema(opened.manifest), warm)
+        return cached
+
+    def _loaded(self, entry: dict, deployment: int, previous: dict) -> Loaded:
+        old = previous.get((entry["release"], deployment, entry["role"]))
+        if old is not None:
+            return old
+        opened, model, schema, warm = self._models[entry["release"]]
+        masked = tuple(i for i, f in enumerate(opened.manifest.features)
+                       if f.name in set(opened.manifest.personal_data_columns))
+        return Loaded(release=entry["release"], deployment=deployment, role=entry["role"], manifest=opened.manifest,
+                      model=model, schema=schema, warm_ms=warm, masked=masked,
+                      window=Window(deployment=deployment, version=opened.manifest.version, role=entry["role"],
+                                    manifest=opened.manifest))
+
+    def apply(self, state: dict, *, download: cp.ControlPlane | None) -> None:
+        """Make ``state`` what this host serves: load and warm what is new, then swap the table at once."""
+        if state.get("key_id") and self.identity.get("key_id") and state["key_id"] != self.identity["key_id"]:
+            problems = [{"kind": "signature_invalid", "message": f"the desired state names signing key "
+                         f"{state['key_id']}, not the enrolled {self.identity['key_id']}"}]
+            self._install({}, {d["passport"]: "signing key changed" for d in state.get("deployments", [])}, problems)
+            return
+        previous = {(item.release, item.deployment, item.role): item
+                    for served in self.served.values() for item in served.all()}
+        table, refused, problems = {}, {}, []
+        for deployment in state.get("deployments", []):
+            name, loaded, failed = deployment["passport"], {}, False
+            for entry in deployment["releases"]:
+                self.state_seen_at.setdefault(entry["release"], time.time())
+                try:
+                    self._model(entry, download=download)
+                except Refusal as exc:
+                    failed = True
+                    refused[name] = f"release {entry['release']} (v{entry['version']}) refused: {exc.message}"
+                    problems.append({"kind": exc.kind, "message": refused[name][:2000],
+                                     "deployment": deployment["deployment"], "release": entry["release"]})
+                    log.warning("%s", refused[name])
+                    continue
+                loaded[entry["role"]] = self._loaded(entry, deployment["deployment"], previous)
+            if failed or "champion" not in loaded:
+                reasons = [f"v{w['version']} {w['reason']}" for w in deployment.get("withdrawn", [])]
+                refused.setdefault(name, "withdrawn: " + ", ".join(reasons) if reasons else "nothing to serve")
+                continue
+            table[name] = Served(name=name, deployment=deployment["deployment"], generation=deployment["generation"],
+                                 strategy=deployment["strategy"], canary_percent=deployment["canary_percent"],
+                                 champion=loaded["champion"], challenger=loaded.get("challenger"))
+        self._install(table, refused, problems)
+        keep = {item.release for served in table.values() for item in served.all()}
+        self.store.prune(keep)
+        for release in list(self._models):
+            if release not in keep:
+                del self._models[release]
+
+    def _install(self, table: dict, refused: dict, problems: list) -> None:
+        def swap():
+            current = {id(item) for served in table.values() for item in served.all()}
+            self.retired.extend(item for served in self.served.values() for item in served.all()
+                                if id(item) not in current)
+            self.served, self.refused, self.problems = table, refused, problems
+
+        if self.loop is not None and self.loop.is_running():
+            done = threading.Event()
+            self.loop.call_soon_threadsafe(lambda: (swap(), done.set()))
+            done.wait(10)
+        else:
+            swap()
+
+    # ------------------------------------------------------------------ the request path (event loop)
+
+    def counter(self, deployment: int) -> DailyCounter:
+        counter = self._counters.get(deployment)
+        if counter is None:
+            counter = self._counters[deployment] = DailyCounter(self.root / "counters" / f"{deployment}.bin")
+        return counter
+
+    def prediction_log(self, deployment: int) -> PredictionLog:
+        plog = self._logs.get(deployment)
+        if plog is None:
+            plog = self._logs[deployment] = PredictionLog(
+                self.root / "log" / str(deployment), mask_key=self._mask_key, max_bytes=self.config.log_max_bytes,
+                max_seconds=self.config.log_max_seconds,
+                on_closed=lambda entry, d=deployment: self.digests_outbox.put(
+                    lambda _seq: {**entry, "deployment": d}))
+        return plog
+
+    def infer(self, served: Served, loaded: Loaded, feeds: dict, rows: int):
+        from serving.agent.core import StopLimitReached
+
+        limit = loaded.manifest.stop_limits.max_decisions_per_day
+        counter = self.counter(served.deployment)
+        if limit and counter.value() + rows > limit:
+            self.stop_reached[served.deployment] = f"{served.name}: {limit} decisions reached on {utc_now_iso()[:10]}"
+            raise StopLimitReached(served.name, limit)
+        scored = loaded.model.run(feeds)
+        counter.add(rows)
+        return scored
+
+    def record(self, served: Served, loaded: Loaded, client: str, rid: str, ms: float, *, rows=None, observe=None,
+               scored=None, shadow: bool = False) -> None:
+        """Log the answered prediction (before the answer leaves) and count it in the window and the metrics."""
+        scores, labels = scored.scores, scored.labels
+        if rows is not None:
+            x, n = self._mask_rows(loaded, rows), len(rows)
+        elif observe[0] == "matrix":
+            matrix = observe[1]
+            n = len(matrix)
+            x = tensor_for_log(matrix) if not loaded.masked else self._mask_rows(loaded, matrix.tolist())
+        else:
+            columns = observe[1]
+            n = len(scores)
+            x = {name: (list(values) if not isinstance(values, np.ndarray) else values.tolist())
+                 for name, values in zip(loaded.schema.names, columns, strict=True)}
+            for index in loaded.masked:
+                name = loaded.schema.names[index]
+                x[name] = [self.prediction_log(served.deployment).mask(v) for v in x[name]]
+        entry = {"t": time.time(), "id": rid, "model": served.name, "dep": served.deployment, "v": loaded.version,
+                 "role": loaded.role, "client": client, "ms": round(ms, 3), "n": n, "x": x,
+                 "y": {"score": scores.tolist(), **({"label": labels.tolist()} if labels is not None else {})}}
+        if shadow:
+            entry["shadow"] = True  # scored on a copy of the request; the client never saw it
+        self.prediction_log(served.deployment).write([entry])
+        window = loaded.window
+        window.answered(ms, n)
+        if rows is not None:
+            window.observe_rows(rows, scores)
+        elif observe[0] == "matrix":
+            window.observe_matrix(observe[1], scores)
+        else:
+            window.observe_columns(observe[1], scores)
+        self.metrics.answered(loaded, served.name, ms, n)
+        if loaded.release not in self.first_answer_at:
+            self.first_answer_at[loaded.release] = time.time()
+
+    def _mask_rows(self, loaded: Loaded, rows: list) -> list:
+        if not loaded.masked:
+            return rows
+        plog = self.prediction_log(loaded.deployment)
+        return [[plog.mask(v) if i in loaded.masked else v for i, v in enumerate(row)] for row in rows]
+
+    def refused_request(self, served: Served, loaded: Loaded, exc: Exception) -> None:
+        kind = getattr(exc, "code", "inference_failed") if isinstance(exc, RequestInvalid) else "inference_failed"
+        kind = {"invalid_feature": "invalid_request", "invalid_tensor": "invalid_request",
+                "invalid_record": "invalid_request"}.get(kind, kind)
+        loaded.window.failed(kind)
+        self.metrics.failed(served.name, loaded.version, loaded.role, kind)
+
+    def shadow(self, served: Served, feeds: dict, rid: str, client: str, *, champion, rows=None,
+               observe=None) -> None:
+        """Score the same input with the shadow challenger after the answer left; log and compare, never return."""
+        challenger = served.challenger
+        start = time.perf_counter()
+        try:
+            scored = challenger.model.run(feeds)
+        except LoadFailed:
+            challenger.window.failed("inference_failed")
+            return
+        ms = (time.perf_counter() - start) * 1000
+        if champion.labels is not None and scored.labels is not None:
+            disagreed = int(np.sum(champion.labels != scored.labels))
+        else:
+            scale = np.maximum(np.abs(champion.scores), 1e-9)
+            disagreed = int(np.sum(np.abs(champion.scores - scored.scores) > 0.1 * scale))
+        self.record(served, challenger, client, rid, ms, rows=rows, observe=observe, scored=scored, shadow=True)
+        challenger.window.compared(disagreed, len(scored.scores))
+
+    def ready(self) -> bool:
+        return bool(self.served) and not self.refused
+
+    def metrics_text(self) -> bytes:
+        extra = ["# HELP mg_agent_release_info Releases served now.", "# TYPE mg_agent_release_info gauge"]
+        for served in self.served.values():
+            for item in served.all():
+                extra.append(f'mg_agent_release_info{{model="{served.name}",version="{item.version}",'
+                             f'role="{item.role}",release="{item.release}",provider="{item.model.provider}",'
+                             f'strategy="{served.strategy}"}} 1')
+        extra += ["# TYPE mg_agent_log_records_total counter",
+                  f"mg_agent_log_records_total {sum(p.records_total for p in self._logs.values())}",
+                  "# TYPE mg_agent_outbox_windows gauge", f"mg_agent_outbox_windows {len(self.windows_outbox)}",
+                  "# TYPE mg_agent_stop_limit_reached gauge",
+                  f"mg_agent_stop_limit_reached {len(self.stop_reached)}"]
+        return self.metrics.render(extra)
+
+    # ------------------------------------------------------------------ windows (event loop)
+
+    def close_windows(self, final: bool = False) -> list:
+        """Swap every served release's window for a fresh one; returns the closed ones (to write out)."""
+        closed = []
+        for served in self.served.values():
+            for item in served.all():
+                old, item.window = item.window, item.new_window()
+                closed.append(old)
+        closed.extend(item.window for item in self.retired)
+        self.retired = []
+        return [w for w in closed if not w.empty]
+
+    def write_windows(self, windows: list) -> None:
+        for window in windows:
+            self.windows_outbox.put(window.close)
+
+    async def window_ticker(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.window_seconds)
+            closed = self.close_windows()
+            if closed:
+                await asyncio.get_running_loop().run_in_executor(None, self.write_windows, closed)
+
+    # ------------------------------------------------------------------ the control plane (sync thread)
+
+    def heartbeat_body(self) -> dict:
+        serving = [{"deployment": served.deployment, "release": item.release, "role": item.role,
+                    "version": item.version, "state": "serving"}
+                   for served in list(self.served.values()) for item in served.all()]
+        problems = list(self.problems)
+        for deployment, message in self.stop_reached.items():
+            if self.counter(deployment).value() == 0:
+                continue
+            problems.append({"kind": "stop_limit_reached", "message": message, "deployment": deployment})
+        return {**self.facts, "provider": self.provider, "serving": serving, "problems": problems[:100]}
+
+    def sync_once(self, plane: cp.ControlPlane) -> None:
+        etag, state = plane.state(self.etag)
+        if state is not None:
+            self.apply(state, download=plane)
+            self._save_state(state)
+            self.etag = etag
+        else:
+            self.expire_check()
+        plane.heartbeat(self.heartbeat_body())
+        self.deliver(plane)
+
+    def deliver(self, plane: cp.ControlPlane) -> None:
+        while items := self.windows_outbox.pending(500):
+            plane.windows([item for _path, item in items])
+            self.windows_outbox.done([path for path, _item in items])
+        while items := self.digests_outbox.pending(500):
+            plane.log_digests([item for _path, item in items])
+            self.digests_outbox.done([path for path, _item in items])
+
+    def expire_check(self) -> None:
+        if any(expired(item.manifest) for served in self.served.values() for item in served.all()):
+            state = self._load_state()
+            if state is not None:
+                self.apply(state, download=None)
+
+    def _save_state(self, state: dict) -> None:
+        path = self.root / "desired.json"
+        partial = path.with_name(".desired.json.part")
+        partial.write_text(json.dumps(state))
+        os.replace(partial, path)
+
+    def _load_state(self) -> dict | None:
+        path = self.root / "desired.json"
+        return json.loads(path.read_text()) if path.exists() else None
+
+    def sync_loop(self) -> None:
+        plane = self.control_plane()
+        while not self._stop.is_set():
+            try:
+                self.sync_once(plane)
+            except cp.Unreachable as exc:
+                log.warning("control plane unreachable (serving on): %s", exc)
+                self.expire_check()
+            except cp.Refused as exc:
+                log.error("control plane refused: %s", exc)
+                if exc.status in (401, 403):
+                    self._install({}, dict.fromkeys(self.served, "this host's token was refused"), [])
+            except Exception:  # the loop must go on: a bug here must not stop serving
+                log.exception("sync failed")
+            self._stop.wait(self.config.poll_seconds or self.identity.get("poll_seconds", 5.0))
+
+    # ------------------------------------------------------------------ running
+
+    def start(self) -> None:
+        """Before serving: the identity, then what was served last (verified again) so an outage changes nothing."""
+        if self.config.release is not None:
+            self._static()
+            return
+        self.enrol()
+        state = self._load_state()
+        if state is not None:
+            self.apply(state, download=None)
+        try:
+            self.sync_once(self.control_plane())
+        except (cp.Unreachable, cp.Refused) as exc:
+            log.warning("first sync failed (serving from disk): %s", exc)
+
+    def _static(self) -> None:
+        """Serve one signed release from disk, as deployment 1 (no control plane)."""
+        config = self.config
+        public_key = Path(config.public_key).read_text()
+        self.identity = {"public_key_pem": public_key}
+        opened = open_release(config.release, config.signature, public_key, release=1)
+        digest = hashlib.sha256(opened.artifact).hexdigest()
+        folder, signature = self.store.paths(1)
+        shutil.rmtree(folder, ignore_errors=True)
+        shutil.copytree(config.release, folder)
+        shutil.copyfile(config.signature, signature)
+        entry = {"release": 1, "role": "champion", "version": opened.manifest.version, "artifact_sha256": digest}
+        self.apply({"deployments": [{"deployment": 1, "passport": opened.manifest.passport, "generation": 1,
+                                     "strategy": "full", "canary_percent": 0, "releases": [entry],
+                                     "withdrawn": []}]}, download=None)
+
+    async def run(self) -> None:
+        from granian.server.embed import Server
+
+        self.loop = asyncio.get_running_loop()
+        await self.loop.run_in_executor(None, self.start)
+        server = Server(App(self), address=self.config.host, port=self.config.port, log_enabled=False,
+                        backlog=1024)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            self.loop.add_signal_handler(sig, server.stop)
+        sync = None
+        if self.config.control_plane and self.config.release is None:
+            sync = threading.Thread(target=self.sync_loop, name="agent-sync", daemon=True)
+            sync.start()
+        ticker = self.loop.create_task(self.window_ticker())
+        log.info("serving on http://%s:%s (%s)", self.config.host, self.config.port, self.provider)
+        try:
+            await server.serve()
+        finally:
+            ticker.cancel()
+            self._stop.set()
+            self.write_windows(self.close_windows(final=True))
+            for plog in self._logs.values():
+                plog.close()
+            if sync is not None:
+                sync.join(timeout=5)
+                with contextlib.suppress(cp.Unreachable, cp.Refused):
+                    self.deliver(self.control_plane())

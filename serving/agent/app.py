@@ -1,0 +1,330 @@
+"""The agent's HTTP side: an RSGI application served by Granian (no Django).
+
+Routes:
+
+- ``POST /v1/models/{name}/predict``: the agent's JSON route, ``{"records": [{feature: value, ...}, ...]}`` (or
+  ``{"features": {...}}`` for one record); answers ``{"request_id", "model", "version", "role", "predictions":
+  [{"score", "label"}]}``.
+- Open Inference Protocol v2: ``GET /v2``, ``/v2/health/live``, ``/v2/health/ready``, ``/v2/models/{name}``,
+  ``/v2/models/{name}/ready``, ``POST /v2/models/{name}/infer`` (also under ``/versions/{v}``), JSON tensors and
+  the binary tensor data extension (the header's length in ``Inference-Header-Content-Length``, or as SageMaker
+  sends it, ``Content-Type: application/vnd.sagemaker-triton.binary+json;json-header-size=N``).
+- ``GET /metrics`` (Prometheus), ``GET /healthz``.
+
+Inference needs a client token (``Authorization: Bearer``). Every answer carries ``X-Request-Id`` and, when a
+model answered, ``X-Model-Version``. Errors are ``{"error": {"code", "message", "field", "details"}}`` on the JSON
+route and ``{"error": message, "code", "field", "details"}`` on OIP v2 (whose clients read ``error`` as text).
+
+Each inference is checked against the release's schema, scored, written to the prediction log and counted in
+the window before its answer is sent; a shadow challenger scores the same input after the answer has left.
+"""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import json
+import os
+import time
+
+import msgspec
+import numpy as np
+
+from serving.agent import oip
+from serving.agent.core import Loaded, Served, StopLimitReached
+from serving.agent.runtime import LoadFailed
+from serving.agent.schema import RequestInvalid
+
+_json = msgspec.json.encode
+_JSON = ("content-type", "application/json")
+
+
+class PredictBody(msgspec.Struct):
+    records: list | None = None
+    features: dict | None = None
+    explain: bool = False
+
+
+_predict_body = msgspec.json.Decoder(PredictBody)
+
+
+class App:
+    def __init__(self, agent):
+        self.agent = agent
+        self.max_body = agent.config.max_body_bytes
+        self._ids = itertools.count(1)
+        self._prefix = os.urandom(4).hex()
+
+    def request_id(self, given: str | None) -> str:
+        if given and len(given) <= 64 and given.replace("-", "").replace("_", "").replace(".", "").isalnum():
+            return given
+        return f"{self._prefix}-{next(self._ids):x}"
+
+    async def __rsgi__(self, scope, proto):
+        path, method = scope.path, scope.method
+        headers = scope.headers
+        rid = self.request_id(headers.get("x-request-id"))
+        try:
+            if path.startswith("/v1/models/") and path.endswith("/predict") and method == "POST":
+                await self.predict(scope, proto, path[len("/v1/models/"):-len("/predict")], rid)
+            elif path.startswith("/v2"):
+                await self.v2(scope, proto, path, method, rid)
+            elif path == "/metrics" and method == "GET":
+                proto.response_bytes(200, [("content-type", "text/plain; version=0.0.4")], self.agent.metrics_text())
+            elif path == "/healthz":
+                self.send(proto, 200, {"status": "ok"}, rid)
+            else:
+                self.send(proto, 404, {"error": {"code": "not_found", "message": f"No route {method} {path}.",
+                                                 "field": None, "details": None}}, rid)
+        except RequestInvalid as exc:  # refusals raised before a model was chosen (body, token, route)
+            body = exc.body() if not path.startswith("/v2") else _oip_error(exc)
+            self.send(proto, exc.status, body, rid)
+
+    @staticmethod
+    def send(proto, status: int, body, rid: str, extra: list | None = None) -> None:
+        proto.response_bytes(status, [_JSON, ("x-request-id", rid), *(extra or [])], _json(body))
+
+    async def body(self, scope, proto) -> bytes:
+        length = scope.headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.max_body):
+            raise RequestInvalid(f"The body is larger than {self.max_body} bytes.", code="too_large", status=413)
+        data = await proto()
+        if len(data) > self.max_body:
+            raise RequestInvalid(f"The body is larger than {self.max_body} bytes.", code="too_large", status=413)
+        return data
+
+    def served(self, name: str) -> Served:
+        served = self.agent.served.get(name)
+        if served is None:
+            refused = self.agent.refused.get(name)
+            if refused:
+                raise RequestInvalid(f"Model '{name}' is not served: {refused}", code="not_served", status=503)
+            raise RequestInvalid(f"No model '{name}' on this host.", code="not_found", status=404)
+        return served
+
+    # ------------------------------------------------------------------ the JSON route
+
+    async def predict(self, scope, proto, name: str, rid: str) -> None:
+        start = time.perf_counter()
+        client = self.agent.clients.client(scope.headers.get("authorization"))
+        served = self.served(name)
+        data = await self.body(scope, proto)
+        loaded = served.pick()
+        try:
+            body = _decode_predict(data)
+            matrix = None
+            if body.records is not None:
+                records = body.records
+                if not records:
+                    raise RequestInvalid("'records' is empty.", code="invalid_request", status=400)
+                rows, matrix = loaded.schema.rows_from_records(records)
+            elif body.features is not None:
+                rows = [loaded.schema.record_row(body.features)]
+            else:
+                raise RequestInvalid("Send 'records' (a list of objects) or 'features' (one object).",
+                                     code="invalid_request", status=400)
+            if matrix is not None:
+                feeds = loaded.model.feeds_matrix(matrix)
+                observe = ("matrix", feeds[loaded.model.tensor_input])
+            else:
+                feeds, observe = loaded.model.feeds_rows(rows), None
+            scored = self.agent.infer(served, loaded, feeds, len(rows) if matrix is None else len(matrix))
+        except RequestInvalid as exc:
+            self.agent.refused_request(served, loaded, exc)
+            extra = [("retry-after", str(exc.retry_after))] if isinstance(exc, StopLimitReached) else []
+            self.send(proto, exc.status, exc.body(), rid, [("x-model-version", str(loaded.version)), *extra])
+            return
+        except LoadFailed as exc:
+            self.agent.refused_request(served, loaded, exc)
+            self.send(proto, 500, {"error": {"code": "inference_failed", "message": str(exc), "field": None,
+                                             "details": None}}, rid)
+            return
+        scores = scored.scores.tolist()
+        labels = scored.labels.tolist() if scored.labels is not None else None
+        predictions = ([{"score": s, "label": lb} for s, lb in zip(scores, labels, strict=True)] if labels is not None
+                       else [{"score": s} for s in scores])
+        ms = (time.perf_counter() - start) * 1000
+        self.agent.record(served, loaded, client, rid, ms, rows=rows, observe=observe, scored=scored)
+        self.send(proto, 200, {"request_id": rid, "model": name, "version": loaded.version, "role": loaded.role,
+                               "predictions": predictions}, rid, [("x-model-version", str(loaded.version))])
+        if served.shadow is not None and loaded is served.champion:
+            self.agent.shadow(served, feeds, rid, client, rows=rows, observe=observe, champion=scored)
+
+    # ------------------------------------------------------------------ Open Inference Protocol v2
+
+    async def v2(self, scope, proto, path: str, method: str, rid: str) -> None:
+        parts = path.strip("/").split("/")
+        if parts == ["v2"] and method == "GET":
+            return self.send(proto, 200, {"name": "mg-agent", "version": self.agent.version,
+                                          "extensions": ["binary_tensor_data"]}, rid)
+        if parts[:2] == ["v2", "health"] and len(parts) == 3 and method == "GET":
+            if parts[2] == "live":
+                return self.send(proto, 200, {"live": True}, rid)
+            if parts[2] == "ready":
+                ready = self.agent.ready()
+                return self.send(proto, 200 if ready else 503, {"ready": ready}, rid)
+        if len(parts) >= 3 and parts[1] == "models":
+            name, rest = parts[2], parts[3:]
+            version = None
+            if len(rest) >= 2 and rest[0] == "versions":
+                version, rest = rest[1], rest[2:]
+            if rest == [] and method == "GET":
+                return self.metadata(proto, name, version, rid)
+            if rest == ["ready"] and method == "GET":
+                served = self.agent.served.get(name)
+                ok = served is not None and (version is None or version == str(served.champion.version))
+                return self.send(proto, 200 if ok else 503 if name in self.agent.refused else 404,
+                                 {"name": name, "ready": ok}, rid)
+            if rest == ["infer"] and method == "POST":
+                return await self.infer(scope, proto, name, version, rid)
+        return self.send(proto, 404, {"error": f"No route {method} {path}.", "code": "not_found"}, rid)
+
+    def metadata(self, proto, name: str, version: str | None, rid: str) -> None:
+        served = self.served(name)
+        model = served.champion.model
+        if served.champion.schema.layout == "tensor":
+            inputs = [{"name": model.tensor_input, "datatype": oip.ONNX_TYPES.get(model.inputs[0].type, "FP32"),
+                       "shape": [-1, len(model.features)]}]
+        else:
+            inputs = [{"name": value.name, "datatype": oip.ONNX_TYPES.get(value.type, "FP32"),
+                       "shape": [-1] + ([1] if len(value.shape or []) == 2 else [])} for value in model.inputs]
+        outputs = [{"name": o_name, "datatype": "FP32" if o_type.startswith("seq(map(") else
+                    oip.ONNX_TYPES.get(o_type, "FP32"), "shape": [-1] + [d if isinstance(d, int) else -1
+                                                                         for d in (o_shape or [])[1:]]}
+                   for o_name, o_type, o_shape in model.output_meta]
+        self.send(proto, 200, {"name": name, "versions": [str(loaded.version) for loaded in served.all()],
+                               "platform": "onnxruntime_onnx", "inputs": inputs, "outputs": outputs,
+                               "parameters": {"deployment": served.deployment, "strategy": served.strategy,
+                                              "provider": model.provider}}, rid)
+
+    async def infer(self, scope, proto, name: str, version: str | None, rid: str) -> None:
+        start = time.perf_counter()
+        client = self.agent.clients.client(scope.headers.get("authorization"))
+        served = self.served(name)
+        data = await self.body(scope, proto)
+        loaded = served.pick()
+        if version is not None and version != str(loaded.version):
+            loaded = next((item for item in served.all() if str(item.version) == version), None)
+            if loaded is None:
+                raise RequestInvalid(f"Model '{name}' has no version {version} served here.", code="not_found",
+                                     status=404)
+        header = scope.headers.get("inference-header-content-length") or _header_size(
+            scope.headers.get("content-type"))
+        try:
+            if header is not None and not header.isdigit():
+                raise RequestInvalid("Inference-Header-Content-Length is not a number.", code="invalid_request",
+                                     status=400)
+            request, tensors = oip.decode(data, int(header) if header is not None else None)
+            rid = self.request_id(request.id) if request.id else rid
+            feeds, rows, observe = self.tensor_feeds(loaded, tensors)
+            scored = self.agent.infer(served, loaded, feeds, rows)
+            body, header_length = oip.encode(model=name, version=loaded.version, request_id=rid, role=loaded.role,
+                                             outputs=scored.outputs, wanted=request.outputs,
+                                             binary_all=bool(request.parameters.get("binary_data_output", False)))
+        except RequestInvalid as exc:
+            self.agent.refused_request(served, loaded, exc)
+            extra = [("retry-after", str(exc.retry_after))] if isinstance(exc, StopLimitReached) else []
+            self.send(proto, exc.status, _oip_error(exc), rid, [("x-model-version", str(loaded.version)), *extra])
+            return
+        except LoadFailed as exc:
+            self.agent.refused_request(served, loaded, exc)
+            self.send(proto, 500, {"error": str(exc), "code": "inference_failed"}, rid)
+            return
+        ms = (time.perf_counter() - start) * 1000
+        if observe[0] == "rows":
+            self.agent.record(served, loaded, client, rid, ms, rows=observe[1], scored=scored)
+        else:
+            self.agent.record(served, loaded, client, rid, ms, observe=observe, scored=scored)
+        headers = [_JSON, ("x-request-id", rid), ("x-model-version", str(loaded.version))]
+        if header_length is not None:
+            headers[0] = ("content-type", "application/octet-stream")
+            headers.append(("inference-header-content-length", str(header_length)))
+        proto.response_bytes(200, headers, body)
+        if served.shadow is not None and loaded is served.champion:
+            rows = observe[1] if observe[0] == "rows" else None
+            self.agent.shadow(served, feeds, rid, client, rows=rows, observe=None if rows else observe,
+                              champion=scored)
+
+    @staticmethod
+    def tensor_feeds(loaded: Loaded, tensors: dict) -> tuple[dict, int, tuple]:
+        """Feeds for the model from decoded tensors, checked against the schema; ``observe`` is what the drift
+        window and the log keep of them."""
+        schema, model = loaded.schema, loaded.model
+        if schema.layout == "tensor":
+            if len(tensors) != 1:
+                raise RequestInvalid(f"Send one input tensor '{model.tensor_input}' of shape [N, {schema.width}].",
+                                     code="invalid_tensor", rule="wrong_shape")
+            (tensor, matrix), = tensors.values()
+            if tensor.name != model.tensor_input:
+                raise RequestInvalid(f"Input '{tensor.name}' is not the model's input '{model.tensor_input}'.",
+                                     code="invalid_tensor", feature=tensor.name, rule="unknown_feature")
+            if isinstance(matrix, list):
+                if tensor.datatype in ("BYTES", "BOOL"):
+                    raise RequestInvalid(f"Input '{tensor.name}': expected numbers, got {tensor.datatype}.",
+                                         code="invalid_tensor", feature=tensor.name, rule="wrong_type")
+                width = schema.width
+                if not (tensor.shape in ([width], [1, width]) or (len(tensor.shape) == 2 and tensor.shape[1] == width)):
+                    raise RequestInvalid(f"Expected a tensor of shape [N, {width}], got {tensor.shape}.",
+                                         code="invalid_tensor", rule="wrong_shape")
+                count = len(matrix) // width
+                if count <= 16:  # a few rows: checked and fed as lists, cheaper than numpy at this size
+                    rows = [matrix[i * width:(i + 1) * width] for i in range(count)]
+                    for number, row in enumerate(rows):
+                        schema.row_check(row, number)
+                    return model.feeds_rows(rows), count, ("rows", rows)
+                matrix = np.array(matrix, dtype=oip.DTYPES[tensor.datatype]).reshape(count, width)
+            if not isinstance(matrix, np.ndarray) or matrix.dtype.kind not in "fiu":
+                raise RequestInvalid(f"Input '{tensor.name}': expected numbers, got {tensor.datatype}.",
+                                     code="invalid_tensor", feature=tensor.name, rule="wrong_type")
+            if matrix.ndim == 1 and matrix.shape[0] == schema.width:
+                matrix = matrix.reshape(1, -1)
+            schema.matrix_check(matrix)
+            return model.feeds_matrix(matrix), len(matrix), ("matrix", matrix)
+        for name in tensors:
+            if name not in schema.index:
+                raise RequestInvalid(f"Feature '{name}': not in the model's schema.", code="invalid_feature",
+                                     feature=name, rule="unknown_feature")
+        columns, length = [], None
+        for feature in schema.features:
+            if feature.name not in tensors:
+                raise RequestInvalid(f"Feature '{feature.name}': missing from the request.", code="invalid_feature",
+                                     feature=feature.name, rule="missing_feature")
+            _tensor, values = tensors[feature.name]
+            values = values.reshape(-1) if isinstance(values, np.ndarray) else values
+            if length is not None and len(values) != length:
+                raise RequestInvalid(f"Feature '{feature.name}': {len(values)} values, the others have {length}.",
+                                     code="invalid_feature", feature=feature.name, rule="wrong_shape")
+            length = len(values)
+            columns.append(schema.column_check(feature, values))
+        return model.feeds_columns(columns), length or 0, ("columns", columns)
+
+
+def _decode_predict(data: bytes) -> PredictBody:
+    """The fast decoder first; what it refuses is read by the standard library, which takes numbers beyond float
+    range as infinity, so they are refused by the schema check with the feature's name."""
+    try:
+        return _predict_body.decode(data)
+    except msgspec.DecodeError as exc:
+        try:
+            return msgspec.convert(json.loads(data), PredictBody)
+        except (ValueError, msgspec.ValidationError):
+            raise RequestInvalid(f"Not a prediction request: {exc}.", code="invalid_request", status=400)
+
+
+def _header_size(content_type: str | None) -> str | None:
+    """The JSON header's length given as a content-type parameter, as SageMaker's Triton endpoints take it:
+    ``application/vnd.sagemaker-triton.binary+json;json-header-size=N``."""
+    if not content_type or "json-header-size=" not in content_type:
+        return None
+    return content_type.split("json-header-size=", 1)[1].split(";", 1)[0].strip()
+
+
+def _oip_error(exc: RequestInvalid) -> dict:
+    body = exc.body()["error"]
+    return {"error": body["message"], "code": body["code"], "field": body["field"], "details": body["details"]}
+
+
+def tensor_for_log(matrix: np.ndarray) -> dict:
+    """A numeric matrix as the log keeps it: dtype, shape and the raw bytes in base64 (exact and cheap)."""
+    array = np.ascontiguousarray(matrix)
+    return {"dtype": array.dtype.str, "shape": list(array.shape), "b64": base64.b64encode(array.tobytes()).decode()}

@@ -1,0 +1,186 @@
+"""The host agent against a live control plane: enrolment, desired state, verified downloads, a rollback under
+load with no failed request, monitoring windows delivered exactly once through an outage, refused releases
+reported as alerts."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from urllib.parse import urlsplit
+
+import pytest
+
+from serving import services
+from serving.models import Alert, Host, MonitoringWindow, PredictionLogDigest
+from serving.releases import release_build, release_paths
+from tests.agent.conftest import AgentProcess, call, clients_file, free_port  # noqa: F401
+from tests.agent.proxy import Proxy
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+
+
+def wait_for(check, timeout: float = 60.0, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture
+def start_agent(tmp_path, clients_file, serving):  # noqa: F811
+    started: list[AgentProcess] = []
+
+    def start(control_plane: str, name: str = "gpu-e2e", *extra) -> AgentProcess:
+        _token, secret = services.enrolment_token_create(actor=serving.admin, name=f"for {name}")
+        state = tmp_path / f"agent-{name}"
+        port = free_port()
+        agent = AgentProcess(port=port, state=state, args=[
+            "--control-plane", control_plane, "--enrolment-token", secret, "--name", name, "--state-dir", str(state),
+            "--clients-file", str(clients_file), "--port", str(port), "--poll-seconds", "0.3",
+            "--window-seconds", "5", "--log-level", "WARNING", *extra])
+        started.append(agent)
+        return agent.start()
+
+    yield start
+    for agent in started:
+        agent.stop()
+
+
+def features(version) -> dict:
+    return {f["name"]: 0.25 for f in version.feature_schema["features"]}
+
+
+def served_version(agent, key: str) -> int | None:
+    status, headers, _payload = call(f"{agent.url}/v1/models/{key}/predict", {"features": {"x0": 0.1, "x1": 0.2,
+                                                                                           "x2": 0.3}})
+    return int(headers["x-model-version"]) if status == 200 else None
+
+
+def test_agent_serves_its_desired_state_and_rolls_back_under_load(serving, live_server, start_agent):
+    agent = start_agent(live_server.url)
+    host = wait_for(lambda: Host.objects.filter(name="gpu-e2e", last_heartbeat_at__isnull=False).first(),
+                    what="the first heartbeat")
+    assert host.provider == "CPUExecutionProvider" and host.agent_version
+    assert call(f"{agent.url}/v2/health/ready")[0] == 503  # nothing to serve yet
+    key = serving.passport.key
+    deployment = services.deployment_create(actor=serving.engineer, passport=serving.passport, version=2,
+                                            hosts=[host.pk, serving.host_a.pk])
+    assert wait_for(lambda: served_version(agent, key) == 2, what="v2 served")
+
+    answers: list[int] = []
+    failures: list[tuple] = []
+    stop = threading.Event()
+
+    def load() -> None:
+        while not stop.is_set():
+            status, headers, payload = call(f"{agent.url}/v1/models/{key}/predict",
+                                            {"features": {"x0": 0.1, "x1": 0.2, "x2": 0.3}})
+            if status == 200:
+                answers.append(int(headers["x-model-version"]))
+            else:
+                failures.append((status, payload))
+
+    threads = [threading.Thread(target=load, daemon=True) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    time.sleep(0.5)
+    started = time.monotonic()
+    services.deployment_rollback(actor=serving.engineer, deployment=deployment, reason="drift on x1")
+    wait_for(lambda: answers and answers[-1] == 1, what="v1 answering after the rollback")
+    took = time.monotonic() - started
+    time.sleep(0.5)
+    stop.set()
+    for thread in threads:
+        thread.join(30)
+    assert not failures, failures[:3]
+    switch = answers.index(1)
+    assert set(answers[:switch]) == {2} and set(answers[switch:]) == {1}  # one switch, never back and forth
+    assert took < 10, took
+
+    wait_for(lambda: MonitoringWindow.objects.filter(host=host).exists(), timeout=30, what="a window delivered")
+    agent.stop()  # the last windows and the log's digest go out on the way down
+    windows = MonitoringWindow.objects.filter(host=host, deployment=deployment)
+    assert sum(w.predictions for w in windows) >= len(answers)  # the waits' own calls come on top
+    assert {w.version.number for w in windows} == {1, 2}
+    assert PredictionLogDigest.objects.filter(host=host, deployment=deployment).exists()
+
+
+def test_windows_wait_out_a_control_plane_outage_and_arrive_exactly_once(serving, live_server, start_agent):
+    proxy = Proxy(urlsplit(live_server.url).port).start()
+    try:
+        agent = start_agent(proxy.url, "gpu-outage")
+        host = wait_for(lambda: Host.objects.filter(name="gpu-outage", last_heartbeat_at__isnull=False).first())
+        deployment = services.deployment_create(actor=serving.engineer, passport=serving.passport, version=1,
+                                                hosts=[host.pk, serving.host_a.pk])
+        key = serving.passport.key
+        wait_for(lambda: served_version(agent, key) == 1, what="v1 served")
+        proxy.stop()
+        sent = 0
+        deadline = time.monotonic() + 12  # two windows and more with the control plane gone
+        while time.monotonic() < deadline:
+            assert served_version(agent, key) == 1  # serving goes on
+            sent += 1
+            time.sleep(0.02)
+        outbox = agent.state / "outbox" / "windows"
+        assert len(list(outbox.glob("*.json"))) >= 2
+        proxy = Proxy(proxy.target_port, port=proxy.port).start()
+        wait_for(lambda: not list(outbox.glob("*.json")), timeout=30, what="the outbox to drain")
+        agent.stop()
+        windows = list(MonitoringWindow.objects.filter(host=host, deployment=deployment).order_by("sequence"))
+        sequences = [w.sequence for w in windows]
+        assert len(sequences) == len(set(sequences))
+        assert sum(w.predictions for w in windows) == sent + 1  # +1: the call that saw v1 first
+    finally:
+        proxy.stop()
+
+
+def test_a_tampered_release_is_refused_and_raises_an_alert(serving, live_server, start_agent):
+    release = release_build(serving.v1)
+    folder, _signature = release_paths(release)
+    data = bytearray((folder / "model.onnx").read_bytes())
+    data[-5] ^= 0x01
+    (folder / "model.onnx").write_bytes(bytes(data))
+    agent = start_agent(live_server.url, "gpu-tamper")
+    host = wait_for(lambda: Host.objects.filter(name="gpu-tamper", last_heartbeat_at__isnull=False).first())
+    services.deployment_create(actor=serving.engineer, passport=serving.passport, version=1,
+                               hosts=[host.pk, serving.host_a.pk])
+    alert = wait_for(lambda: Alert.objects.filter(kind="digest_mismatch").first(), what="the alert")
+    assert "signature" in alert.message
+    status, _h, payload = call(f"{agent.url}/v1/models/{serving.passport.key}/predict",
+                               {"features": {"x0": 0.1, "x1": 0.2, "x2": 0.3}})
+    assert status == 503 and json.loads(payload)["error"]["code"] == "not_served"
+    assert not (agent.state / "log").exists()  # nothing was ever answered
+
+
+def test_canary_splits_traffic_and_shadow_answers_with_the_champion_alone(serving, live_server, start_agent):
+    from serving.agent.predlog import read_segments
+
+    agent = start_agent(live_server.url, "gpu-canary")
+    host = wait_for(lambda: Host.objects.filter(name="gpu-canary", last_heartbeat_at__isnull=False).first())
+    deployment = services.deployment_create(actor=serving.engineer, passport=serving.passport, version=1,
+                                            hosts=[host.pk, serving.host_a.pk], strategy="canary", challenger=2,
+                                            canary_percent=50)
+    key = serving.passport.key
+    wait_for(lambda: call(f"{agent.url}/v2/models/{key}")[0] == 200 and len(json.loads(
+        call(f"{agent.url}/v2/models/{key}")[2])["versions"]) == 2, what="champion and challenger loaded")
+    versions = [served_version(agent, key) for _ in range(300)]
+    assert set(versions) == {1, 2} and 90 <= versions.count(2) <= 210  # 50 % +- 7 sigma: never flaky, never 0
+
+    services.deployment_challenger_set(actor=serving.engineer, deployment=deployment, version=2, strategy="shadow")
+    wait_for(lambda: json.loads(call(f"{agent.url}/v2/models/{key}")[2])["parameters"]["strategy"] == "shadow",
+             what="the shadow strategy")
+    status, headers, _payload = call(f"{agent.url}/v1/models/{key}/predict",
+                                     {"records": [{"x0": 0.1, "x1": 0.2, "x2": 0.3}] * 4},
+                                     headers={"X-Request-Id": "shadowed-1"})
+    assert status == 200 and headers["x-model-version"] == "1"
+    assert {served_version(agent, key) for _ in range(50)} == {1}  # the challenger never answers
+    agent.stop()
+    entries = [e for e in read_segments(agent.state / "log" / str(deployment.pk)) if e["id"] == "shadowed-1"]
+    assert sorted((e["v"], e.get("shadow", False)) for e in entries) == [(1, False), (2, True)]
+    windows = MonitoringWindow.objects.filter(host=host, deployment=deployment, role="challenger",
+                                              shadow_disagreement__isnull=False)
+    assert windows.exists()
