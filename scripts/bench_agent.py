@@ -223,6 +223,37 @@ def log_cost(x) -> dict:
     return {"us_per_request": round(took / n * 1e6, 2), "bytes_per_request": round(size, 1)}
 
 
+EXPLAIN = r"""
+import json, statistics, sys, time
+from pathlib import Path
+import numpy as np
+from serving.agent.explain import Explainer
+from serving.agent.manifest import manifest_decode
+folder = Path(sys.argv[1])
+manifest = manifest_decode((folder / 'manifest.json').read_bytes())
+if manifest.explainer is None:
+    print(json.dumps(None)); sys.exit()
+explainer = Explainer((folder / 'model.onnx').read_bytes(), manifest)
+x = np.load(sys.argv[2])
+single = []
+for i in range(2000):
+    start = time.perf_counter(); explainer.explain(x[i:i + 1]); single.append(time.perf_counter() - start)
+batch = []
+for i in range(20):
+    start = time.perf_counter(); explainer.explain(x[i * 100:(i + 1) * 100]); batch.append(time.perf_counter() - start)
+print(json.dumps({"ms_per_record_single": round(statistics.median(single) * 1000, 3),
+                  "ms_per_record_batch100": round(statistics.median(batch) * 10, 4),
+                  "trees": len(manifest.explainer.covers)}))
+"""
+
+
+def explain_cost(folder: Path, x_file: Path) -> dict | None:
+    """Reason codes on one core: exact path-dependent TreeSHAP per record, one at a time and 100 at a time."""
+    out = subprocess.run(["taskset", "-c", SERVER_CPU, PY, "-c", EXPLAIN, str(folder), str(x_file)],
+                         capture_output=True, text=True, check=True, cwd=ROOT)
+    return json.loads(out.stdout)
+
+
 def model_memory(model: Path, manifest_dir: Path) -> dict:
     code = r"""
 import sys, json
@@ -303,13 +334,15 @@ def main(argv: list[str] | None = None) -> None:
         if args.provider == "cuda":
             figures["in_process_cuda"] = in_process(folder / "model.onnx", out / "x.npy", "CUDAExecutionProvider")
         figures["memory"] = model_memory(folder / "model.onnx", folder)
+        figures["explain"] = explain_cost(folder, out / "x.npy")
         figures["ratios"] = _ratios(figures)
         report["models"][model] = figures
     report["log_write"] = log_cost(devrelease.data()[0])
     stamp = time.strftime("%Y%m%dT%H%M%S")
     (BENCH / f"agent-{stamp}.json").write_text(json.dumps(report, indent=2))
     print(json.dumps({m: {"median": f["median"], "ratios": f["ratios"], "in_process": f["in_process"],
-                          "memory": f["memory"]} for m, f in report["models"].items()}, indent=2))
+                          "memory": f["memory"], "explain": f["explain"]} for m, f in report["models"].items()},
+                     indent=2))
     print(json.dumps({"log_write": report["log_write"], "machine": machine}))
     print(f"full report: {BENCH / f'agent-{stamp}.json'}")
 
@@ -336,6 +369,8 @@ def run_round(args, model, folder, signature, public, files, pythons, k6, server
                                                content_type=files["v2bin1024_ctype"])
             figures["agent_json_1024"] = load(args.harness, f"{base}/v1/models/{model}/predict",
                                               files["json1024"], duration=duration, connections=4)
+            figures["agent_v2json_1024"] = load(args.harness, f"{base}/v2/models/{model}/infer",
+                                                files["v2json1024"], duration=duration, connections=4)
             figures["agent_rss_mb"] = server.rss_mb()
         logged = sum(p.stat().st_size for p in (state / "log").rglob("*") if p.is_file())
         figures["agent_log_bytes"] = logged
@@ -410,6 +445,8 @@ def _ratios(figures: dict) -> dict:
             rps("agent_v2bin_1024") * 1024 / figures["in_process"]["rows_per_s_1024"], 3)
     if rps("agent_json_1024") and rps("mlserver_json_1024"):
         ratios["agent_json_1024_vs_mlserver"] = round(rps("agent_json_1024") / rps("mlserver_json_1024"), 2)
+    if rps("agent_v2json_1024") and rps("mlserver_json_1024"):
+        ratios["agent_v2json_1024_vs_mlserver"] = round(rps("agent_v2json_1024") / rps("mlserver_json_1024"), 2)
     if m.get("agent_json_rate1000", {}).get("p99_ms") and m.get("fastapi_rate1000", {}).get("p99_ms"):
         ratios["p99_at_1000_agent_over_fastapi"] = round(
             m["agent_json_rate1000"]["p99_ms"] / m["fastapi_rate1000"]["p99_ms"], 2)

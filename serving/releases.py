@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import msgspec
+import numpy as np
 from django.conf import settings
 from django.utils.translation import gettext as _
 
@@ -101,14 +102,14 @@ def _reference(version: ModelVersion):
     return frame, dataset
 
 
-def _histograms(version: ModelVersion, artifact: bytes, features: list[dict]) -> tuple[dict, int, str, str]:
-    """Reference histograms per feature and of the score; (histograms, rows, dataset sha256, task)."""
+def _histograms(version: ModelVersion, artifact: bytes, features: list[dict]) -> tuple:
+    """Reference histograms per feature and of the score; (histograms, rows, dataset sha256, task, explainer)."""
     from validation.checks.stability import is_categorical
     from validation.onnx_predict import OnnxModel
 
     frame, dataset = _reference(version)
     if frame is None:
-        return {}, 0, "", "unknown"
+        return {}, 0, "", "unknown", None
     missing = [f["name"] for f in features if f["name"] not in frame.columns]
     if missing:
         raise DomainError(_("The reference dataset lacks the features %(names)s.") % {"names": ", ".join(missing)},
@@ -123,7 +124,22 @@ def _histograms(version: ModelVersion, artifact: bytes, features: list[dict]) ->
     prediction = OnnxModel(artifact, version.feature_schema).predict(frame)
     histograms[mf.SCORE] = mf.histogram_of(prediction.scores, categorical=False)
     task = "classification" if prediction.kind == "probabilities" else "regression"
-    return histograms, len(frame), dataset.sha256, task
+    return histograms, len(frame), dataset.sha256, task, _explainer(artifact, frame, version.feature_schema or {})
+
+
+def _explainer(artifact: bytes, frame, schema: dict) -> mf.Explainer | None:
+    """Node covers of a tree ensemble counted on the reference rows, for exact path-dependent TreeSHAP on the hosts;
+    None for other models (and for one input per feature, which the host does not explain)."""
+    from serving.agent.explain import explainer_spec
+
+    names = [f["name"] for f in schema.get("features", [])]
+    if schema.get("layout", "tensor") != "tensor" or any(n not in frame.columns for n in names):
+        return None
+    try:
+        reference = frame[names].to_numpy(dtype=np.float64)
+    except (TypeError, ValueError):
+        return None
+    return explainer_spec(artifact, reference)
 
 
 def _thresholds(passport) -> mf.Thresholds:
@@ -147,7 +163,7 @@ def manifest_for(version: ModelVersion, artifact: bytes, personal_data_columns: 
     passport = version.passport
     schema = version.feature_schema or {}
     features = schema.get("features", [])
-    histograms, rows, dataset_sha, task = _histograms(version, artifact, features)
+    histograms, rows, dataset_sha, task, explainer = _histograms(version, artifact, features)
     return mf.Manifest(
         format=mf.FORMAT, passport=passport.key, passport_name=passport.name, version=version.number,
         risk_tier=passport.risk_tier, artifact=mf.ARTIFACT_FILE, artifact_sha256=version.sha256,
@@ -159,7 +175,7 @@ def manifest_for(version: ModelVersion, artifact: bytes, personal_data_columns: 
         reference_dataset_sha256=dataset_sha, thresholds=_thresholds(passport), stop_limits=_stop_limits(passport),
         personal_data_columns=sorted(personal_data_columns),
         approved_until=version.approval_expires_at.astimezone(UTC).isoformat() if version.approval_expires_at
-        else "", created_at=datetime.now(UTC).isoformat(),
+        else "", created_at=datetime.now(UTC).isoformat(), explainer=explainer,
     )
 
 

@@ -154,9 +154,18 @@ class Agent:
             return
         if not self.config.enrolment_token:
             raise SystemExit("This host is not enrolled: pass --enrolment-token (an administrator creates one).")
-        answer = cp.ControlPlane(self.config.control_plane).enrol(
-            token=self.config.enrolment_token, name=self.config.name or socket.gethostname(),
-            facts={**self.facts, "provider": self.provider})
+        while True:  # a control plane still starting, or briefly away: try again; a refusal ends it
+            try:
+                answer = cp.ControlPlane(self.config.control_plane).enrol(
+                    token=self.config.enrolment_token, name=self.config.name or socket.gethostname(),
+                    facts={**self.facts, "provider": self.provider})
+                break
+            except cp.Unreachable as exc:
+                log.warning("enrolment: control plane unreachable (%s), trying again in 2 s", exc)
+                if self._stop.wait(2.0):
+                    raise SystemExit("stopped before enrolment") from exc
+            except cp.Refused as exc:
+                raise SystemExit(f"enrolment refused: {exc}") from exc
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as handle:
             json.dump(answer, handle)
@@ -200,18 +209,31 @@ class Agent:
         except LoadFailed as exc:
             raise Refusal("load_failed", str(exc)) from exc
         warm = model.warm_up()
-        self._models[release] = cached = (opened, model, Schema(opened.manifest), warm)
+        self._models[release] = cached = (opened, model, Schema(opened.manifest), warm, self._explainer(opened))
         return cached
+
+    @staticmethod
+    def _explainer(opened):
+        """Reason codes for a tree ensemble whose manifest carries covers; a model without one serves unexplained."""
+        if opened.manifest.explainer is None or opened.manifest.layout != "tensor":
+            return None
+        from serving.agent.explain import Explainer
+
+        try:
+            return Explainer(opened.artifact, opened.manifest)
+        except Exception as exc:  # the trees could not be read back: serve, and say why explanations are missing
+            log.warning("release %s: no explanations (%s)", opened.release, exc)
+            return None
 
     def _loaded(self, entry: dict, deployment: int, previous: dict) -> Loaded:
         old = previous.get((entry["release"], deployment, entry["role"]))
         if old is not None:
             return old
-        opened, model, schema, warm = self._models[entry["release"]]
+        opened, model, schema, warm, explainer = self._models[entry["release"]]
         masked = tuple(i for i, f in enumerate(opened.manifest.features)
                        if f.name in set(opened.manifest.personal_data_columns))
         return Loaded(release=entry["release"], deployment=deployment, role=entry["role"], manifest=opened.manifest,
-                      model=model, schema=schema, warm_ms=warm, masked=masked,
+                      model=model, schema=schema, warm_ms=warm, masked=masked, explainer=explainer,
                       window=Window(deployment=deployment, version=opened.manifest.version, role=entry["role"],
                                     manifest=opened.manifest))
 
@@ -298,7 +320,7 @@ class Agent:
         return scored
 
     def record(self, served: Served, loaded: Loaded, client: str, rid: str, ms: float, *, rows=None, observe=None,
-               scored=None, shadow: bool = False) -> None:
+               scored=None, shadow: bool = False, explained: tuple | None = None) -> None:
         """Log the answered prediction (before the answer leaves) and count it in the window and the metrics."""
         scores, labels = scored.scores, scored.labels
         if rows is not None:
@@ -320,6 +342,10 @@ class Agent:
                  "y": {"score": scores.tolist(), **({"label": labels.tolist()} if labels is not None else {})}}
         if shadow:
             entry["shadow"] = True  # scored on a copy of the request; the client never saw it
+        if explained is not None:  # the reason codes given with the answer, kept with it
+            values, expected = explained
+            entry["explain"] = {"algorithm": loaded.explainer.algorithm, "scale": loaded.explainer.scale,
+                                "expected_value": round(expected, 6), "shap": np.round(values, 6).tolist()}
         self.prediction_log(served.deployment).write([entry])
         window = loaded.window
         window.answered(ms, n)

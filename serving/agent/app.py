@@ -36,6 +36,7 @@ from serving.agent.runtime import LoadFailed
 from serving.agent.schema import RequestInvalid
 
 _json = msgspec.json.encode
+_NO_EXPLAINER = "Model '%s' has no reason codes: its release carries no tree-ensemble explainer."
 _JSON = ("content-type", "application/json")
 
 
@@ -112,6 +113,8 @@ class App:
         loaded = served.pick()
         try:
             body = _decode_predict(data)
+            if body.explain and loaded.explainer is None:
+                raise RequestInvalid(_NO_EXPLAINER % name, code="explain_unavailable", status=422)
             matrix = None
             if body.records is not None:
                 records = body.records
@@ -143,8 +146,15 @@ class App:
         labels = scored.labels.tolist() if scored.labels is not None else None
         predictions = ([{"score": s, "label": lb} for s, lb in zip(scores, labels, strict=True)] if labels is not None
                        else [{"score": s} for s in scores])
+        explained = None
+        if body.explain:
+            matrix = observe[1] if observe is not None else np.asarray(rows, dtype=np.float64)
+            explained = loaded.explainer.explain(matrix)
+            for prediction, described in zip(predictions, loaded.explainer.describe(matrix, explained), strict=True):
+                prediction["explanation"] = described
         ms = (time.perf_counter() - start) * 1000
-        self.agent.record(served, loaded, client, rid, ms, rows=rows, observe=observe, scored=scored)
+        self.agent.record(served, loaded, client, rid, ms, rows=rows, observe=observe, scored=scored,
+                          explained=explained)
         self.send(proto, 200, {"request_id": rid, "model": name, "version": loaded.version, "role": loaded.role,
                                "predictions": predictions}, rid, [("x-model-version", str(loaded.version))])
         if served.shadow is not None and loaded is served.champion:
@@ -175,8 +185,8 @@ class App:
                 ok = served is not None and (version is None or version == str(served.champion.version))
                 return self.send(proto, 200 if ok else 503 if name in self.agent.refused else 404,
                                  {"name": name, "ready": ok}, rid)
-            if rest == ["infer"] and method == "POST":
-                return await self.infer(scope, proto, name, version, rid)
+            if rest in (["infer"], ["explain"]) and method == "POST":
+                return await self.infer(scope, proto, name, version, rid, explain=rest == ["explain"])
         return self.send(proto, 404, {"error": f"No route {method} {path}.", "code": "not_found"}, rid)
 
     def metadata(self, proto, name: str, version: str | None, rid: str) -> None:
@@ -197,7 +207,7 @@ class App:
                                "parameters": {"deployment": served.deployment, "strategy": served.strategy,
                                               "provider": model.provider}}, rid)
 
-    async def infer(self, scope, proto, name: str, version: str | None, rid: str) -> None:
+    async def infer(self, scope, proto, name: str, version: str | None, rid: str, explain: bool = False) -> None:
         start = time.perf_counter()
         client = self.agent.clients.client(scope.headers.get("authorization"))
         served = self.served(name)
@@ -216,10 +226,21 @@ class App:
                                      status=400)
             request, tensors = oip.decode(data, int(header) if header is not None else None)
             rid = self.request_id(request.id) if request.id else rid
+            if explain and loaded.explainer is None:
+                raise RequestInvalid(_NO_EXPLAINER % name, code="explain_unavailable", status=422)
             feeds, rows, observe = self.tensor_feeds(loaded, tensors)
             scored = self.agent.infer(served, loaded, feeds, rows)
+            outputs, extra, explained = scored.outputs, None, None
+            if explain:
+                matrix = np.asarray(observe[1], dtype=np.float64) if observe[0] == "rows" else observe[1]
+                explained = loaded.explainer.explain(matrix)
+                outputs = {**outputs, "shap_values": explained[0]}
+                extra = {"algorithm": loaded.explainer.algorithm, "scale": loaded.explainer.scale,
+                         "expected_value": round(explained[1], 6), "feature_names": loaded.schema.names,
+                         "reasons": [[r["feature"] for r in d["reasons"]]
+                                     for d in loaded.explainer.describe(matrix, explained)]}
             body, header_length = oip.encode(model=name, version=loaded.version, request_id=rid, role=loaded.role,
-                                             outputs=scored.outputs, wanted=request.outputs,
+                                             outputs=outputs, wanted=request.outputs, extra=extra,
                                              binary_all=bool(request.parameters.get("binary_data_output", False)))
         except RequestInvalid as exc:
             self.agent.refused_request(served, loaded, exc)
@@ -232,9 +253,9 @@ class App:
             return
         ms = (time.perf_counter() - start) * 1000
         if observe[0] == "rows":
-            self.agent.record(served, loaded, client, rid, ms, rows=observe[1], scored=scored)
+            self.agent.record(served, loaded, client, rid, ms, rows=observe[1], scored=scored, explained=explained)
         else:
-            self.agent.record(served, loaded, client, rid, ms, observe=observe, scored=scored)
+            self.agent.record(served, loaded, client, rid, ms, observe=observe, scored=scored, explained=explained)
         headers = [_JSON, ("x-request-id", rid), ("x-model-version", str(loaded.version))]
         if header_length is not None:
             headers[0] = ("content-type", "application/octet-stream")

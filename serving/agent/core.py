@@ -38,7 +38,7 @@ class Loaded:
     loaded_at: float = field(default_factory=time.time)
     warm_ms: float = 0.0
     masked: tuple[int, ...] = ()
-
+    explainer: object | None = None  # serving.agent.explain.Explainer for a tree ensemble
     @property
     def version(self) -> int:
         return self.manifest.version

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from serving.agent import manifest as mf
+from serving.agent.explain import explainer_spec
 
 FEATURES = 30
 
@@ -78,6 +79,7 @@ def write_release(folder: Path, artifact: bytes, reference: np.ndarray, *, key: 
     features = [mf.Feature(name=n, type="float", min=None if bounds is None else -bounds,
                            max=None if bounds is None else bounds) for n in names]
     until = approved_until or datetime.now(UTC) + timedelta(days=30)
+    explainer = explainer_spec(artifact, reference)
     manifest = mf.Manifest(
         format=mf.FORMAT, passport=passport, passport_name=passport.title(), version=version, risk_tier=2,
         artifact=mf.ARTIFACT_FILE, artifact_sha256=hashlib.sha256(artifact).hexdigest(), artifact_size=len(artifact),
@@ -85,7 +87,7 @@ def write_release(folder: Path, artifact: bytes, reference: np.ndarray, *, key: 
         reference_rows=len(reference), reference_dataset_sha256="0" * 64, thresholds=mf.Thresholds(),
         stop_limits=mf.StopLimits(max_decisions_per_day=max_decisions_per_day),
         personal_data_columns=sorted(personal or []), approved_until=until.isoformat(),
-        created_at=datetime.now(UTC).isoformat())
+        created_at=datetime.now(UTC).isoformat(), explainer=explainer)
     (folder / mf.ARTIFACT_FILE).write_bytes(artifact)
     (folder / mf.MANIFEST_FILE).write_bytes(mf.manifest_encode(manifest))
     signature = folder.with_name(f"{folder.name}.sig")

@@ -58,6 +58,18 @@ class StopLimits(msgspec.Struct, forbid_unknown_fields=True):
     max_decisions_per_day: int = 0
 
 
+class Explainer(msgspec.Struct, forbid_unknown_fields=True):
+    """What a host needs to explain a served decision of a tree ensemble exactly: path-dependent TreeSHAP, whose
+    only data-dependent input is how many reference rows reach each node (``covers``, per tree, per node, in the
+    order ``kernels.onnx_trees`` parses the artifact), counted by the control plane on the reference dataset."""
+
+    algorithm: str  # "tree_path_dependent"
+    scale: str  # "log-odds" (a logistic output explained before the logistic) or "raw"
+    output: int  # the ensemble's output column explained (the positive class of a binary classifier)
+    reference_rows: int
+    covers: list[list[float]]
+
+
 class Manifest(msgspec.Struct, forbid_unknown_fields=True):
     format: str
     passport: str
@@ -80,6 +92,7 @@ class Manifest(msgspec.Struct, forbid_unknown_fields=True):
     personal_data_columns: list[str]
     approved_until: str  # ISO 8601: the host stops serving after it even without the control plane
     created_at: str
+    explainer: Explainer | None = None  # tree ensembles only
 
 
 SCORE = "__score__"

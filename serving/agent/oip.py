@@ -8,6 +8,7 @@ length goes in the ``Inference-Header-Content-Length`` header (the extension Tri
 from __future__ import annotations
 
 import json
+import math
 import re
 import struct
 
@@ -118,7 +119,7 @@ def decode(body: bytes, header_length: int | None) -> tuple[InferRequest, dict[s
         if any(d < 0 for d in tensor.shape) or len(tensor.shape) > 4:
             raise RequestInvalid(f"Input '{tensor.name}': shape {tensor.shape} is not valid.", code="invalid_tensor",
                                  feature=tensor.name, rule="wrong_shape")
-        count = int(np.prod(tensor.shape)) if tensor.shape else 1
+        count = math.prod(tensor.shape)
         size = tensor.parameters.get("binary_data_size")
         if size is not None:
             if not isinstance(size, int) or size < 0 or offset + size > len(binary):

@@ -61,6 +61,9 @@ class Schema:
         self._plain = [(f.name, -math.inf if f.min is None else f.min, math.inf if f.max is None else f.max,
                         f.type == "int") for f in self.features]
         self._any_nullable = any(f.nullable for f in self.features)
+        self._any_int = any(f.type == "int" for f in self.features)
+        self._los = [lo for _n, lo, _h, _i in self._plain]
+        self._his = [hi for _n, _l, hi, _i in self._plain]
         self._gather = operator.itemgetter(*self.names) if self.width > 1 else (lambda r: (r[self.names[0]],))
 
     # ------------------------------------------------------------------ named records (JSON route)
@@ -97,14 +100,14 @@ class Schema:
 
     def row_check(self, row: list, number: int) -> None:
         """One row of a tensor sent as JSON numbers, in schema order (a few rows: cheaper than numpy)."""
-        if not self.all_numeric:
+        if not self.all_numeric or self._any_int:
             self.matrix_check(np.array([row], dtype=np.float64))
             return
-        for value, (_name, lo, hi, integer), feature in zip(row, self._plain, self.features, strict=True):
-            if value - value or not (lo <= value <= hi):
-                raise self._bad_number(feature, float(value), number)
-            if integer and value != int(value):
-                raise _invalid(feature, "wrong_type", f"expects an integer, got {value!r}.", number)
+        for value, lo, hi in zip(row, self._los, self._his, strict=True):
+            if value - value or not (lo <= value <= hi):  # NaN and infinities fail the first test
+                index = next(i for i, (v, a, b) in enumerate(zip(row, self._los, self._his, strict=True))
+                             if v - v or not (a <= v <= b))
+                raise self._bad_number(self.features[index], float(row[index]), number)
 
     def rows_from_records(self, records: list) -> tuple[list | None, np.ndarray | None]:
         """Many records at once: ``(rows, None)`` checked one by one for a few records or any schema with nulls,

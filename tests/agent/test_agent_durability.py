@@ -43,7 +43,7 @@ def test_sigkill_under_load_loses_no_answered_prediction(gbdt_release, agent_fac
     stop.set()
     for thread in threads:
         thread.join(30)
-    assert len(answered) > 100
+    assert len(answered) > 20  # enough answers in flight to matter, even on a loaded machine
     folder = agent.state / "log" / "1"
     assert any(p.name.endswith(RAW_SUFFIX) for p in folder.iterdir())  # the open segment, as the kill left it
     logged_before = {entry["id"] for entry in read_segments(folder)}
@@ -58,5 +58,12 @@ def test_sigkill_under_load_loses_no_answered_prediction(gbdt_release, agent_fac
     assert set(answered) <= set(logged) and "after-restart" in logged
     assert len(logged) == len(set(logged))  # each answer once
     assert all(p.name.endswith(ZST_SUFFIX) for p in folder.iterdir() if not p.name.startswith("."))
-    digests = sorted((agent.state / "outbox" / "log-digests").glob("*.json"))
-    assert len(digests) == len([p for p in folder.iterdir() if p.name.endswith(ZST_SUFFIX)])
+    import hashlib
+    import json
+
+    digests = [json.loads(p.read_text()) for p in (agent.state / "outbox" / "log-digests").glob("*.json")]
+    segments = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.iterdir()
+                if p.name.endswith(ZST_SUFFIX)}
+    # Every segment reported with its digest; a segment the kill caught between its report and the removal of its
+    # raw file is compressed again into the same bytes and reported again, which the control plane stores once.
+    assert {d["name"]: d["sha256"] for d in digests} == segments

@@ -51,3 +51,70 @@ def test_a_categorical_histogram_takes_the_general_path():
     window.observe_rows(reference[:100].tolist(), np.zeros(100))
     closed = window.close(1)
     assert set(closed["psi"]) == {"x0", "x1", "x2"} and all(v < 0.2 for v in closed["psi"].values())
+
+
+def _schema(features: list[mf.Feature], layout: str = "columns"):
+    from serving.agent.schema import Schema
+
+    manifest = _manifest(np.zeros((10, 1)))
+    manifest.features, manifest.layout = features, layout
+    return Schema(manifest)
+
+
+MIXED = [mf.Feature(name="amount", type="float", min=0, max=1e6), mf.Feature(name="count", type="int", min=0),
+         mf.Feature(name="channel", type="string", categories=["web", "shop"]),
+         mf.Feature(name="flag", type="bool"), mf.Feature(name="note", type="string", nullable=True)]
+GOOD = {"amount": 12.5, "count": 3, "channel": "web", "flag": False, "note": None}
+
+
+@pytest.mark.parametrize(("change", "feature", "rule"), [
+    ({"channel": "phone"}, "channel", "unknown_category"),
+    ({"channel": 1}, "channel", "wrong_type"),
+    ({"count": 2.5}, "count", "wrong_type"),
+    ({"count": -1}, "count", "below_min"),
+    ({"flag": 1}, "flag", "wrong_type"),
+    ({"flag": None}, "flag", "missing_value"),
+    ({"amount": float("nan")}, "amount", "not_finite"),
+    ({"amount": "12"}, "amount", "wrong_type"),
+    ({"note": 5}, "note", "wrong_type"),
+])
+def test_every_rule_of_a_mixed_schema_names_its_feature(change, feature, rule):
+    from serving.agent.schema import RequestInvalid
+
+    schema = _schema(MIXED)
+    assert schema.record_row(GOOD) == [12.5, 3, "web", False, None]
+    with pytest.raises(RequestInvalid) as refused:
+        schema.record_row({**GOOD, **change}, 4)
+    assert (refused.value.feature, refused.value.rule, refused.value.record) == (feature, rule, 4)
+    assert refused.value.status == 422 and feature in refused.value.message
+
+
+def test_columns_are_checked_value_by_value_or_vectorised_alike():
+    from serving.agent.schema import RequestInvalid
+
+    schema = _schema(MIXED)
+    amount, channel = schema.features[0], schema.features[2]
+    assert list(schema.column_check(amount, np.array([1.0, 2.0]))) == [1.0, 2.0]
+    assert schema.column_check(channel, [b"web", "shop"]) == ["web", "shop"]  # BYTES arrive as bytes
+    for values, rule, row in ((np.array([1.0, np.inf]), "not_finite", 1), (np.array([3.0, -2.0]), "below_min", 1),
+                              (np.array([True, False]), "wrong_type", 0)):
+        with pytest.raises(RequestInvalid) as refused:
+            schema.column_check(amount, values)
+        assert (refused.value.rule, refused.value.record) == (rule, row)
+    with pytest.raises(RequestInvalid) as refused:
+        schema.column_check(channel, ["web", "fax"])
+    assert (refused.value.rule, refused.value.record) == ("unknown_category", 1)
+
+
+def test_a_numeric_category_in_a_tensor_is_checked_against_its_categories():
+    from serving.agent.schema import RequestInvalid
+
+    schema = _schema([mf.Feature(name="grade", type="int", categories=["1", "2", "3"]),
+                      mf.Feature(name="x", type="float")], layout="tensor")
+    schema.matrix_check(np.array([[1, 0.5], [3, 1.5]]))
+    with pytest.raises(RequestInvalid) as refused:
+        schema.matrix_check(np.array([[1, 0.5], [7, 1.5]]))
+    assert (refused.value.feature, refused.value.rule, refused.value.record) == ("grade", "unknown_category", 1)
+    with pytest.raises(RequestInvalid) as refused:
+        schema.matrix_check(np.array([[1.5, 0.5]]))
+    assert (refused.value.feature, refused.value.rule) == ("grade", "wrong_type")

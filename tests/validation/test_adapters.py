@@ -11,7 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from validation.adapters import evidently_drift, shap_kernel
+from kernels import shap_kernel
+from validation.adapters import evidently_drift
 
 
 def _stump(**overrides):
@@ -40,7 +41,7 @@ def test_shap_dense_tree_shap_keeps_its_contract():
             algorithm="path_dependent", transform="identity")
     except Exception as exc:  # a moved module or a changed signature
         pytest.fail(f"shap {version('shap')}: shap._cext.dense_tree_shap no longer accepts the call "
-                    f"validation/adapters/shap_kernel.py makes: {exc!r}")
+                    f"kernels/shap_kernel.py makes: {exc!r}")
     message = f"shap {version('shap')}: dense_tree_shap answers differently"
     # Against a background row of zeros, x = 1 moves the prediction from 0 to 1, all of it by feature 0.
     assert interventional[:, :, 0].tolist() == [[1.0, 0.0, 0.0], [0.0, 0.0, 0.0]], message

@@ -34,9 +34,10 @@ from sklearn.linear_model import LinearRegression  # noqa: E402
 from sklearn.pipeline import make_pipeline  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
 
-from validation.explain import explain_onnx, treeshap  # noqa: E402
+from kernels import treeshap  # noqa: E402
+from kernels.onnx_trees import parse_tree_ensemble  # noqa: E402
+from validation.explain import explain_onnx  # noqa: E402
 from validation.explain.agnostic import ort_session  # noqa: E402
-from validation.explain.onnx_trees import parse_tree_ensemble  # noqa: E402
 
 N_FEATURES = 6
 RTOL = 1e-6

@@ -4,9 +4,9 @@
 >>> exp.values.shape, exp.expected_value, exp.note
 
 * Tree ensembles (``ai.onnx.ml`` TreeEnsembleClassifier / TreeEnsembleRegressor /
-  TreeEnsemble): the trees are read from the graph (:mod:`.onnx_trees`), checked to
+  TreeEnsemble): the trees are read from the graph (:mod:`kernels.onnx_trees`), checked to
   reproduce ONNX Runtime's output on a sample of rows, and explained exactly
-  (:mod:`.treeshap`): ``interventional`` against a seeded background sample of at
+  (:mod:`kernels.treeshap`): ``interventional`` against a seeded background sample of at
   most ``max_background`` reference rows, or ``path_dependent`` with node covers
   counted by passing all the reference rows through the trees (ONNX keeps none).
   ``auto`` picks interventional (shap's choice when a background is given).
@@ -30,8 +30,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from validation.explain import agnostic, treeshap
-from validation.explain.onnx_trees import ParsedTreeEnsemble, UnsupportedTreeModel, model_bytes, parse_tree_ensemble
+from kernels import treeshap
+from kernels.onnx_trees import ParsedTreeEnsemble, UnsupportedTreeModel, model_bytes, parse_tree_ensemble
+from validation.explain import agnostic
 
 ALGORITHMS = ("interventional", "path_dependent", "auto")
 OUTPUTS = ("raw", "probability")

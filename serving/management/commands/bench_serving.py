@@ -60,25 +60,15 @@ class Command(BaseCommand):
     # ------------------------------------------------------------------ the world
 
     def _world(self, hosts: int):
-        from django.contrib.auth.models import Group
         from django.core.files.uploadedfile import SimpleUploadedFile
 
-        from governance.accounts.models import BusinessUnit, Team, User
         from governance.demo.onnx_models import build_demo_model
         from registry import services as registry_services
         from registry.models import ModelVersion
         from serving import services
+        from serving.management.commands._bench import bench_passport
 
-        admin = User.objects.create_superuser("bench-admin", "admin@example.com", "x")
-        engineer = User.objects.create_user("bench-engineer", "eng@example.com", "x")
-        engineer.groups.add(Group.objects.get(name="model_developer"))
-        team = Team.objects.create(name="Bench")
-        team.members.add(engineer)
-        unit = BusinessUnit.objects.create(code="bench", name="Bench")
-        passport = registry_services.passport_create(
-            actor=engineer, key="bench-credit", name="Bench credit", purpose="Benchmark.", business_owner=engineer,
-            technical_owner=engineer, development_team=team, business_unit=unit, materiality="low",
-            decision_type="human_in_the_loop", processes_personal_data=False, regulatory_exposure="none")
+        admin, engineer, passport = bench_passport("bench-credit", "Bench credit")
         model = build_demo_model("credit-scoring", n_rows=1000)
         version = registry_services.version_register(
             actor=engineer, passport=passport, feature_names=model.feature_names,

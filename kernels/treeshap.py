@@ -43,8 +43,8 @@ from math import factorial
 
 import numpy as np
 
-from validation.adapters import shap_kernel
-from validation.explain.onnx_trees import ParsedTreeEnsemble
+from kernels import shap_kernel
+from kernels.onnx_trees import ParsedTreeEnsemble
 
 try:  # shap depends on numba; the numpy code below is the fallback
     import numba as _numba
@@ -424,25 +424,50 @@ def _scatter_matrix(g: _LeafGroup, values: np.ndarray, n_features: int):
     return sparse.csr_matrix((data, (rows, cols)), shape=(L * d, n_features * n_out))
 
 
-def _explain_with_tables(
-    paths: LeafPaths, tables: list[np.ndarray], leaf_values: list[np.ndarray], X: np.ndarray, n_out: int
-) -> np.ndarray:
+@dataclass
+class PackedTables:
+    """Tables, leaf values and leaf paths laid out for the compiled kernel once, for many explanations."""
+
+    paths: LeafPaths
+    tables: list
+    leaf_values: list
+    n_out: int
+    U: np.ndarray | None = None
+    TOFF: np.ndarray | None = None
+    V: np.ndarray | None = None
+
+
+def pack_tables(paths: LeafPaths, tables: list[np.ndarray], leaf_values: list[np.ndarray], n_out: int) -> PackedTables:
+    packed = PackedTables(paths=paths, tables=tables, leaf_values=leaf_values, n_out=n_out)
+    if paths.groups and _numba is not None:
+        sizes = np.concatenate([np.full(g.feature.shape[0], (1 << g.d) * g.d, dtype=np.int64) for g in paths.groups])
+        packed.U = np.concatenate([t.reshape(-1) for t in tables])
+        packed.TOFF = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+        packed.V = np.ascontiguousarray(np.concatenate(leaf_values), dtype=np.float64)
+    return packed
+
+
+def explain_packed(packed: PackedTables, X: np.ndarray) -> np.ndarray:
     """phi[row, feature, output]: sum over leaves of the table row picked by the row's pattern, times the leaf value."""
+    paths, n_out = packed.paths, packed.n_out
     if not paths.groups:
         return np.zeros((X.shape[0], X.shape[1], n_out))
     if _numba is None:
-        return _explain_with_tables_numpy(paths.groups, tables, leaf_values, X, n_out)
+        return _explain_with_tables_numpy(paths.groups, packed.tables, packed.leaf_values, X, n_out)
     p = paths.packed()
-    U = np.concatenate([t.reshape(-1) for t in tables])
-    sizes = np.concatenate([np.full(g.feature.shape[0], (1 << g.d) * g.d, dtype=np.int64) for g in paths.groups])
-    TOFF = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
-    V = np.ascontiguousarray(np.concatenate(leaf_values), dtype=np.float64)
     phiT = np.zeros((n_out, X.shape[1], X.shape[0]))
     _parallel_rows(
         _nb_explain, X.shape[0], int(p["DL"].sum()) * n_out,
-        np.ascontiguousarray(X.T, dtype=np.float64), p["F"], p["LO"], p["HI"], p["NANOK"], p["DL"], TOFF, U, V, phiT,
+        np.ascontiguousarray(X.T, dtype=np.float64), p["F"], p["LO"], p["HI"], p["NANOK"], p["DL"], packed.TOFF,
+        packed.U, packed.V, phiT,
     )
     return np.ascontiguousarray(phiT.transpose(2, 1, 0))
+
+
+def _explain_with_tables(
+    paths: LeafPaths, tables: list[np.ndarray], leaf_values: list[np.ndarray], X: np.ndarray, n_out: int
+) -> np.ndarray:
+    return explain_packed(pack_tables(paths, tables, leaf_values, n_out), X)
 
 
 def _group_patterns(paths: LeafPaths, X: np.ndarray) -> list[np.ndarray]:
@@ -599,13 +624,35 @@ def interventional(
     )
 
 
-def path_dependent(
-    ens: ParsedTreeEnsemble, X: np.ndarray, reference: np.ndarray, *, paths: LeafPaths | None = None
-) -> TreeShapResult:
-    """Path-dependent TreeSHAP of prepared rows ``X`` with covers counted on prepared ``reference`` rows."""
-    if reference is None or reference.shape[0] == 0:
-        raise ValueError("path-dependent TreeSHAP needs reference rows to count covers")
-    covers, n_zero = path_dependent_covers(ens, reference)
+@dataclass
+class PathDependent:
+    """Path-dependent TreeSHAP made ready for one ensemble and its covers: explaining rows then reads tables only
+    (the host agent builds one per served release and explains each decision with it)."""
+
+    ens: ParsedTreeEnsemble
+    covers: np.ndarray
+    packed: PackedTables
+    expected: np.ndarray
+    deep_values: np.ndarray | None
+    uncovered_nodes: int = 0
+
+    def explain(self, X: np.ndarray) -> TreeShapResult:
+        """SHAP values of prepared rows ``X`` (``ens.prepare``), on the ensemble's raw output scale."""
+        paths = self.packed.paths
+        phi = explain_packed(self.packed, X)
+        engine = "tables"
+        if paths.deep_trees.size:
+            deep = _run_cext(self.ens, paths.deep_trees, self.deep_values, self.covers, X, None, "path_dependent",
+                             "identity", np.zeros(self.ens.n_outputs))
+            phi += deep[:, :-1, :]
+            engine = "tables + shap C++"
+        return TreeShapResult(values=phi, expected_value=self.expected.copy(), uncovered_nodes=self.uncovered_nodes,
+                              engine=engine, details={"deep_trees": int(paths.deep_trees.size)})
+
+
+def path_dependent_prepare(ens: ParsedTreeEnsemble, covers: np.ndarray, *,
+                           paths: LeafPaths | None = None) -> PathDependent:
+    """Tables of path-dependent TreeSHAP from node ``covers`` (as :func:`path_dependent_covers` gives them)."""
     paths = paths or leaf_paths(ens)
     tables, vals = [], []
     expected = ens.base_offset.astype(np.float64).copy()
@@ -627,21 +674,26 @@ def path_dependent(
         V = _leaf_values(ens, g)
         vals.append(V)
         expected += (V * q.prod(axis=1)[:, None]).sum(0)
-    phi = _explain_with_tables(paths, tables, vals, X, ens.n_outputs)
     if paths.stump_tree.size:
         expected += ens.values[paths.stump_tree, 0].sum(0)
-    engine = "tables"
+    deep_values = None
     if paths.deep_trees.size:
-        values = fill_expectations(ens, covers)
-        deep = _run_cext(ens, paths.deep_trees, values, covers, X, None, "path_dependent", "identity",
-                         np.zeros(ens.n_outputs))
-        phi += deep[:, :-1, :]
-        expected += values[paths.deep_trees, 0].sum(0)
-        engine = "tables + shap C++"
-    return TreeShapResult(
-        values=phi, expected_value=expected, uncovered_nodes=n_zero, engine=engine,
-        details={"deep_trees": int(paths.deep_trees.size)},
-    )
+        deep_values = fill_expectations(ens, covers)
+        expected += deep_values[paths.deep_trees, 0].sum(0)
+    return PathDependent(ens=ens, covers=covers, packed=pack_tables(paths, tables, vals, ens.n_outputs),
+                         expected=expected, deep_values=deep_values)
+
+
+def path_dependent(
+    ens: ParsedTreeEnsemble, X: np.ndarray, reference: np.ndarray, *, paths: LeafPaths | None = None
+) -> TreeShapResult:
+    """Path-dependent TreeSHAP of prepared rows ``X`` with covers counted on prepared ``reference`` rows."""
+    if reference is None or reference.shape[0] == 0:
+        raise ValueError("path-dependent TreeSHAP needs reference rows to count covers")
+    covers, n_zero = path_dependent_covers(ens, reference)
+    prepared = path_dependent_prepare(ens, covers, paths=paths)
+    prepared.uncovered_nodes = n_zero
+    return prepared.explain(X)
 
 
 def cext_reference(

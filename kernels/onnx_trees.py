@@ -122,7 +122,7 @@ class ParsedTreeEnsemble:
 
     def leaf_indices(self, X: np.ndarray) -> np.ndarray:
         """Leaf reached by each row in each tree: (n_trees, n_rows). ``X`` already prepared."""
-        from validation.explain.treeshap import leaf_indices  # compiled when numba is available
+        from kernels.treeshap import leaf_indices  # compiled when numba is available
 
         return leaf_indices(self, X)
 

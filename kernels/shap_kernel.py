@@ -1,7 +1,7 @@
 """shap's compiled TreeSHAP kernel, ``shap._cext.dense_tree_shap``: the code ``shap.TreeExplainer`` runs.
 
 A private API (written against shap 0.46 to 0.51): its positional arguments are the tree arrays in shap's dense
-layout. ``validation.explain.treeshap`` calls it as the reference (and fallback) for its own exact TreeSHAP.
+layout. ``kernels.treeshap`` calls it as the reference (and fallback) for its own exact TreeSHAP.
 """
 
 from __future__ import annotations
