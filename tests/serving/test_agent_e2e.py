@@ -184,3 +184,49 @@ def test_canary_splits_traffic_and_shadow_answers_with_the_champion_alone(servin
     windows = MonitoringWindow.objects.filter(host=host, deployment=deployment, role="challenger",
                                               shadow_disagreement__isnull=False)
     assert windows.exists()
+
+
+def test_drifting_inputs_raise_a_psi_alert_and_the_policy_rolls_back(serving, live_server, start_agent):
+    import numpy as np
+
+    from serving.models import Deployment, Incident
+
+    agent = start_agent(live_server.url, "gpu-drift")
+    host = wait_for(lambda: Host.objects.filter(name="gpu-drift", last_heartbeat_at__isnull=False).first())
+    deployment = services.deployment_create(actor=serving.engineer, passport=serving.passport, version=2,
+                                            hosts=[host.pk, serving.host_a.pk])  # tier 1: the policy rolls back
+    key = serving.passport.key
+    wait_for(lambda: served_version(agent, key) == 2, what="v2 served")
+    rng = np.random.default_rng(5)
+    for _chunk in range(80):  # inputs three standard deviations away from the reference data
+        rows = rng.normal(loc=3.0, size=(5, 3))
+        status, _h, _p = call(f"{agent.url}/v1/models/{key}/predict",
+                              {"records": [{"x0": a, "x1": b, "x2": c} for a, b, c in rows.tolist()]})
+        assert status == 200
+    alert = wait_for(lambda: Alert.objects.filter(kind__in=["feature_psi", "score_psi"]).first(), timeout=60,
+                     what="a drift alert")
+    assert alert.value > 0.2 and alert.version.number == 2
+    wait_for(lambda: served_version(agent, key) == 1, timeout=30, what="v1 answering after the policy's rollback")
+    deployment.refresh_from_db()
+    assert deployment.version.number == 1
+    incident = Incident.objects.get(alerts=alert)
+    assert incident.timeline.filter(kind="action", text__contains="Rolled back").exists()
+    assert Deployment.objects.filter(pk=deployment.pk, status="active").exists()
+
+
+def test_a_revoked_version_stops_serving_within_a_poll(serving, live_server, start_agent):
+    from governance.workflow.services import transitions as workflow
+
+    agent = start_agent(live_server.url, "gpu-revoke")
+    host = wait_for(lambda: Host.objects.filter(name="gpu-revoke", last_heartbeat_at__isnull=False).first())
+    services.deployment_create(actor=serving.engineer, passport=serving.passport, version=1,
+                               hosts=[host.pk, serving.host_a.pk])
+    key = serving.passport.key
+    wait_for(lambda: served_version(agent, key) == 1, what="v1 served")
+    workflow.version_revoke(actor=serving.cast.risk, version=serving.v1, reason="Incident INC-9: leakage found")
+    began = time.monotonic()
+    wait_for(lambda: served_version(agent, key) is None, timeout=10, what="v1 withdrawn")
+    assert time.monotonic() - began < 3  # the agent polls every 0.3 s here; the default is 2 s
+    status, _h, payload = call(f"{agent.url}/v1/models/{key}/predict", {"features": {"x0": 0.1, "x1": 0.2,
+                                                                                      "x2": 0.3}})
+    assert status == 503 and "version_revoked" in json.loads(payload)["error"]["message"]
