@@ -110,6 +110,7 @@ class Command(BaseCommand):
         try:
             host = self._wait(lambda: Host.objects.filter(name="bench-agent", last_heartbeat_at__isnull=False).first(),
                               60, "the agent's enrolment")
+            self._wait(lambda: _live(f"http://127.0.0.1:{port}/v2/health/live"), 60, "the agent's HTTP server")
             traffic = _Traffic(f"http://127.0.0.1:{port}/v1/models/{passport.key}/predict", model.feature_names)
             traffic.start()
             rounds = []
@@ -156,6 +157,15 @@ class Command(BaseCommand):
                 return value
             time.sleep(0.1)
         raise RuntimeError(f"timed out waiting for {what}")
+
+
+def _live(url: str) -> bool:
+    """The agent answers (it heartbeats from its first sync, before its HTTP server listens)."""
+    try:
+        with urllib.request.urlopen(url, timeout=1) as answer:  # noqa: S310 (loopback)
+            return answer.status == 200
+    except OSError:
+        return False
 
 
 class _Traffic(threading.Thread):
