@@ -118,9 +118,9 @@ def deploy() -> Deployment | None:
 def traffic_records(deployment: Deployment, path: Path, rows: int = 1000) -> int:
     """Records for the demo traffic, drawn from the version's own reference data (so the drift windows stay calm);
     written as JSON to ``path``. Returns how many."""
-    from serving.releases import _reference
+    from serving.releases import reference_frame
 
-    frame, _dataset = _reference(deployment.version)
+    frame, _dataset = reference_frame(deployment.version)
     if frame is None:
         return 0
     names = [f["name"] for f in deployment.version.feature_schema.get("features", [])]

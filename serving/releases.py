@@ -78,7 +78,7 @@ def _artifact_bytes(version: ModelVersion) -> bytes:
     return data
 
 
-def _reference(version: ModelVersion):
+def reference_frame(version: ModelVersion):
     """The reference data of the version's validation (the run behind the report in force), else its training
     dataset, read and checked against its digest; (frame, dataset) or (None, None)."""
     import pandas as pd
@@ -107,7 +107,7 @@ def _histograms(version: ModelVersion, artifact: bytes, features: list[dict]) ->
     from validation.checks.stability import is_categorical
     from validation.onnx_predict import OnnxModel
 
-    frame, dataset = _reference(version)
+    frame, dataset = reference_frame(version)
     if frame is None:
         return {}, 0, "", "unknown", None
     missing = [f["name"] for f in features if f["name"] not in frame.columns]

@@ -36,7 +36,7 @@ import numpy as np
 
 from serving.agent import controlplane as cp
 from serving.agent.app import App, tensor_for_log
-from serving.agent.core import Clients, DailyCounter, Loaded, Metrics, Served, utc_now_iso
+from serving.agent.core import Clients, DailyCounter, Loaded, Metrics, Served, StopLimitReached, utc_now_iso
 from serving.agent.predlog import PredictionLog
 from serving.agent.runtime import LoadFailed, Model, providers_for
 from serving.agent.schema import RequestInvalid, Schema
@@ -122,8 +122,6 @@ class Agent:
         self.etag: str | None = None
         self.facts = {"address": f"{socket.gethostname()}:{config.port}", "labels": config.labels or {},
                       "agent_version": VERSION, **_gpu_facts()}
-        self.first_answer_at: dict[int, float] = {}
-        self.state_seen_at: dict[int, float] = {}
 
     # ------------------------------------------------------------------ set-up
 
@@ -250,7 +248,6 @@ class Agent:
         for deployment in state.get("deployments", []):
             name, loaded, failed = deployment["passport"], {}, False
             for entry in deployment["releases"]:
-                self.state_seen_at.setdefault(entry["release"], time.time())
                 try:
                     self._model(entry, download=download)
                 except Refusal as exc:
@@ -308,8 +305,6 @@ class Agent:
         return plog
 
     def infer(self, served: Served, loaded: Loaded, feeds: dict, rows: int):
-        from serving.agent.core import StopLimitReached
-
         limit = loaded.manifest.stop_limits.max_decisions_per_day
         counter = self.counter(served.deployment)
         if limit and counter.value() + rows > limit:
@@ -356,8 +351,6 @@ class Agent:
         else:
             window.observe_columns(observe[1], scores)
         self.metrics.answered(loaded, served.name, ms, n)
-        if loaded.release not in self.first_answer_at:
-            self.first_answer_at[loaded.release] = time.time()
 
     def _mask_rows(self, loaded: Loaded, rows: list) -> list:
         if not loaded.masked:
@@ -410,7 +403,7 @@ class Agent:
 
     # ------------------------------------------------------------------ windows (event loop)
 
-    def close_windows(self, final: bool = False) -> list:
+    def close_windows(self) -> list:
         """Swap every served release's window for a fresh one; returns the closed ones (to write out)."""
         closed = []
         for served in self.served.values():
@@ -548,7 +541,7 @@ class Agent:
         finally:
             ticker.cancel()
             self._stop.set()
-            self.write_windows(self.close_windows(final=True))
+            self.write_windows(self.close_windows())
             for plog in self._logs.values():
                 plog.close()
             if sync is not None:

@@ -85,6 +85,16 @@ class App:
     def send(proto, status: int, body, rid: str, extra: list | None = None) -> None:
         proto.response_bytes(status, [_JSON, ("x-request-id", rid), *(extra or [])], _json(body))
 
+    def refuse(self, proto, served: Served, loaded: Loaded, exc: Exception, rid: str, *, oip: bool) -> None:
+        """A request refused once a model was chosen: counted in its window and metrics, answered in the route's
+        error shape (a failed inference as a 500)."""
+        self.agent.refused_request(served, loaded, exc)
+        if isinstance(exc, LoadFailed):
+            exc = RequestInvalid(str(exc), code="inference_failed", status=500)
+        extra = [("retry-after", str(exc.retry_after))] if isinstance(exc, StopLimitReached) else []
+        self.send(proto, exc.status, _oip_error(exc) if oip else exc.body(), rid,
+                  [("x-model-version", str(loaded.version)), *extra])
+
     async def body(self, scope, proto) -> bytes:
         length = scope.headers.get("content-length")
         if length is not None and (not length.isdigit() or int(length) > self.max_body):
@@ -132,16 +142,8 @@ class App:
             else:
                 feeds, observe = loaded.model.feeds_rows(rows), None
             scored = self.agent.infer(served, loaded, feeds, len(rows) if matrix is None else len(matrix))
-        except RequestInvalid as exc:
-            self.agent.refused_request(served, loaded, exc)
-            extra = [("retry-after", str(exc.retry_after))] if isinstance(exc, StopLimitReached) else []
-            self.send(proto, exc.status, exc.body(), rid, [("x-model-version", str(loaded.version)), *extra])
-            return
-        except LoadFailed as exc:
-            self.agent.refused_request(served, loaded, exc)
-            self.send(proto, 500, {"error": {"code": "inference_failed", "message": str(exc), "field": None,
-                                             "details": None}}, rid)
-            return
+        except (RequestInvalid, LoadFailed) as exc:
+            return self.refuse(proto, served, loaded, exc, rid, oip=False)
         scores = scored.scores.tolist()
         labels = scored.labels.tolist() if scored.labels is not None else None
         predictions = ([{"score": s, "label": lb} for s, lb in zip(scores, labels, strict=True)] if labels is not None
@@ -242,15 +244,8 @@ class App:
             body, header_length = oip.encode(model=name, version=loaded.version, request_id=rid, role=loaded.role,
                                              outputs=outputs, wanted=request.outputs, extra=extra,
                                              binary_all=bool(request.parameters.get("binary_data_output", False)))
-        except RequestInvalid as exc:
-            self.agent.refused_request(served, loaded, exc)
-            extra = [("retry-after", str(exc.retry_after))] if isinstance(exc, StopLimitReached) else []
-            self.send(proto, exc.status, _oip_error(exc), rid, [("x-model-version", str(loaded.version)), *extra])
-            return
-        except LoadFailed as exc:
-            self.agent.refused_request(served, loaded, exc)
-            self.send(proto, 500, {"error": str(exc), "code": "inference_failed"}, rid)
-            return
+        except (RequestInvalid, LoadFailed) as exc:
+            return self.refuse(proto, served, loaded, exc, rid, oip=True)
         ms = (time.perf_counter() - start) * 1000
         if observe[0] == "rows":
             self.agent.record(served, loaded, client, rid, ms, rows=observe[1], scored=scored, explained=explained)

@@ -14,7 +14,6 @@ import mmap
 import os
 import random
 import struct
-import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -179,7 +178,6 @@ class Metrics:
         self.requests: dict[tuple, int] = {}
         self.rows: dict[tuple, int] = {}
         self.latency: dict[tuple, list] = {}
-        self.lock = threading.Lock()
 
     def answered(self, loaded: Loaded, name: str, ms: float, rows: int) -> None:
         key = (name, loaded.version, loaded.role, "ok")

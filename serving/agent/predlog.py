@@ -81,11 +81,6 @@ class PredictionLog:
             if self.size >= self.max_bytes or time.monotonic() - self.opened >= self.max_seconds:
                 self._rotate_locked()
 
-    def rotate(self) -> None:
-        with self._lock:
-            if self.records:
-                self._rotate_locked()
-
     def _rotate_locked(self) -> None:
         os.fdatasync(self.fd)
         os.close(self.fd)
@@ -141,11 +136,6 @@ class PredictionLog:
             os.close(self.fd)
             closed, self.fd = self.path, -1
         self._compress(closed)
-
-    # ------------------------------------------------------------------ reading (tests, audits)
-
-    def segments(self) -> list[Path]:
-        return sorted([*self.folder.glob(f"*{ZST_SUFFIX}"), *self.folder.glob(f"*{RAW_SUFFIX}")])
 
 
 def read_segments(folder: Path):
