@@ -42,16 +42,25 @@ def releases_dir() -> Path:
     return Path(settings.MG_RELEASES_DIR or Path(settings.MEDIA_ROOT) / "releases")
 
 
-def release_sign(folder: Path | str) -> Path:
-    """Sign the files of ``folder``; returns the signature's path (``<folder>.sig``, outside the signed folder)."""
-    from model_signing import signing as model_signing  # imported here: only the control plane's signing pays
+def release_sign(folder: Path | str, signature: Path | str | None = None) -> Path:
+    """Sign the files of ``folder``; returns the signature's path (``<folder>.sig`` beside the folder by default).
+
+    A signature inside the folder is left out of what it signs, as ``model_signing sign`` does, so that
+    ``model_signing verify`` of the folder (sigstore's model-validation operator runs exactly that) accepts it.
+    """
+    from model_signing import hashing  # imported here: only the control plane's signing pays
+    from model_signing import signing as model_signing
 
     folder = Path(folder)
     if not folder.is_dir() or not any(folder.iterdir()):
         raise ValueError(f"nothing to sign in {folder}")
     signing.private_key()  # the key exists (created on first use) before model_signing reads its file
-    signature = folder.with_name(f"{folder.name}{SIGNATURE_SUFFIX}")
-    model_signing.Config().use_elliptic_key_signer(private_key=settings.MG_SIGNING_KEY_FILE).sign(folder, signature)
+    signature = Path(signature) if signature else folder.with_name(f"{folder.name}{SIGNATURE_SUFFIX}")
+    config = model_signing.Config().use_elliptic_key_signer(private_key=settings.MG_SIGNING_KEY_FILE)
+    if signature.resolve().is_relative_to(folder.resolve()):
+        inside = signature.resolve().relative_to(folder.resolve())
+        config.set_hashing_config(hashing.Config().set_ignored_paths(paths=[inside], ignore_git_paths=True))
+    config.sign(folder, signature)
     return signature
 
 

@@ -12,6 +12,7 @@ urlpatterns = [
     path("passports/<slug:key>/deploy/", views.deployment_new, name="deployment_new"),
     path("passports/<slug:key>/monitoring/", views.passport_monitoring, name="passport_monitoring"),
     path("deployments/<int:pk>/", views.deployment_detail, name="deployment_detail"),
+    path("deployments/<int:pk>/kserve.yaml", views.deployment_kserve, name="deployment_kserve"),
     path("deployments/<int:pk>/challenger/", views.deployment_challenger, name="deployment_challenger"),
     path("deployments/<int:pk>/promote/", views.deployment_promote, name="deployment_promote"),
     path("deployments/<int:pk>/rollback/", views.deployment_rollback, name="deployment_rollback"),

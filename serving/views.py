@@ -8,10 +8,12 @@ page.
 
 from __future__ import annotations
 
+import re
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
@@ -20,7 +22,7 @@ from core.csp import inline_styles
 from core.errors import DomainError
 from core.forms import apply_domain_error
 from registry import selectors as registry_selectors
-from serving import alerts, guards, selectors, services
+from serving import alerts, guards, kserve, selectors, services
 from serving.choices import DeploymentStatus, IncidentStatus
 from serving.forms import (
     RANGES,
@@ -37,6 +39,7 @@ from serving.permissions import MANAGE_HOSTS, VIEW_HOSTS, can_brake, can_deploy
 
 COLORS = {"blue": "#0d6efd", "red": "#dc3545", "amber": "#fd7e14", "green": "#198754", "grey": "#6c757d",
           "violet": "#6f42c1"}
+KSERVE_NAMESPACE = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 PALETTE = ["#0d6efd", "#6f42c1", "#d63384", "#fd7e14", "#20c997", "#0dcaf0", "#6c757d", "#198754"]
 
 
@@ -206,7 +209,39 @@ def deployment_detail(request, pk: int):
         "incidents": list(deployment.incidents.order_by("-opened_at")[:20]),
         "revisions": list(deployment.revisions.select_related("version").order_by("-pk")[:20]),
         "rollback_to": services.rollback_target(deployment) if brake and not deployment.challenger_id else None,
+        "kserve": _kserve_panel(user, deployment),
     })
+
+
+def _kserve_panel(user, deployment) -> dict | None:
+    """What the page says about rendering for KServe: nothing to people who may not deploy."""
+    if not guards.deploy(user, deployment.passport):
+        return None
+    verdict = guards.deployable(deployment.version)
+    return {"refused": "" if verdict else verdict.reason, "available": kserve.available(),
+            "install": kserve.INSTALL_COMMAND, "name": kserve.resource_name(deployment),
+            "model_name": kserve.model_name(deployment.passport.key)}
+
+
+@login_required
+def deployment_kserve(request, pk: int):
+    """The champion's KServe objects as a YAML file; a refusal is a message on the deployment page."""
+    deployment = _deployment_or_404(request.user, pk)
+    namespace = request.GET.get("namespace", "").strip()
+    if namespace and not KSERVE_NAMESPACE.fullmatch(namespace):
+        messages.error(request, _("A Kubernetes namespace: lower-case letters, digits and '-', at most 63 "
+                                  "characters."))
+        return redirect("serving:deployment_detail", pk=pk)
+    try:
+        rendered = kserve.render_for(request, deployment, namespace=namespace)
+    except DomainError as exc:
+        if exc.status_code == 403:
+            raise PermissionDenied from exc
+        messages.error(request, exc.message)
+        return redirect("serving:deployment_detail", pk=pk)
+    response = HttpResponse(rendered["yaml"], content_type="application/yaml; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{rendered["name"]}-inferenceservice.yaml"'
+    return response
 
 
 def _act(request, obj, run, success: str, back: str):

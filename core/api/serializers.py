@@ -16,6 +16,8 @@ _ERROR_DESCRIPTIONS = {
     404: "No such object, or one the user may not see (the two look alike); on lists, no such page.",
     405: "This method is not allowed on this endpoint.",
     409: "The action collides with the current state (a duplicate, a concurrent change).",
+    410: "The link was valid once and has expired.",
+    501: "This installation lacks an optional part the endpoint needs (`error.details` says how to install it).",
 }
 
 

@@ -216,6 +216,11 @@ MG_VALIDATION_SOFT_TIME_LIMIT = env.int("MG_VALIDATION_SOFT_TIME_LIMIT", default
 MG_AGENT_POLL_SECONDS = env.float("MG_AGENT_POLL_SECONDS", default=2.0)
 MG_HOST_LOST_SECONDS = env.int("MG_HOST_LOST_SECONDS", default=60)
 MG_ENROLMENT_TOKEN_TTL_HOURS = env.int("MG_ENROLMENT_TOKEN_TTL_HOURS", default=24)
+# KServe rendering: where the cluster downloads a release's signed bundle. Empty: the control plane's own link
+# (expiring after MG_KSERVE_BUNDLE_TTL_HOURS, refused once the version may no longer be served); or a template
+# such as "s3://models/{passport}/v{version}-{sha256}" for teams that copy bundles into their object store.
+MG_KSERVE_STORAGE_URI = env.str("MG_KSERVE_STORAGE_URI", default="")
+MG_KSERVE_BUNDLE_TTL_HOURS = env.int("MG_KSERVE_BUNDLE_TTL_HOURS", default=24 * 30)
 MG_RELEASES_DIR = env.str("MG_RELEASES_DIR", default="")  # empty: <MEDIA_ROOT>/releases
 MG_RELEASE_REFERENCE_ROWS = env.int("MG_RELEASE_REFERENCE_ROWS", default=50_000)
 

@@ -298,3 +298,18 @@ class ServingPolicySerializer(serializers.Serializer):
 
 class ServingPolicySetSerializer(serializers.Serializer):
     on_alert = serializers.ChoiceField(choices=PolicyAction.choices)
+
+
+class KServeQuerySerializer(serializers.Serializer):
+    namespace = serializers.RegexField(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$", required=False, allow_blank=True,
+                                       error_messages={"invalid": "A Kubernetes namespace: lower-case letters, "
+                                                       "digits and '-', at most 63 characters."})
+
+
+class KServeRenderSerializer(serializers.Serializer):
+    name = serializers.CharField(help_text="The InferenceService's name (a DNS-1035 label).")
+    model_name = serializers.CharField(help_text="The Triton model name clients put in `/v2/models/{name}/infer`.")
+    storage_uri = serializers.CharField(help_text="Where the cluster downloads the signed bundle.")
+    objects = serializers.ListField(child=serializers.JSONField(),
+                                    help_text="ConfigMap, ModelValidation and InferenceService, in apply order.")
+    yaml = serializers.CharField(help_text="The same objects as one YAML stream for `kubectl apply -f -`.")

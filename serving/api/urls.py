@@ -14,6 +14,8 @@ router.register("serving/incidents", views.IncidentViewSet, basename="serving-in
 urlpatterns = [
     *router.urls,
     path("serving/policies/<str:passport_key>/", views.PolicyView.as_view(), name="serving-policy"),
+    path("serving/kserve-bundles/<str:token>/<str:name>", views.KServeBundleView.as_view(),
+         name="serving-kserve-bundle"),
     path("agent/enrol/", views.AgentEnrolView.as_view(), name="agent-enrol"),
     path("agent/state/", views.AgentStateView.as_view(), name="agent-state"),
     path("agent/releases/<int:pk>/files/<str:name>", views.AgentReleaseFileView.as_view(),

@@ -23,7 +23,7 @@ from core.api.serializers import error_responses
 from core.api.serializers import validated as _validated
 from core.signing import key_id, public_key_pem
 from registry import selectors as registry_selectors
-from serving import alerts, selectors, services
+from serving import alerts, kserve, selectors, services
 from serving.agent import manifest as mf
 from serving.api import serializers as s
 from serving.api.authentication import EnrolRateThrottle, HostRateThrottle, HostTokenAuthentication, IsHost
@@ -179,6 +179,24 @@ class DeploymentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
                                                   **_validated(s.ServingReasonSerializer, request.data))
         return Response(self.get_serializer(deployment).data)
 
+    @extend_schema(
+        summary="Render a KServe InferenceService",
+        parameters=[ID, OpenApiParameter("namespace", str, description="Kubernetes namespace to put in the "
+                                         "objects' metadata (a DNS-1123 label); none by default.")],
+        description="The champion's signed release for a cluster: a ConfigMap with the release-signing public key, "
+        "a `ModelValidation` for sigstore's model-validation operator, and the `InferenceService` (ONNX on the "
+        "Triton runtime, Open Inference Protocol v2, built with the kserve SDK's own models), as objects and as one "
+        "YAML stream. The storage URI is an expiring link to the release as a signed Triton model repository "
+        "(`MG_KSERVE_STORAGE_URI` overrides it). Refused for a version that may not be served "
+        "(`version_not_approved`, `version_revoked`, `approval_expired`), for a model Triton cannot serve "
+        "(`kserve_unsupported_type`), and with 501 `kserve_not_installed` where the optional SDK is missing.",
+        responses={200: s.KServeRenderSerializer, **error_responses(400, 403, 404, 409, 501)},
+    )
+    @action(detail=True, methods=["get"])
+    def kserve(self, request, pk=None):
+        namespace = _validated(s.KServeQuerySerializer, request.query_params).get("namespace", "")
+        return Response(kserve.render_for(request, self.get_object(), namespace=namespace))
+
     @extend_schema(summary="Stop serving", parameters=[ID], request=s.ServingReasonSerializer,
                    responses={200: s.DeploymentSerializer, **error_responses(400, 403, 404, 409)})
     @action(detail=True, methods=["post"])
@@ -186,6 +204,25 @@ class DeploymentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
         deployment = services.deployment_stop(actor=request.user, deployment=self.get_object(),
                                               **_validated(s.ServingReasonSerializer, request.data))
         return Response(self.get_serializer(deployment).data)
+
+
+class KServeBundleView(APIView):
+    """The signed bundle a rendered InferenceService points at; the link itself is the credential (KServe's
+    storage initializer sends none), it expires, and it stops working when the version may no longer be served."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    throttle_classes = [EnrolRateThrottle]
+
+    @extend_schema(summary="Download a release bundle for KServe", tags=["serving"],
+                   parameters=[OpenApiParameter("token", str, OpenApiParameter.PATH),
+                               OpenApiParameter("name", str, OpenApiParameter.PATH)],
+                   responses={(200, "application/gzip"): OpenApiTypes.BINARY,
+                              **error_responses(404, 409, 410, media_type="application/json")})
+    def get(self, request, token: str, name: str):
+        archive = kserve.bundle_for_token(token)
+        return FileResponse(open(archive, "rb"), as_attachment=True, filename=name,  # noqa: SIM115
+                            content_type="application/gzip")
 
 
 # --------------------------------------------------------------------------- the agents' API

@@ -44,6 +44,8 @@ ENDPOINTS = [
              body=lambda w: {"on_alert": "notify"}),
     Endpoint("GET", "/serving/deployments/", "eng", 200, (("outsider", 200),)),
     Endpoint("GET", "/serving/deployments/{w.deployment}/", "auditor", 200, OUT),
+    Endpoint("GET", "/serving/deployments/{w.deployment}/kserve/", "eng", 200,
+             (*OUT, ("auditor", 403), ("risk", 403), ("val", 403))),
     Endpoint("POST", "/serving/deployments/", "eng", 201, (*OUT, ("auditor", 403), ("risk", 403)),
              body=lambda w: {"passport": w.key, "version": 1, "hosts": [w.host], "environment": "staging"}),
     Endpoint("POST", "/serving/deployments/{w.deployment}/challenger/", "eng", 200,
@@ -67,6 +69,9 @@ AGENT_ENDPOINTS = [
     Endpoint("POST", "/agent/token/rotate/", "host", 200),
 ]
 ENROL = Endpoint("POST", "/agent/enrol/", "anyone", 201)
+# The KServe bundle: the link is the credential (a cluster's storage initializer sends none); tested in
+# tests/serving/test_kserve.py (forged 404, expired 410, revoked version 409).
+BUNDLE = Endpoint("GET", "/serving/kserve-bundles/{w.token}/{w.name}", "anyone", 200)
 
 
 def _users(w) -> dict:
@@ -138,3 +143,17 @@ def test_enrolment_needs_a_token_and_nothing_else(serving):
     assert_error(call(APIClient(), ENROL, SimpleNamespace()), 400)
     response = APIClient().post(API + ENROL.url, {"token": secret, "name": "matrix-host"}, format="json")
     assert response.status_code == ENROL.status
+
+
+def test_the_bundle_link_is_the_only_credential(serving):
+    from serving import kserve
+    from serving.releases import release_build
+
+    deployment = services.deployment_create(actor=serving.engineer, passport=serving.passport, version=1,
+                                            hosts=[serving.host_a.pk, serving.host_b.pk])
+    release = release_build(deployment.version)
+    world = SimpleNamespace(token=kserve.bundle_token(release), name="model.tar.gz")
+    assert call(APIClient(), BUNDLE, world).status_code == 200
+    assert call(bearer_client(serving.admin), BUNDLE, world).status_code == 200  # a person's token adds nothing
+    other = SimpleNamespace(token=kserve.bundle_token(release) + "x", name="model.tar.gz")
+    assert_error(call(bearer_client(serving.admin), BUNDLE, other), 404, "not_found")

@@ -32,6 +32,7 @@ PAGES = [
     Page("serving:passport_monitoring", key, "auditor", 200, OUT),
     Page("serving:deployment_new", key, "eng", 200, (*OUT, ("auditor", 403), ("risk", 403))),
     Page("serving:deployment_detail", dep, "auditor", 200, OUT),
+    Page("serving:deployment_kserve", dep, "eng", 200, (*OUT, ("auditor", 403), ("risk", 403))),
     Page("serving:incident_detail", lambda w: [w.incident], "auditor", 200, OUT),
     # --- writes
     Page("serving:host_enrol", lambda w: [], "admin", 200, (("eng", 403),), "POST",
