@@ -14,5 +14,6 @@ class GovernanceConfig(AppConfig):
         from governance.accounts import lockout  # noqa: F401  login lockouts audited
         from governance.accounts import receivers as account_receivers  # noqa: F401  role / team changes audited
         from governance.ledger import providers as ledger_providers  # noqa: F401
+        from governance.webhooks import receivers as webhook_receivers  # noqa: F401  audit events -> deliveries
         from governance.workflow import permissions as workflow_permissions  # noqa: F401
         from governance.workflow import providers as workflow_providers  # noqa: F401

@@ -24,8 +24,7 @@ NAV_ITEMS = [
     ("serving", _("Serving"), "serving:overview", None),
     ("finance", _("Finance"), "governance:finance_portfolio", "governance.view_ledgerentry"),
     ("audit", _("Audit log"), "governance:audit_log", "governance.view_auditevent"),
-    ("tokens", _("API tokens"), "governance:token_list", None),
-]
+]  # personal pages (API tokens) and administration (webhooks) sit in the user menu
 
 
 def _count(qs):

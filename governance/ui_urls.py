@@ -13,6 +13,7 @@ from governance.accounts import views as account_views
 from governance.audit import views as audit_views
 from governance.dossier import views as dossier_views
 from governance.ledger import views as ledger_pages
+from governance.webhooks import views as webhook_views
 from governance.workflow import views as workflow_views
 
 governance_patterns = [
@@ -20,6 +21,13 @@ governance_patterns = [
     path("audit/verify/", audit_views.audit_verify_view, name="audit_verify"),
     path("tokens/", account_views.token_list, name="token_list"),
     path("tokens/<int:pk>/revoke/", account_views.token_revoke_view, name="token_revoke"),
+    path("webhooks/", webhook_views.webhook_list, name="webhook_list"),
+    path("webhooks/<int:pk>/", webhook_views.webhook_detail, name="webhook_detail"),
+    path("webhooks/<int:pk>/active/", webhook_views.webhook_toggle, name="webhook_toggle"),
+    path("webhooks/<int:pk>/test/", webhook_views.webhook_test, name="webhook_test"),
+    path("webhooks/<int:pk>/rotate/", webhook_views.webhook_rotate, name="webhook_rotate"),
+    path("webhooks/<int:pk>/deliveries/<int:delivery>/redeliver/", webhook_views.webhook_redeliver,
+         name="webhook_redeliver"),
     path("reviews/", workflow_views.inbox, name="inbox"),
     path("portfolio/", workflow_views.portfolio, name="portfolio"),
     path("passports/<slug:key>/dossier.pdf", dossier_views.passport_dossier, name="passport_dossier"),

@@ -33,3 +33,5 @@ class TokenScope(models.TextChoices):
     SERVING_READ = "serving:read", _("Read serving hosts and deployments")
     SERVING_WRITE = "serving:write", _("Deploy, promote, roll back and stop; manage hosts (administrators)")
     FINANCE_WRITE = "finance:write", _("Book and reverse ledger entries, import them, set business cases")
+    WEBHOOKS_READ = "webhooks:read", _("Read webhook subscribers and their delivery logs")
+    WEBHOOKS_WRITE = "webhooks:write", _("Add, change and test webhook subscribers, redeliver (administrators)")

@@ -38,7 +38,8 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
                     "governance.answer_checklist", *_SERVING_READ],
     Role.FINANCE: [*_READ_ALL, *_LEDGER_READ, "governance.add_ledgerentry"],
     Role.AUDITOR: [*_READ_ALL, *_READ_REVIEWS, *_LEDGER_READ, "governance.view_auditevent", "governance.view_apitoken",
-                   "governance.view_team", "governance.view_businessunit", *_SERVING_READ],
+                   "governance.view_team", "governance.view_businessunit", *_SERVING_READ,
+                   "governance.view_webhooksubscriber"],
     Role.ADMIN: ["*"],
 }
 

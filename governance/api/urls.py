@@ -6,6 +6,7 @@ from rest_framework.routers import SimpleRouter
 from governance.accounts.api import views as account_views
 from governance.audit.api import views as audit_views
 from governance.dossier.api import views as dossier_views
+from governance.webhooks.api import views as webhook_views
 from governance.workflow.api import views as workflow_views
 
 app_name = "governance-api"
@@ -17,6 +18,8 @@ router.register(r"passports/(?P<passport_key>[^/]+)/versions", workflow_views.Ve
                 basename="passport-version-workflow")
 router.register("findings", workflow_views.FindingViewSet, basename="finding")
 router.register("policies", workflow_views.PolicyViewSet, basename="policy")
+router.register("webhooks/subscribers", webhook_views.SubscriberViewSet, basename="webhook-subscriber")
+router.register("webhooks/deliveries", webhook_views.DeliveryViewSet, basename="webhook-delivery")
 
 urlpatterns = [
     *router.urls,

@@ -200,7 +200,18 @@ CELERY_BEAT_SCHEDULE: dict = {
     "serving-hosts-check-lost": {"task": "serving.hosts_check_lost",
                                  "schedule": env.float("MG_HOST_CHECK_SECONDS", default=15.0)},
     "serving-book-usage": {"task": "serving.book_usage", "schedule": 3600.0},
+    "webhooks-sweep": {"task": "governance.webhooks.tasks.webhooks_sweep", "schedule": 60.0},
 }
+
+# --- Webhooks -----------------------------------------------------------------------------------
+# Attempts per message (then it is failed; an administrator can redeliver), the first retry's delay (each next
+# one waits three times longer: 30 s, 90 s, 4.5 min ... about 9 h for 8 attempts), the request timeout, and the
+# host names an operator allows although they resolve to private or loopback addresses (or are plain http).
+MG_WEBHOOK_MAX_ATTEMPTS = env.int("MG_WEBHOOK_MAX_ATTEMPTS", default=8)
+MG_WEBHOOK_RETRY_BASE_SECONDS = env.float("MG_WEBHOOK_RETRY_BASE_SECONDS", default=30.0)
+MG_WEBHOOK_TIMEOUT_SECONDS = env.float("MG_WEBHOOK_TIMEOUT_SECONDS", default=10.0)
+MG_WEBHOOK_ALLOWED_HOSTS = env.list("MG_WEBHOOK_ALLOWED_HOSTS", default=[])
+MG_WEBHOOK_QUEUE = env.str("MG_WEBHOOK_QUEUE", default="") or None  # None: the default queue
 
 # --- Validation runs ----------------------------------------------------------------------------
 MG_VALIDATION_QUEUE = env.str("MG_VALIDATION_QUEUE", default="") or None  # None: the default queue

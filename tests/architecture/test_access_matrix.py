@@ -15,8 +15,8 @@ from tests.api_helpers import API, Endpoint
 # The modules whose module-level Endpoint rows make the API's matrix (each runs them with check_endpoint).
 API_MATRICES = ("tests.registry.test_api", "tests.governance.test_api", "tests.governance.test_workflow_api",
                 "tests.governance.test_ledger_api", "tests.validation.test_api_matrix",
-                "tests.serving.test_api_matrix")
-PAGE_MATRICES = ("tests.ui.test_page_matrix", "tests.serving.test_pages")
+                "tests.serving.test_api_matrix", "tests.governance.test_webhooks")
+PAGE_MATRICES = ("tests.ui.test_page_matrix", "tests.serving.test_pages", "tests.governance.test_webhooks")
 NOT_PAGES = ("api/", "admin/", "i18n/")  # the API (matrix above), Django's admin, the language switch
 
 

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from serving import alerts, services
 from tests.serving.conftest import serving  # noqa: F401  (fixture)
-from tests.ui.test_browser_signoff import CHROMIUM, SCREENSHOTS, browser, open_as  # noqa: F401  (fixture)
+from tests.ui.test_browser_signoff import CHROMIUM, browser, open_as, shoot_pages  # noqa: F401  (fixture)
 
 pytestmark = [pytest.mark.browser,
               pytest.mark.skipif(not __import__("pathlib").Path(CHROMIUM).exists(), reason="needs chromium")]
@@ -49,17 +49,11 @@ def test_serving_pages_read_well_in_both_languages_and_widths(live_server, brows
         "deploy": f"/serving/passports/{w.passport.key}/deploy/",
     }
     page = open_as(browser, live_server, w.engineer.username, "/serving/")
-    for lang in ("en", "ru"):
-        page.context.add_cookies([{"name": "django_language", "value": lang, "url": live_server.url}])
-        for width in (1440, 390):
-            page.set_viewport_size({"width": width, "height": 900})
-            for name, path in pages.items():
-                page.goto(f"{live_server.url}{path}")
-                page.wait_for_load_state("networkidle")
-                if name in ("monitoring", "deployment"):
-                    assert page.locator(".chart .main-svg").count() >= 4, (name, page.console_errors)
-                overflow = page.evaluate("document.documentElement.scrollWidth")
-                assert overflow <= width, (name, lang, width, overflow)
-                page.screenshot(path=str(SCREENSHOTS / f"serving-{name}-{lang}-{width}.png"), full_page=True)
+
+    def charts(name):
+        if name in ("monitoring", "deployment"):
+            assert page.locator(".chart .main-svg").count() >= 4, (name, page.console_errors)
+
+    shoot_pages(page, live_server, pages, "serving", charts)
     assert "Обслуживание и мониторинг" in page.goto(f"{live_server.url}{pages['monitoring']}").text()
     assert page.console_errors == []

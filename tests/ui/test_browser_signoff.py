@@ -53,6 +53,23 @@ def open_as(browser, live_server, username: str, path: str):
     return page
 
 
+def shoot_pages(page, live_server, pages: dict, prefix: str, check=None) -> None:
+    """Every page of ``pages`` (name -> path) in English and Russian at 1440 and 390 px: nothing wider than the
+    window, ``check(name)`` where given, a full-page screenshot ``<prefix>-<name>-<lang>-<width>.png``."""
+    for lang in ("en", "ru"):
+        page.context.add_cookies([{"name": "django_language", "value": lang, "url": live_server.url}])
+        for width in (1440, 390):
+            page.set_viewport_size({"width": width, "height": 900})
+            for name, path in pages.items():
+                page.goto(f"{live_server.url}{path}")
+                page.wait_for_load_state("networkidle")
+                if check is not None:
+                    check(name)
+                page.screenshot(path=str(SCREENSHOTS / f"{prefix}-{name}-{lang}-{width}.png"), full_page=True)
+                overflow = page.evaluate("document.documentElement.scrollWidth")
+                assert overflow <= width, (name, lang, width, overflow)
+
+
 def signoff_row(page, role: str) -> str:
     return " ".join(page.locator(f"#signoffs-table tr[data-role={role}]").inner_text().split())
 
