@@ -12,7 +12,7 @@ from guardian.shortcuts import assign_perm
 from registry import services as registry_services
 from serving import services
 from tests.factories import UserFactory, csv_upload, linear_onnx, onnx_upload
-from tests.governance.workflow_helpers import Cast, answer_checklist, sign, to_validated
+from tests.governance.workflow_helpers import Cast, approve_validated, to_validated
 
 
 def reference_csv(rows: int = 400, seed: int = 0, shift: float = 0.0) -> str:
@@ -23,13 +23,7 @@ def reference_csv(rows: int = 400, seed: int = 0, shift: float = 0.0) -> str:
 
 def approve(version, developer, cast, owner):
     to_validated(version, developer, cast)
-    answer_checklist(version, cast.security)
-    for user, role in ((cast.validator, "validator"), (cast.risk, "risk_officer"), (cast.security, "security"),
-                       (owner, "business_owner")):
-        sign(version, user, role)
-    version.refresh_from_db()
-    assert version.state == "approved"
-    return version
+    return approve_validated(version, cast, owner)
 
 
 def enrol(admin, name: str, **facts):
