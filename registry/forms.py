@@ -249,3 +249,16 @@ class AliasForm(BootstrapFormMixin, forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["version"].queryset = versions
         self.fields["version"].label_from_instance = lambda v: f"v{v.number} ({v.get_state_display()})"
+
+
+class MlflowImportForm(BootstrapFormMixin, forms.Form):
+    model_uri = forms.CharField(label=_("MLflow model"), max_length=500,
+                                help_text=_("models:/name/3, models:/name@champion or runs:/<run id>/model"))
+    tracking_uri = forms.ChoiceField(label=_("Tracking server"))
+    tolerance = forms.FloatField(label=_("Parity tolerance"), min_value=0, max_value=1, initial=1e-4,
+                                 help_text=_("Largest difference allowed between the converted model's predictions "
+                                             "and the original's on its input example."))
+
+    def __init__(self, *args, servers: list[str], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["tracking_uri"].choices = [(uri, uri) for uri in servers]

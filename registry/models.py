@@ -139,6 +139,8 @@ class ModelVersion(models.Model):
     )
     mlflow_run_id = models.CharField(_("MLflow run id"), max_length=100, blank=True)
     mlflow_model_uri = models.CharField(_("MLflow model URI"), max_length=500, blank=True)
+    # where an imported version came from: the MLflow server, run, parameters, tags, commit, conversion parity
+    provenance = models.JSONField(_("provenance"), default=dict, blank=True)
     change_description = models.TextField(_("change description"), blank=True)
     author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="authored_versions")
     approval_expires_at = models.DateTimeField(_("approval expires"), null=True, blank=True)

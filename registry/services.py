@@ -175,7 +175,7 @@ def passport_retier(*, actor: Actor, passport: ModelPassport, reason: str, **fie
 def version_register(
     *, actor: Actor, passport: ModelPassport, upload, feature_names: list[str] | None = None,
     training_dataset: Dataset | None = None, metrics: dict | None = None, parent: ModelVersion | None = None,
-    change_description: str = "", mlflow_run_id: str = "", mlflow_model_uri: str = "",
+    change_description: str = "", mlflow_run_id: str = "", mlflow_model_uri: str = "", provenance: dict | None = None,
 ) -> ModelVersion:
     """Stream an ONNX upload to the store, check it, and register it as the passport's next draft version.
 
@@ -200,7 +200,7 @@ def version_register(
         return _version_insert(actor=actor, passport=passport, name=name, staged=staged, info=info, schema=schema,
                                training_dataset=training_dataset, metrics=metrics or {}, parent=parent,
                                change_description=change_description, mlflow_run_id=mlflow_run_id,
-                               mlflow_model_uri=mlflow_model_uri)
+                               mlflow_model_uri=mlflow_model_uri, provenance=provenance or {})
     except Exception:
         if created:
             default_storage.delete(name)
@@ -233,7 +233,9 @@ def _version_insert(*, actor: Actor, passport, name, staged, info, schema, **ext
         actor=actor, action="version.registered", obj=version, passport_key=passport.key,
         digests={"artifact_sha256": version.sha256, "training_data_sha256": version.training_data_digest},
         data={"number": number, "size": version.size, "opset": version.opset, "producer": version.producer_name,
-              "operators": version.operators, "parent": extra.get("parent") and extra["parent"].number},
+              "operators": version.operators, "parent": extra.get("parent") and extra["parent"].number,
+              **({"imported_from": {k: version.provenance.get(k) for k in ("model_uri", "run_id", "flavor", "parity")}}
+                 if version.provenance else {})},
     )
     return version
 

@@ -6,6 +6,7 @@ actions are allowed by ``user.has_perm(perm, passport)`` and performed by ``regi
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -17,13 +18,14 @@ from core.errors import DomainError
 from core.forms import apply_domain_error
 from core.uploads import upload_limit
 from core.views import paginate
-from registry import hooks, selectors, services
+from registry import hooks, mlflow_import, selectors, services
 from registry import permissions as perms
 from registry.choices import VersionState
 from registry.forms import (
     SORT_KEYS,
     AliasForm,
     DatasetUploadForm,
+    MlflowImportForm,
     PassportEditForm,
     PassportFilterForm,
     PassportForm,
@@ -47,6 +49,7 @@ def _abilities(user, passport) -> dict:
     return {
         "change": user.has_perm(perms.CHANGE, passport),
         "upload": user.has_perm(perms.UPLOAD, passport),
+        "mlflow": bool([uri for uri in settings.MG_MLFLOW_TRACKING_URIS if uri]),
         "move_alias": user.has_perm(perms.MOVE_ALIAS, passport),
         "retier": user.has_perm(perms.RETIER),
         **hooks.passport_abilities(user, passport),
@@ -185,6 +188,32 @@ def version_upload(request, key: str):
             messages.success(request, _("Version %(number)s registered as a draft.") % {"number": version.number})
             return redirect("registry:version_detail", key=passport.key, number=version.number)
     return render(request, "registry/version_upload.html", {"passport": passport, "form": form})
+
+
+@login_required
+def version_import_mlflow(request, key: str):
+    """Import a version from an allowed MLflow server (converted to ONNX with a parity check where needed)."""
+    passport = selectors.passport_get(user=request.user, key=key)
+    _require(request.user, perms.UPLOAD, passport)
+    servers = [uri for uri in settings.MG_MLFLOW_TRACKING_URIS if uri]
+    form = MlflowImportForm(request.POST or None, servers=servers,
+                            initial={"tracking_uri": settings.MG_MLFLOW_TRACKING_URI or (servers or [""])[0]})
+    if request.method == "POST" and form.is_valid():
+        try:
+            version, created = mlflow_import.version_import(actor=request.user, passport=passport,
+                                                            **form.cleaned_data)
+        except DomainError as exc:
+            form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+        else:
+            if created:
+                messages.success(request, _("Version %(number)s imported from %(uri)s as a draft.")
+                                 % {"number": version.number, "uri": version.mlflow_model_uri})
+            else:
+                messages.info(request, _("%(uri)s was imported before, as version %(number)s: nothing new.")
+                              % {"number": version.number, "uri": version.mlflow_model_uri})
+            return redirect("registry:version_detail", key=passport.key, number=version.number)
+    return render(request, "registry/version_import_mlflow.html", {"passport": passport, "form": form,
+                                                                   "servers": servers})
 
 
 def render_version_page(request, version, *, schema_form=None, status=200, **state):

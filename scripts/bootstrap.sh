@@ -30,3 +30,17 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ requirements/lock.t
   .venv/bin/pip install -q -c requirements/lock.txt -e "$target"
   touch "$stamp"
 fi
+
+# The tests import versions from a real MLflow tracking server. The full `mlflow` package (the server: Flask,
+# SQLAlchemy, Alembic...) pins gunicorn and pyarrow below the product's, so it lives in a venv of its own under
+# var/, at the version of the mlflow-skinny client the product uses.
+if [ "$extras" = "test" ]; then
+  mlflow_version="$(grep -i '^mlflow-skinny==' requirements/lock.txt | cut -d= -f3)"
+  if [ "$(cat var/mlflow-server/.version 2>/dev/null)" != "$mlflow_version" ]; then
+    echo "==> installing the MLflow tracking server $mlflow_version into var/mlflow-server (tests only)"
+    rm -rf var/mlflow-server
+    "$PY" -m venv var/mlflow-server
+    var/mlflow-server/bin/pip install -q "mlflow==$mlflow_version"
+    echo "$mlflow_version" > var/mlflow-server/.version
+  fi
+fi

@@ -203,6 +203,15 @@ CELERY_BEAT_SCHEDULE: dict = {
     "webhooks-sweep": {"task": "governance.webhooks.tasks.webhooks_sweep", "schedule": 60.0},
 }
 
+# --- MLflow import -------------------------------------------------------------------------------
+# The tracking servers versions may be imported from (a scikit-learn flavour is a pickle: loading it runs code, so
+# only servers the operator trusts), the default one, and the ONNX opset conversions target.
+MG_MLFLOW_TRACKING_URIS = env.list("MG_MLFLOW_TRACKING_URIS", default=[])
+MG_MLFLOW_TRACKING_URI = env.str("MG_MLFLOW_TRACKING_URI", default="")
+MG_MLFLOW_TARGET_OPSET = env.int("MG_MLFLOW_TARGET_OPSET", default=17)
+MG_MLFLOW_HTTP_RETRIES = env.int("MG_MLFLOW_HTTP_RETRIES", default=2)
+MG_MLFLOW_HTTP_TIMEOUT_SECONDS = env.int("MG_MLFLOW_HTTP_TIMEOUT_SECONDS", default=30)
+
 # --- Webhooks -----------------------------------------------------------------------------------
 # Attempts per message (then it is failed; an administrator can redeliver), the first retry's delay (each next
 # one waits three times longer: 30 s, 90 s, 4.5 min ... about 9 h for 8 attempts), the request timeout, and the

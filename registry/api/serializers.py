@@ -144,7 +144,7 @@ class VersionSerializer(serializers.ModelSerializer):
             "number", "passport", "state", "sha256", "size", "ir_version", "opset", "opset_imports",
             "producer_name", "producer_version", "operators", "inputs", "outputs", "feature_schema",
             "training_dataset", "training_data_digest", "metrics", "parent", "mlflow_run_id", "mlflow_model_uri",
-            "change_description", "author", "approval_expires_at", "created_at", "artifact_url",
+            "provenance", "change_description", "author", "approval_expires_at", "created_at", "artifact_url",
         ]
         read_only_fields = fields
 
@@ -258,3 +258,18 @@ class AliasSerializer(serializers.ModelSerializer):
 
 class AliasSetSerializer(serializers.Serializer):
     version = serializers.IntegerField(min_value=1, max_value=MAX_ID, help_text="Version number to point at.")
+
+
+class MlflowImportSerializer(serializers.Serializer):
+    model_uri = serializers.CharField(max_length=500, help_text="`models:/name/3`, `models:/name@alias` or "
+                                      "`runs:/<run id>/<path>`.")
+    tracking_uri = serializers.CharField(max_length=500, required=False, allow_blank=True,
+                                         help_text="One of the servers the operator allows; its default if empty.")
+    tolerance = serializers.FloatField(required=False, min_value=0, max_value=1, default=1e-4,
+                                       help_text="Largest absolute difference allowed between the converted model's "
+                                       "predictions and the original's.")
+
+
+class MlflowImportResultSerializer(serializers.Serializer):
+    already_imported = serializers.BooleanField()
+    version = VersionSerializer()

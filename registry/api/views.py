@@ -26,13 +26,15 @@ from core.api.permissions import Authenticated
 from core.api.serializers import error_responses
 from core.api.serializers import validated as _validated
 from core.uploads import upload_limit
-from registry import selectors, services
+from registry import mlflow_import, selectors, services
 from registry.api.serializers import (
     AliasSerializer,
     AliasSetSerializer,
     DatasetSerializer,
     DatasetUploadSerializer,
     FeatureSchemaRefineSerializer,
+    MlflowImportResultSerializer,
+    MlflowImportSerializer,
     PassportCreateSerializer,
     PassportRetierSerializer,
     PassportSerializer,
@@ -216,6 +218,26 @@ class VersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, PassportC
             if refs["parent"] is None:
                 raise ValidationError({"parent": [f"No version {parent_number} in this passport."]})
         return refs
+
+    @extend_schema(
+        summary="Import a version from MLflow",
+        description="A registered model's version or alias (`models:/name/3`, `models:/name@champion`) or a run's "
+        "model (`runs:/<run id>/model`) from an MLflow server the operator allows. An `onnx` flavour is taken as "
+        "is; a scikit-learn flavour is converted to ONNX and its predictions compared with the original's on the "
+        "model's input example (`parity_failed` over `tolerance`, `no_parity_sample` without an example). Then "
+        "the same checks as an upload. 201 with the new version; 200 with `already_imported: true` when that "
+        "MLflow version was imported before. Other refusals: `tracking_uri_not_allowed`, `mlflow_not_found`, "
+        "`mlflow_unreachable`, `unsupported_flavor`, `conversion_failed`, `not_a_model`.",
+        request=MlflowImportSerializer,
+        responses={201: MlflowImportResultSerializer, 200: MlflowImportResultSerializer,
+                   **error_responses(400, 403, 404, 409)},
+    )
+    @action(detail=False, methods=["post"], url_path="import-mlflow", parser_classes=[JSONParser])
+    def import_mlflow(self, request, passport_key=None):
+        data = _validated(MlflowImportSerializer, request.data)
+        version, created = mlflow_import.version_import(actor=request.user, passport=self.passport, **data)
+        body = {"already_imported": not created, "version": self.get_serializer(version).data}
+        return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
     @extend_schema(
         summary="Refine a version's feature schema",

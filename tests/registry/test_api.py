@@ -60,6 +60,11 @@ ENDPOINTS = [
     Endpoint("POST", "/passports/{w.key}/versions/", "developer", 201,
              (("outsider", 404), ("validator", 403), ("owner", 403)),
              body=lambda w: {"artifact": onnx_upload(linear_onnx(seed=7))}, format="multipart", id="version-create"),
+    # The import itself runs against a real MLflow server in tests/registry/test_mlflow_import.py; here the door:
+    # who may ask, and an operator who allowed no server yet (400 tracking_uri_not_allowed, nothing changes).
+    Endpoint("POST", "/passports/{w.key}/versions/import-mlflow/", "developer", 400,
+             (("outsider", 404), ("validator", 403), ("owner", 403)),
+             body=lambda w: {"model_uri": "models:/credit/1"}, id="version-import-mlflow"),
     Endpoint("GET", "/passports/{w.key}/versions/{w.version}/", "developer", 200, (("outsider", 404),),
              id="version-get"),
     Endpoint("POST", "/passports/{w.key}/versions/{w.version}/feature-schema/", "developer", 200,

@@ -72,6 +72,7 @@ PAGES = [
     Page("registry:passport_edit", key, "owner", 200, (*OUT, ("val", 403))),
     Page("registry:passport_retier", key, "risk", 200, (*OUT, ("developer", 403), ("owner", 403))),
     Page("registry:version_upload", key, "developer", 200, (*OUT, ("owner", 403))),
+    Page("registry:version_import_mlflow", key, "developer", 200, (*OUT, ("owner", 403))),
     Page("registry:version_detail", ver, "developer", 200, OUT),
     Page("registry:dataset_upload", key, "developer", 200, (*OUT, ("owner", 403))),
     Page("validation:run_list", lambda w: [], "val", 200),
@@ -86,6 +87,8 @@ PAGES = [
     Page("registry:passport_edit", key, "owner", 302, (*OUT, ("val", 403)), "POST", lambda w: _edit_data(w)),
     Page("registry:version_refine_schema", lambda w: [w.key, w.draft], "developer", 302, (*OUT, ("owner", 403)),
          "POST", lambda w: {"feature_schema": json.dumps(w.passport.versions.get(number=w.draft).feature_schema)}),
+    Page("registry:version_import_mlflow", key, "developer", 200, (*OUT, ("owner", 403)), "POST",
+         lambda w: {"model_uri": "models:/credit/1"}),  # no server allowed here: the form says so, nothing changes
     Page("registry:alias_set", key, "developer", 302, (*OUT, ("val", 403)), "POST",
          lambda w: {"name": "candidate", "version": w.passport.versions.get(number=w.draft).pk}),
     Page("governance:version_submit", lambda w: [w.key, w.draft], "developer", 302, (*OUT, ("val", 403)), "POST",

@@ -1,0 +1,239 @@
+"""Import a version from MLflow: a registered model's version or alias (``models:/name/3``, ``models:/name@champion``)
+or a run's model (``runs:/<run id>/<path>``), from a tracking server the operator allows.
+
+An ``onnx`` flavour is taken as it is; a scikit-learn flavour is converted to ONNX (skl2onnx) and checked for
+**parity**: the converted model's predictions against the original's on the model's input example, the largest
+absolute difference recorded on the version and refused over the tolerance. The run's parameters, metrics, tags
+and source commit come along, with links back to the run and the model version; the ONNX bytes then go through
+the same checks as an upload (``registry.services.version_register``). Importing the same MLflow model version
+twice creates nothing new and says so.
+
+Only tracking servers in ``MG_MLFLOW_TRACKING_URIS`` are read: a scikit-learn flavour is a pickle, which runs code
+when it is loaded, so the platform loads models only from servers the operator trusts.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from django.conf import settings
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils.translation import gettext as _
+
+from core.errors import DomainError
+from registry import permissions as perms
+from registry.models import ModelPassport, ModelVersion
+
+MODEL_URI = re.compile(r"^(?:models:/(?P<name>[^/@]+)(?:/(?P<number>\d+)|@(?P<alias>[\w.-]+))"
+                       r"|runs:/(?P<run>[0-9a-f]{8,64})/(?P<path>[\w./-]+))$")
+DEFAULT_TOLERANCE = 1e-4
+SAMPLE_ROWS = 1000
+
+
+class MlflowRefused(DomainError):
+    pass
+
+
+@dataclass
+class Source:
+    tracking_uri: str
+    model_uri: str  # the canonical URI of what is imported: models:/name/N, or runs:/id/path
+    run_id: str
+    registered: str = ""  # "name" and version for a registered model
+    params: dict = field(default_factory=dict)
+    metrics: dict = field(default_factory=dict)
+    tags: dict = field(default_factory=dict)
+    run_url: str = ""
+
+
+def allowed(tracking_uri: str) -> bool:
+    wanted = tracking_uri.rstrip("/")
+    return any(wanted == uri.rstrip("/") for uri in settings.MG_MLFLOW_TRACKING_URIS if uri)
+
+
+def _client(tracking_uri: str):
+    # A person waits on the answer: a few quick retries, not MLflow's default of minutes against a dead server.
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", str(settings.MG_MLFLOW_HTTP_RETRIES))
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(settings.MG_MLFLOW_HTTP_TIMEOUT_SECONDS))
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")  # nothing leaves for MLflow's own telemetry
+    from mlflow import MlflowClient  # imported here: only imports pay for MLflow
+
+    return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+
+
+def _mlflow_error(exc: Exception, tracking_uri: str, model_uri: str) -> DomainError:
+    text = str(exc)
+    if "RESOURCE_DOES_NOT_EXIST" in text or "not found" in text.lower() or "INVALID_PARAMETER_VALUE" in text:
+        return MlflowRefused(_("MLflow has no %(uri)s at %(server)s.") % {"uri": model_uri, "server": tracking_uri},
+                             code="mlflow_not_found", field="model_uri")
+    first_line = text.splitlines()[0][:300] if text else type(exc).__name__
+    return MlflowRefused(_("The MLflow server at %(server)s cannot be reached: %(error)s")
+                         % {"server": tracking_uri, "error": first_line}, code="mlflow_unreachable",
+                         field="tracking_uri")
+
+
+def resolve(tracking_uri: str, model_uri: str) -> Source:
+    """What ``model_uri`` names on the server: the canonical URI, the run and its parameters, metrics and tags."""
+    match = MODEL_URI.match(model_uri.strip())
+    if match is None:
+        raise MlflowRefused(_("Give a model URI such as models:/name/3, models:/name@champion or "
+                              "runs:/<run id>/model."), code="invalid", field="model_uri")
+    client = _client(tracking_uri)
+    try:
+        if match["name"]:
+            if match["number"]:
+                found = client.get_model_version(match["name"], match["number"])
+            else:
+                found = client.get_model_version_by_alias(match["name"], match["alias"])
+            source = Source(tracking_uri, f"models:/{found.name}/{found.version}", found.run_id or "",
+                            registered=f"{found.name} v{found.version}")
+        else:
+            source = Source(tracking_uri, f"runs:/{match['run']}/{match['path'].strip('/')}", match["run"])
+        if source.run_id:
+            run = client.get_run(source.run_id)
+            source.params = dict(run.data.params)
+            source.metrics = {k: float(v) for k, v in run.data.metrics.items()}
+            source.tags = {k: v for k, v in run.data.tags.items() if not k.startswith("mlflow.log-model")}
+            source.run_url = f"{tracking_uri.rstrip('/')}/#/experiments/{run.info.experiment_id}/runs/{source.run_id}"
+    except DomainError:
+        raise
+    except Exception as exc:  # MlflowException, requests' errors: a message for the person, never a 500
+        raise _mlflow_error(exc, tracking_uri, model_uri) from None
+    return source
+
+
+@dataclass
+class Converted:
+    onnx: bytes
+    flavor: str
+    feature_names: list[str] | None
+    parity: dict | None
+
+
+def _download(source: Source, folder: Path) -> Path:
+    import mlflow.artifacts
+
+    try:
+        return Path(mlflow.artifacts.download_artifacts(artifact_uri=source.model_uri, dst_path=str(folder),
+                                                        tracking_uri=source.tracking_uri))
+    except Exception as exc:
+        raise _mlflow_error(exc, source.tracking_uri, source.model_uri) from None
+
+
+def _example(model_dir: Path):
+    from mlflow.models import Model
+
+    try:
+        example = Model.load(str(model_dir)).load_input_example(str(model_dir))
+    except Exception:
+        return None
+    if example is None:
+        return None
+    import pandas as pd
+
+    frame = example if isinstance(example, pd.DataFrame) else pd.DataFrame(np.asarray(example))
+    return frame.head(SAMPLE_ROWS)
+
+
+def _convert_sklearn(model_dir: Path, tolerance: float) -> Converted:
+    import mlflow.sklearn
+    from skl2onnx import to_onnx
+
+    example = _example(model_dir)
+    if example is None or example.empty:
+        raise MlflowRefused(_("The model has no input example, so the converted ONNX model cannot be checked "
+                              "against it; log the model with input_example=..."), code="no_parity_sample")
+    try:
+        model = mlflow.sklearn.load_model(str(model_dir))
+    except Exception as exc:  # a missing package for its format (skops), a class this installation lacks...
+        raise MlflowRefused(_("The scikit-learn model cannot be loaded here: %(error)s") % {"error": str(exc)[:300]},
+                            code="model_load_failed") from None
+    sample = example.to_numpy(dtype=np.float32)
+    options = {id(model): {"zipmap": False}} if hasattr(model, "predict_proba") else None
+    try:
+        onnx_model = to_onnx(model, sample[:1], options=options, target_opset=settings.MG_MLFLOW_TARGET_OPSET)
+    except Exception as exc:
+        raise MlflowRefused(_("The scikit-learn model cannot be converted to ONNX: %(error)s")
+                            % {"error": str(exc)[:300]}, code="conversion_failed") from None
+    data = onnx_model.SerializeToString()
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+    got = session.run(None, {session.get_inputs()[0].name: sample})
+    if hasattr(model, "predict_proba"):
+        expected, converted, what = model.predict_proba(sample), np.asarray(got[1]), "probabilities"
+    else:
+        expected, converted, what = model.predict(sample), np.asarray(got[0]), "predictions"
+    difference = float(np.max(np.abs(np.asarray(expected, dtype=np.float64).reshape(converted.shape)
+                                     - converted.astype(np.float64))))
+    parity = {"max_abs_diff": difference, "tolerance": tolerance, "rows": len(sample), "compared": what,
+              "sample": "input example"}
+    if not np.isfinite(difference) or difference > tolerance:
+        raise MlflowRefused(_("The converted ONNX model differs from the original by up to %(diff).3g on its input "
+                              "example (%(rows)s rows), above the tolerance %(tol).3g; nothing was imported.")
+                            % {"diff": difference, "rows": len(sample), "tol": tolerance},
+                            code="parity_failed", details=parity)
+    names = [str(c) for c in example.columns] if not all(isinstance(c, int) for c in example.columns) else None
+    return Converted(data, "sklearn", names, parity)
+
+
+def convert(source: Source, folder: Path, tolerance: float) -> Converted:
+    import yaml
+
+    model_dir = _download(source, folder)
+    try:
+        flavors = yaml.safe_load((model_dir / "MLmodel").read_text()).get("flavors") or {}
+    except (OSError, yaml.YAMLError, AttributeError):
+        raise MlflowRefused(_("%(uri)s is not an MLflow model (no readable MLmodel file).")
+                            % {"uri": source.model_uri}, code="not_a_model") from None
+    if "onnx" in flavors:
+        data_file = model_dir / flavors["onnx"].get("data", "model.onnx")
+        if not data_file.is_file() or not data_file.resolve().is_relative_to(model_dir.resolve()):
+            raise MlflowRefused(_("The ONNX flavour names no model file inside the model."), code="not_a_model")
+        return Converted(data_file.read_bytes(), "onnx", None, None)
+    if "sklearn" in flavors:
+        return _convert_sklearn(model_dir, tolerance)
+    raise MlflowRefused(_("The model's flavours (%(flavors)s) include neither onnx nor sklearn.")
+                        % {"flavors": ", ".join(sorted(flavors)) or "-"}, code="unsupported_flavor",
+                        details={"flavors": sorted(flavors)})
+
+
+def version_import(*, actor, passport: ModelPassport, model_uri: str, tracking_uri: str = "",
+                   tolerance: float = DEFAULT_TOLERANCE) -> tuple[ModelVersion, bool]:
+    """The version imported from MLflow, and whether it is new (False: that MLflow version was imported before)."""
+    from registry.services import version_register
+
+    perms.require(actor, perms.UPLOAD, passport, _("import versions"))
+    tracking_uri = (tracking_uri or settings.MG_MLFLOW_TRACKING_URI).strip()
+    if not tracking_uri or not allowed(tracking_uri):
+        raise MlflowRefused(_("Versions are imported only from the MLflow servers the operator allows "
+                              "(MG_MLFLOW_TRACKING_URIS); %(uri)s is not one of them.") % {"uri": tracking_uri or "-"},
+                            code="tracking_uri_not_allowed", field="tracking_uri")
+    if not 0 <= tolerance <= 1:
+        raise MlflowRefused(_("The tolerance is a number between 0 and 1."), code="invalid", field="tolerance")
+    source = resolve(tracking_uri, model_uri)
+    existing = passport.versions.filter(mlflow_model_uri=source.model_uri).order_by("number").first()
+    if existing is not None:
+        return existing, False
+    with tempfile.TemporaryDirectory(prefix="mlflow-import-") as folder:
+        converted = convert(source, Path(folder), tolerance)
+    metrics = {k: v for k, v in source.metrics.items() if np.isfinite(v)}
+    commit = source.tags.get("mlflow.source.git.commit", "")
+    description = _("Imported from MLflow %(uri)s (run %(run)s%(commit)s).") % {
+        "uri": source.model_uri, "run": source.run_id or "-", "commit": f", commit {commit[:12]}" if commit else ""}
+    upload = SimpleUploadedFile("model.onnx", converted.onnx, content_type="application/octet-stream")
+    provenance = {"source": "mlflow", "tracking_uri": tracking_uri, "model_uri": source.model_uri,
+                  "requested_uri": model_uri, "registered_model": source.registered, "run_id": source.run_id,
+                  "run_url": source.run_url, "flavor": converted.flavor, "params": source.params,
+                  "tags": source.tags, "commit": commit, "parity": converted.parity}
+    version = version_register(actor=actor, passport=passport, upload=upload, feature_names=converted.feature_names,
+                               metrics=metrics, change_description=description, mlflow_run_id=source.run_id,
+                               mlflow_model_uri=source.model_uri, provenance=provenance)
+    return version, True
+

@@ -1,0 +1,226 @@
+"""Import from a real MLflow tracking server started here (``mlflow server``, SQLite backend, artifacts served by the
+server from a local folder): a scikit-learn model converted to ONNX with its parity recorded, an ONNX model taken as
+it is, by version, alias and run URI; a deliberately skewed model refused by the parity check; a second import of
+the same MLflow version creates nothing; bad input and unreachable or unknown servers get clear errors."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pandas as pd
+import pytest
+from django.conf import settings as django_settings
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from sklearn.linear_model import LogisticRegression
+
+from core.errors import DomainError
+from governance.audit.models import AuditEvent
+from registry import mlflow_import
+from registry.models import ModelVersion
+from tests.api_helpers import assert_error, bearer_client
+from tests.factories import linear_onnx
+
+SERVER = Path(django_settings.BASE_DIR) / "var" / "mlflow-server" / "bin" / "mlflow"
+pytestmark = [pytest.mark.skipif(not SERVER.exists(), reason="needs var/mlflow-server (scripts/bootstrap.sh test)"),
+              pytest.mark.xdist_group("mlflow")]
+
+
+class Skewed(LogisticRegression):
+    """A classifier whose own probabilities are pushed 0.05 off what its coefficients (and so its ONNX) give."""
+
+    def predict_proba(self, X):
+        p = super().predict_proba(X)
+        p[:, 1] = np.clip(p[:, 1] + 0.05, 0, 1)
+        p[:, 0] = 1 - p[:, 1]
+        return p
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def mlflow_server(tmp_path_factory):
+    """A tracking server with a scikit-learn model (v1, alias champion), an ONNX model and a skewed one."""
+    import mlflow
+    from skl2onnx import update_registered_converter
+    from skl2onnx.common.shape_calculator import calculate_linear_classifier_output_shapes
+    from skl2onnx.operator_converters.linear_classifier import convert_sklearn_linear_classifier
+
+    update_registered_converter(Skewed, "TestsSkewedLogisticRegression", calculate_linear_classifier_output_shapes,
+                                convert_sklearn_linear_classifier, options={"zipmap": [True, False, "columns"],
+                                                                            "nocl": [True, False],
+                                                                            "raw_scores": [True, False]})
+    root = tmp_path_factory.mktemp("mlflow")
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen(
+        [str(SERVER), "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+         "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}", "--artifacts-destination", str(root / "artifacts")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true",
+                                                                   "DO_NOT_TRACK": "true"})
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/health", timeout=2):  # noqa: S310
+                    break
+            except OSError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise RuntimeError("the MLflow server did not start") from None
+                time.sleep(0.5)
+        mlflow.set_tracking_uri(url)
+        rng = np.random.default_rng(0)
+        X = pd.DataFrame(rng.normal(size=(300, 3)), columns=["income", "debt", "age"]).astype("float32")
+        y = (X["income"] - X["debt"] > 0).astype(int)
+        client = mlflow.MlflowClient(url)
+        with mlflow.start_run() as run:
+            mlflow.log_params({"C": 1.0, "solver": "lbfgs"})
+            mlflow.log_metric("auc", 0.91)
+            mlflow.set_tag("mlflow.source.git.commit", "0123456789abcdef0123")
+            mlflow.sklearn.log_model(LogisticRegression().fit(X, y), name="model", input_example=X.head(20),
+                                     registered_model_name="credit", serialization_format="cloudpickle")
+            sklearn_run = run.info.run_id
+        client.set_registered_model_alias("credit", "champion", "1")
+        with mlflow.start_run():
+            import onnx
+
+            mlflow.onnx.log_model(onnx.load_from_string(linear_onnx(seed=3)), name="model",
+                                  registered_model_name="credit-onnx")
+        with mlflow.start_run():
+            mlflow.sklearn.log_model(Skewed().fit(X, y), name="model", input_example=X.head(20),
+                                     registered_model_name="skewed", serialization_format="cloudpickle")
+        yield {"url": url, "sklearn_run": sklearn_run}
+    finally:
+        mlflow.set_tracking_uri("")
+        server.terminate()
+        server.wait(timeout=30)
+
+
+@pytest.fixture
+def allowed(settings, mlflow_server):
+    settings.MG_MLFLOW_TRACKING_URIS = [mlflow_server["url"]]
+    settings.MG_MLFLOW_TRACKING_URI = mlflow_server["url"]
+    return mlflow_server
+
+
+@pytest.mark.django_db
+def test_a_scikit_learn_model_is_converted_with_its_parity_and_its_run(allowed, passport, developer):
+    version, created = mlflow_import.version_import(actor=developer, passport=passport, model_uri="models:/credit/1")
+    assert created and version.number == 1 and version.state == "draft"
+    assert version.mlflow_model_uri == "models:/credit/1" and version.mlflow_run_id == allowed["sklearn_run"]
+    provenance = version.provenance
+    assert provenance["flavor"] == "sklearn" and provenance["params"] == {"C": "1.0", "solver": "lbfgs"}
+    assert provenance["commit"] == "0123456789abcdef0123" and provenance["registered_model"] == "credit v1"
+    assert 0 <= provenance["parity"]["max_abs_diff"] < 1e-4 and provenance["parity"]["rows"] == 20
+    assert version.metrics == {"auc": 0.91}
+    assert [f["name"] for f in version.feature_schema["features"]] == ["income", "debt", "age"]
+    artifact = version.artifact.open("rb").read()
+    assert hashlib.sha256(artifact).hexdigest() == version.sha256
+    session = ort.InferenceSession(artifact, providers=["CPUExecutionProvider"])
+    assert session.get_inputs()[0].shape[1] == 3
+    event = AuditEvent.objects.get(action="version.registered", object_id=str(version.pk))
+    assert event.data["imported_from"]["model_uri"] == "models:/credit/1"
+
+    again, created = mlflow_import.version_import(actor=developer, passport=passport,
+                                                  model_uri="models:/credit@champion")
+    assert not created and again.pk == version.pk  # the alias names the same MLflow version: nothing new
+    assert passport.versions.count() == 1
+
+
+@pytest.mark.django_db
+def test_an_onnx_model_is_taken_as_it_is_and_a_run_uri_works_too(allowed, passport, developer):
+    version, created = mlflow_import.version_import(actor=developer, passport=passport,
+                                                    model_uri="models:/credit-onnx/1")
+    assert created and version.sha256 == hashlib.sha256(linear_onnx(seed=3)).hexdigest()
+    assert version.provenance["flavor"] == "onnx" and version.provenance["parity"] is None
+    by_run, created = mlflow_import.version_import(actor=developer, passport=passport,
+                                                   model_uri=f"runs:/{allowed['sklearn_run']}/model")
+    assert created and by_run.provenance["flavor"] == "sklearn" and by_run.number == 2
+
+
+@pytest.mark.django_db
+def test_the_parity_check_refuses_a_model_its_onnx_does_not_reproduce(allowed, passport, developer):
+    events = AuditEvent.objects.count()
+    with pytest.raises(DomainError) as caught:
+        mlflow_import.version_import(actor=developer, passport=passport, model_uri="models:/skewed/1")
+    assert caught.value.code == "parity_failed" and caught.value.details["max_abs_diff"] > 0.04
+    assert ModelVersion.objects.count() == 0 and AuditEvent.objects.count() == events
+    version, _ = mlflow_import.version_import(actor=developer, passport=passport, model_uri="models:/skewed/1",
+                                              tolerance=0.1)  # the importer may allow more
+    assert version.provenance["parity"]["tolerance"] == 0.1
+
+
+@pytest.mark.django_db
+def test_bad_input_and_unknown_or_unreachable_servers_are_clear_4xx(allowed, passport, developer, outsider,
+                                                                    settings):
+    api = bearer_client(developer)
+    url = f"/api/v1/passports/{passport.key}/versions/import-mlflow/"
+    cases = [({"model_uri": "credit"}, "invalid"),
+             ({"model_uri": "models:/nope/1"}, "mlflow_not_found"),
+             ({"model_uri": "models:/credit@nope"}, "mlflow_not_found"),
+             ({"model_uri": "models:/credit/1", "tracking_uri": "http://10.0.0.1:5000"}, "tracking_uri_not_allowed"),
+             ({"model_uri": "models:/credit/1", "tolerance": 2}, None)]
+    for body, code in cases:
+        assert_error(api.post(url, body, format="json"), 400, code)
+    settings.MG_MLFLOW_TRACKING_URIS = [allowed["url"], "http://127.0.0.1:9"]
+    assert_error(api.post(url, {"model_uri": "models:/credit/1", "tracking_uri": "http://127.0.0.1:9"},
+                          format="json"), 400, "mlflow_unreachable")
+    assert_error(bearer_client(outsider).post(url, {"model_uri": "models:/credit/1"}, format="json"), 404)
+    assert ModelVersion.objects.count() == 0
+
+    created = api.post(url, {"model_uri": "models:/credit/1"}, format="json")
+    assert created.status_code == 201 and created.json()["already_imported"] is False
+    again = api.post(url, {"model_uri": "models:/credit/1"}, format="json")
+    assert again.status_code == 200 and again.json()["already_imported"] is True
+    assert again.json()["version"]["provenance"]["parity"]["max_abs_diff"] < 1e-4
+
+
+@pytest.mark.django_db
+def test_the_management_command(allowed, passport, developer, capsys):
+    call_command("mlflow_import", passport.key, "models:/credit-onnx/1", "--as", developer.username)
+    assert "imported from models:/credit-onnx/1" in capsys.readouterr().out
+    call_command("mlflow_import", passport.key, "models:/credit-onnx/1", "--as", developer.username)
+    assert "was imported before" in capsys.readouterr().out
+    with pytest.raises(CommandError, match="mlflow_not_found"):
+        call_command("mlflow_import", passport.key, "models:/absent/9", "--as", developer.username)
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_developer_imports_from_the_passport_page_in_the_browser(allowed, live_server, passport, developer):
+    from tests.ui.test_browser_signoff import CHROMIUM, open_as, shoot_pages
+
+    if not Path(CHROMIUM).exists():
+        pytest.skip("needs chromium")
+    from playwright.sync_api import sync_playwright
+
+    from tests.ui.test_browser_signoff import CHROMIUM_ARGS
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            page = open_as(browser, live_server, developer.username, f"/passports/{passport.key}/")
+            page.click("#mlflow-import-link")
+            page.fill("#id_model_uri", "models:/credit@champion")
+            page.click("#mlflow-import-form button[type=submit]")
+            page.wait_for_url(f"{live_server.url}/passports/{passport.key}/versions/1/")
+            provenance = page.locator("#mlflow-provenance").inner_text()
+            assert "models:/credit/1" in provenance and "converted to ONNX" in provenance
+            assert "0123456789ab" in provenance  # the source commit
+            shoot_pages(page, live_server, {"import": f"/passports/{passport.key}/versions/import-mlflow/",
+                                            "version": f"/passports/{passport.key}/versions/1/"}, "mlflow")
+            assert page.console_errors == []
+        finally:
+            browser.close()
