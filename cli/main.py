@@ -2,6 +2,7 @@
 
     export MG_URL=https://governance.example.com MG_TOKEN=mgt_...
     mg register credit-score model.onnx --dataset 12 --describe "Retrained on Q3"      # prints the version
+    mg import credit-score models:/credit@champion                                     # or from MLflow
     mg dataset credit-score train.csv --kind reference
     mg submit credit-score 4
     mg wait credit-score 4 --timeout 3600                                              # exit code = outcome
@@ -159,6 +160,19 @@ def cmd_register(client: Client, args) -> tuple[dict, str]:
     return version, f"{args.passport} v{version['number']} registered ({version['state']}), sha256 {version['sha256']}"
 
 
+def cmd_import(client: Client, args) -> tuple[dict, str]:
+    """A version from MLflow; importing the same MLflow version again is no error (``already_imported``)."""
+    payload = {"model_uri": args.model_uri, "tolerance": args.tolerance,
+               **({"tracking_uri": args.tracking_uri} if args.tracking_uri else {})}
+    result = client.post_json(f"/passports/{_quote(args.passport)}/versions/import-mlflow/", payload)
+    version = result["version"]
+    flat = {**version, "already_imported": result["already_imported"]}
+    parity = ((version.get("provenance") or {}).get("parity") or {}).get("max_abs_diff")
+    note = f", parity {parity:.2g}" if parity is not None else ""
+    what = "was imported before as" if result["already_imported"] else "imported as"
+    return flat, f"{version['mlflow_model_uri']} {what} {args.passport} v{version['number']} ({version['state']}){note}"
+
+
 def cmd_dataset(client: Client, args) -> tuple[dict, str]:
     path = Path(args.file)
     if not path.is_file():
@@ -257,6 +271,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--parent", type=int, help="the version this one follows")
     p.add_argument("--mlflow-run-id")
     p.set_defaults(run=cmd_register)
+
+    p = sub.add_parser("import", help="import a version from MLflow (converted to ONNX with a parity check)")
+    p.add_argument("passport")
+    p.add_argument("model_uri", help="models:/name/3, models:/name@alias or runs:/<run id>/model")
+    p.add_argument("--tracking-uri", help="one of the servers the platform allows (its default if omitted)")
+    p.add_argument("--tolerance", type=float, default=1e-4, help="largest prediction difference (default 1e-4)")
+    p.set_defaults(run=cmd_import)
 
     p = sub.add_parser("dataset", help="attach a dataset (CSV or Parquet) to a passport")
     p.add_argument("passport")

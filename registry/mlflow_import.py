@@ -1,11 +1,12 @@
 """Import a version from MLflow: a registered model's version or alias (``models:/name/3``, ``models:/name@champion``)
 or a run's model (``runs:/<run id>/<path>``), from a tracking server the operator allows.
 
-An ``onnx`` flavour is taken as it is; a scikit-learn flavour is converted to ONNX (skl2onnx) and checked for
-**parity**: the converted model's predictions against the original's on the model's input example, the largest
-absolute difference recorded on the version and refused over the tolerance. The run's parameters, metrics, tags
-and source commit come along, with links back to the run and the model version; the ONNX bytes then go through
-the same checks as an upload (``registry.services.version_register``). Importing the same MLflow model version
+An ``onnx`` flavour is taken as it is; a scikit-learn, XGBoost or LightGBM flavour (the scikit-learn interface:
+``XGBClassifier``, ``LGBMRegressor``...) is converted to ONNX (skl2onnx, onnxmltools) and checked for **parity**:
+the converted model's predictions against the original's on the model's input example, the largest absolute
+difference recorded on the version and refused over the tolerance. The run's parameters, metrics, tags and source
+commit come along, with links back to the run and the model version; the ONNX bytes then go through the same checks
+as an upload (``registry.services.version_register``). Importing the same MLflow model version
 twice creates nothing new and says so.
 
 Only tracking servers in ``MG_MLFLOW_TRACKING_URIS`` are read: a scikit-learn flavour is a pickle, which runs code
@@ -32,6 +33,7 @@ from registry.models import ModelPassport, ModelVersion
 MODEL_URI = re.compile(r"^(?:models:/(?P<name>[^/@]+)(?:/(?P<number>\d+)|@(?P<alias>[\w.-]+))"
                        r"|runs:/(?P<run>[0-9a-f]{8,64})/(?P<path>[\w./-]+))$")
 DEFAULT_TOLERANCE = 1e-4
+CONVERTIBLE = ("sklearn", "xgboost", "lightgbm")  # converted to ONNX with a parity check (skl2onnx, onnxmltools)
 SAMPLE_ROWS = 1000
 
 
@@ -141,35 +143,65 @@ def _example(model_dir: Path):
     return frame.head(SAMPLE_ROWS)
 
 
-def _convert_sklearn(model_dir: Path, tolerance: float) -> Converted:
-    import mlflow.sklearn
-    from skl2onnx import to_onnx
+def _load(flavor: str, model_dir: Path):
+    """The original model, through MLflow's own loader for its flavour."""
+    import importlib
 
+    try:
+        return importlib.import_module(f"mlflow.{flavor}").load_model(str(model_dir))
+    except Exception as exc:  # a package this installation lacks (xgboost, lightgbm, skops), a foreign class...
+        raise MlflowRefused(_("The %(flavor)s model cannot be loaded here: %(error)s")
+                            % {"flavor": flavor, "error": str(exc)[:300]}, code="model_load_failed") from None
+
+
+def _to_onnx(flavor: str, model, sample: np.ndarray):
+    opset = settings.MG_MLFLOW_TARGET_OPSET
+    classifier = hasattr(model, "predict_proba")
+    if flavor == "sklearn":
+        from skl2onnx import to_onnx
+
+        return to_onnx(model, sample[:1], options={id(model): {"zipmap": False}} if classifier else None,
+                       target_opset=opset)
+    if not hasattr(model, "predict"):
+        raise MlflowRefused(_("Only models logged through the scikit-learn interface (XGBClassifier, LGBMRegressor, "
+                              "...) can be converted; this one is a bare %(type)s.") % {"type": type(model).__name__},
+                            code="unsupported_flavor")
+    from onnxmltools import convert_lightgbm, convert_xgboost
+    from onnxmltools.convert.common.data_types import FloatTensorType
+
+    initial = [("input", FloatTensorType([None, sample.shape[1]]))]
+    if flavor == "xgboost":  # onnxmltools picks the highest opset its converters support (below skl2onnx's)
+        import copy
+
+        unnamed = copy.deepcopy(model)  # the converter reads features as f0, f1...: a copy without the names
+        unnamed.get_booster().feature_names = None
+        return convert_xgboost(unnamed, initial_types=initial)
+    return convert_lightgbm(model, initial_types=initial, **({"zipmap": False} if classifier else {}))
+
+
+def _convert(flavor: str, model_dir: Path, tolerance: float) -> Converted:
     example = _example(model_dir)
     if example is None or example.empty:
         raise MlflowRefused(_("The model has no input example, so the converted ONNX model cannot be checked "
                               "against it; log the model with input_example=..."), code="no_parity_sample")
-    try:
-        model = mlflow.sklearn.load_model(str(model_dir))
-    except Exception as exc:  # a missing package for its format (skops), a class this installation lacks...
-        raise MlflowRefused(_("The scikit-learn model cannot be loaded here: %(error)s") % {"error": str(exc)[:300]},
-                            code="model_load_failed") from None
+    model = _load(flavor, model_dir)
     sample = example.to_numpy(dtype=np.float32)
-    options = {id(model): {"zipmap": False}} if hasattr(model, "predict_proba") else None
     try:
-        onnx_model = to_onnx(model, sample[:1], options=options, target_opset=settings.MG_MLFLOW_TARGET_OPSET)
+        data = _to_onnx(flavor, model, sample).SerializeToString()
+    except DomainError:
+        raise
     except Exception as exc:
-        raise MlflowRefused(_("The scikit-learn model cannot be converted to ONNX: %(error)s")
-                            % {"error": str(exc)[:300]}, code="conversion_failed") from None
-    data = onnx_model.SerializeToString()
+        raise MlflowRefused(_("The %(flavor)s model cannot be converted to ONNX: %(error)s")
+                            % {"flavor": flavor, "error": str(exc)[:300]}, code="conversion_failed") from None
     import onnxruntime as ort
 
     session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
     got = session.run(None, {session.get_inputs()[0].name: sample})
     if hasattr(model, "predict_proba"):
-        expected, converted, what = model.predict_proba(sample), np.asarray(got[1]), "probabilities"
+        expected, what = model.predict_proba(example), "probabilities"
+        converted = next(np.asarray(g) for g in got[1:] + got[:1] if np.asarray(g).ndim == 2)
     else:
-        expected, converted, what = model.predict(sample), np.asarray(got[0]), "predictions"
+        expected, converted, what = model.predict(example), np.asarray(got[0]), "predictions"
     difference = float(np.max(np.abs(np.asarray(expected, dtype=np.float64).reshape(converted.shape)
                                      - converted.astype(np.float64))))
     parity = {"max_abs_diff": difference, "tolerance": tolerance, "rows": len(sample), "compared": what,
@@ -180,7 +212,7 @@ def _convert_sklearn(model_dir: Path, tolerance: float) -> Converted:
                             % {"diff": difference, "rows": len(sample), "tol": tolerance},
                             code="parity_failed", details=parity)
     names = [str(c) for c in example.columns] if not all(isinstance(c, int) for c in example.columns) else None
-    return Converted(data, "sklearn", names, parity)
+    return Converted(data, flavor, names, parity)
 
 
 def convert(source: Source, folder: Path, tolerance: float) -> Converted:
@@ -197,9 +229,10 @@ def convert(source: Source, folder: Path, tolerance: float) -> Converted:
         if not data_file.is_file() or not data_file.resolve().is_relative_to(model_dir.resolve()):
             raise MlflowRefused(_("The ONNX flavour names no model file inside the model."), code="not_a_model")
         return Converted(data_file.read_bytes(), "onnx", None, None)
-    if "sklearn" in flavors:
-        return _convert_sklearn(model_dir, tolerance)
-    raise MlflowRefused(_("The model's flavours (%(flavors)s) include neither onnx nor sklearn.")
+    for flavor in CONVERTIBLE:
+        if flavor in flavors:
+            return _convert(flavor, model_dir, tolerance)
+    raise MlflowRefused(_("The model's flavours (%(flavors)s) include none of onnx, sklearn, xgboost, lightgbm.")
                         % {"flavors": ", ".join(sorted(flavors)) or "-"}, code="unsupported_flavor",
                         details={"flavors": sorted(flavors)})
 

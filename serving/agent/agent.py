@@ -137,9 +137,35 @@ class Agent:
         path = self.config.clients_file
         if path is None:
             return Clients([], anonymous=self.config.allow_anonymous)
+        self._clients_stamp = self._stamp(path)
         data = json.loads(Path(path).read_text())
         return Clients(data.get("clients", []), rate=data.get("rate_per_second", 0),
                        burst=data.get("burst", 0), anonymous=self.config.allow_anonymous)
+
+    @staticmethod
+    def _stamp(path) -> tuple:
+        try:
+            stat = os.stat(path)
+        except OSError:
+            return ()
+        return stat.st_mtime_ns, stat.st_size, stat.st_ino
+
+    def reload_clients(self, *, changed_only: bool = False) -> bool:
+        """Read the clients file again (on SIGHUP, and when it changes on disk): new tokens work and removed ones
+        stop at the next request, without a restart. A file that cannot be read keeps the clients in force."""
+        path = self.config.clients_file
+        if path is None or (changed_only and self._stamp(path) == getattr(self, "_clients_stamp", ())):
+            return False
+        try:
+            fresh = self._clients()
+        except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
+            self._clients_stamp = self._stamp(path)  # not retried until the file changes again
+            log.error("clients file %s not reloaded, the previous clients stay in force: %s", path, exc)
+            return False
+        fresh.keep_buckets(self.clients)
+        self.clients = fresh  # one assignment: a request sees the old table or the new one
+        log.info("clients file %s reloaded: %d clients", path, len(fresh.by_digest))
+        return True
 
     def control_plane(self) -> cp.ControlPlane:
         return cp.ControlPlane(self.config.control_plane, token=self.identity.get("host_token"))
@@ -419,8 +445,15 @@ class Agent:
             self.windows_outbox.put(window.close)
 
     async def window_ticker(self) -> None:
+        """Closes the windows every ``window_seconds``; in between, once a second, looks whether the clients file
+        changed."""
+        close_at = time.monotonic() + self.config.window_seconds
         while True:
-            await asyncio.sleep(self.config.window_seconds)
+            await asyncio.sleep(max(0.0, min(1.0, close_at - time.monotonic())))
+            self.reload_clients(changed_only=True)
+            if time.monotonic() < close_at:
+                continue
+            close_at += self.config.window_seconds
             closed = self.close_windows()
             if closed:
                 await asyncio.get_running_loop().run_in_executor(None, self.write_windows, closed)
@@ -530,6 +563,7 @@ class Agent:
                         backlog=1024)
         for sig in (signal.SIGTERM, signal.SIGINT):
             self.loop.add_signal_handler(sig, server.stop)
+        self.loop.add_signal_handler(signal.SIGHUP, self.reload_clients)
         sync = None
         if self.config.control_plane and self.config.release is None:
             sync = threading.Thread(target=self.sync_loop, name="agent-sync", daemon=True)

@@ -148,6 +148,11 @@ class Clients:
                 self._known[authorization] = name
         return self._throttle(name)
 
+    def keep_buckets(self, previous: Clients) -> None:
+        """Carry the rate buckets of clients that stay over from ``previous`` (a reload resets no one's rate)."""
+        names = set(self.by_digest.values()) | ({"anonymous"} if self.anonymous else set())
+        self._buckets = {name: bucket for name, bucket in previous._buckets.items() if name in names}
+
     def _throttle(self, name: str) -> str:
         if self.rate <= 0:
             return name

@@ -148,6 +148,42 @@ def test_tokens_are_checked_per_request_and_rate_limited(gbdt_release, agent_fac
     assert codes[:3] == [200, 200, 200] and 429 in codes[3:]
 
 
+def test_client_tokens_change_without_a_restart(gbdt_release, agent_factory, tmp_path):
+    import hashlib
+    import signal
+    import time
+
+    def clients(*tokens: str) -> str:
+        return json.dumps({"clients": [{"name": f"c{i}", "sha256": hashlib.sha256(t.encode()).hexdigest()}
+                                       for i, t in enumerate(tokens)]})
+
+    path = tmp_path / "rotating.json"
+    path.write_text(clients(TOKEN))
+    agent = agent_factory(gbdt_release, clients=path)
+    body = {"features": record(gbdt_release.x[0])}
+    assert predict(agent, body)[0] == 200 and predict(agent, body, token="tok-new")[0] == 401
+
+    path.write_text(clients("tok-new"))  # rotated: picked up by SIGHUP at once (or within a second by itself)
+    agent.process.send_signal(signal.SIGHUP)
+    deadline = time.monotonic() + 10
+    while predict(agent, body, token="tok-new")[0] != 200 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert predict(agent, body, token="tok-new")[0] == 200
+    assert predict(agent, body)[0] == 401  # the removed token stops at the next request
+
+    path.write_text("{not json")  # a broken file keeps the clients in force
+    agent.process.send_signal(signal.SIGHUP)
+    time.sleep(1.5)
+    assert predict(agent, body, token="tok-new")[0] == 200
+    assert agent.process.poll() is None and "not reloaded" in agent.log()
+
+    path.write_text(clients(TOKEN, "tok-new"))  # changed on disk, no signal: seen within about a second
+    deadline = time.monotonic() + 10
+    while predict(agent, body)[0] != 200 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert predict(agent, body)[0] == 200 and predict(agent, body, token="tok-new")[0] == 200
+
+
 def test_the_log_holds_every_answer_with_personal_data_masked(gbdt_release, agent_factory, tmp_path):
     built = variant(gbdt_release, tmp_path / "masked", personal=["x0"])
     agent = agent_factory(built)

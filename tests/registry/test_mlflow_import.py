@@ -101,6 +101,16 @@ def mlflow_server(tmp_path_factory):
         with mlflow.start_run():
             mlflow.sklearn.log_model(Skewed().fit(X, y), name="model", input_example=X.head(20),
                                      registered_model_name="skewed", serialization_format="cloudpickle")
+        import lightgbm
+        import xgboost
+
+        with mlflow.start_run():
+            mlflow.xgboost.log_model(xgboost.XGBClassifier(n_estimators=20, max_depth=3).fit(X, y), name="model",
+                                     input_example=X.head(20), registered_model_name="credit-xgb")
+        with mlflow.start_run():
+            regressor = lightgbm.LGBMRegressor(n_estimators=20, num_leaves=8, verbose=-1).fit(X, X["age"])
+            mlflow.lightgbm.log_model(regressor, name="model", input_example=X.head(20),
+                                      registered_model_name="age-lgbm", serialization_format="cloudpickle")
         yield {"url": url, "sklearn_run": sklearn_run}
     finally:
         mlflow.set_tracking_uri("")
@@ -148,6 +158,18 @@ def test_an_onnx_model_is_taken_as_it_is_and_a_run_uri_works_too(allowed, passpo
     by_run, created = mlflow_import.version_import(actor=developer, passport=passport,
                                                    model_uri=f"runs:/{allowed['sklearn_run']}/model")
     assert created and by_run.provenance["flavor"] == "sklearn" and by_run.number == 2
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("uri", "flavor", "compared"), [("models:/credit-xgb/1", "xgboost", "probabilities"),
+                                                          ("models:/age-lgbm/1", "lightgbm", "predictions")])
+def test_xgboost_and_lightgbm_flavours_are_converted_with_their_parity(allowed, passport, developer, uri, flavor,
+                                                                       compared):
+    version, created = mlflow_import.version_import(actor=developer, passport=passport, model_uri=uri)
+    parity = version.provenance["parity"]
+    assert created and version.provenance["flavor"] == flavor and parity["compared"] == compared
+    assert 0 <= parity["max_abs_diff"] < 1e-4 and parity["rows"] == 20
+    assert len(version.feature_schema["features"]) == 3
 
 
 @pytest.mark.django_db
@@ -224,3 +246,28 @@ def test_a_developer_imports_from_the_passport_page_in_the_browser(allowed, live
             assert page.console_errors == []
         finally:
             browser.close()
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_the_command_line_client_imports_and_says_when_it_was_imported_before(allowed, live_server, passport,
+                                                                              developer):
+    import json
+    import sys
+
+    from governance.accounts.services import token_create
+    from tests.api_helpers import ALL_SCOPES
+
+    _token, secret = token_create(user=developer, name="ci", scopes=ALL_SCOPES)
+    mg = str(Path(sys.executable).with_name("mg"))
+    env = {"PATH": "/usr/bin:/bin", "MG_URL": live_server.url, "MG_TOKEN": secret}
+
+    def run(*args):
+        return subprocess.run([mg, *args], capture_output=True, text=True, env=env, timeout=120)
+
+    first = run("--json", "import", passport.key, "models:/credit@champion")
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert json.loads(first.stdout)["already_imported"] is False and json.loads(first.stdout)["number"] == 1
+    again = run("import", passport.key, "models:/credit/1")
+    assert again.returncode == 0 and "was imported before as" in again.stdout
+    skewed = run("--json", "import", passport.key, "models:/skewed/1")
+    assert skewed.returncode == 5 and json.loads(skewed.stdout)["error"]["code"] == "parity_failed"
