@@ -12,7 +12,8 @@ MAX_ID = 2**63 - 1
 _ERROR_DESCRIPTIONS = {
     400: "Invalid input, or a business rule refused the action (`error.code` says which).",
     401: "Not authenticated: missing, malformed, expired or revoked credentials.",
-    403: "Authenticated, but the token lacks the scope or the user may not perform this action.",
+    403: "Authenticated, but the token lacks the scope (`missing_scope`: `details.required_scope` names it) or the "
+         "user may not perform this action (the message says which rule).",
     404: "No such object, or one the user may not see (the two look alike); on lists, no such page.",
     405: "This method is not allowed on this endpoint.",
     409: "The action collides with the current state (a duplicate, a concurrent change).",

@@ -129,7 +129,17 @@ def check_checkpoint(root: Path, hashes: dict) -> list[str]:
 
 
 def main(argv: list[str]) -> int:
-    root = Path(argv[1]) if len(argv) > 1 else Path(__file__).resolve().parent
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="verify.py", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=__doc__.split("Usage,", 1)[0].strip() + "\n\n" + __doc__.split("Checks,", 1)[1].strip())
+    parser.add_argument("folder", nargs="?", type=Path, default=Path(__file__).resolve().parent,
+                        help="the folder the pack was unpacked into (default: this file's folder)")
+    root = parser.parse_args(argv[1:]).folder
+    if not (root / "MANIFEST.json").is_file():
+        print(f"FAIL {root} holds no MANIFEST.json: give the folder the evidence pack was unpacked into")
+        return 1
     manifest = json.loads((root / "MANIFEST.json").read_text(encoding="utf-8"))
     problems = check_files(root, manifest)
     chain_problems, walked = check_chain(root)

@@ -201,7 +201,7 @@ def _stored_digests(passport) -> tuple[list[dict], list[dict]]:
 
 
 def _readme(passport, manifest_head: dict) -> bytes:
-    return render_to_string("governance/dossier/README.txt", {"passport": passport, **manifest_head}).encode()
+    return render_to_string("governance/dossier/README.txt", {**manifest_head, "passport": passport}).encode()
 
 
 def _write_pack(writer: _PackWriter, actor: Actor, passport, now) -> dict:

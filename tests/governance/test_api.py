@@ -87,8 +87,14 @@ def test_audit_verify_reports_ok_then_the_tampered_row(world, users):
 
 
 def test_audit_needs_the_audit_scope(world, users):
-    assert_error(bearer_client(users["auditor"], ["registry:read"]).get(f"{API}/audit-events/"), 403)
+    error = assert_error(bearer_client(users["auditor"], ["registry:read"]).get(f"{API}/audit-events/"), 403,
+                         "missing_scope")
+    assert error["details"] == {"required_scope": "audit:read", "token_scopes": ["registry:read"]}
+    assert "audit:read" in error["message"] and "registry:read" in error["message"]  # says what to ask for
     assert_error(bearer_client(users["auditor"], ["registry:write"]).get(f"{API}/audit-events/verify/"), 403)
+    error = assert_error(bearer_client(users["developer"], ["registry:read"]).post(
+        f"{API}/passports/{world.key}/versions/", {}), 403, "missing_scope")
+    assert error["details"]["required_scope"] == "registry:write"
     assert bearer_client(users["auditor"], ["audit:read"]).get(f"{API}/audit-events/verify/").status_code == 200
 
 

@@ -186,6 +186,8 @@ def test_the_evidence_pack_manifest_matches_its_files_and_the_export_is_audited(
     assert dossier_module.sha256_hex(records) == manifest["records_sha256"]
     assert manifest["records_sha256"] in squeeze(pdf_text(archive.read("dossier.pdf"))[0])
     assert json.loads(records)["passport"]["name"] == f"Credit {HOSTILE}"
+    readme = archive.read("README.txt").decode()
+    assert readme.startswith(f'Evidence pack of model passport "{reviewed.passport.key}"')
     event = AuditEvent.objects.get(action="evidence_pack.exported")
     assert event.digests["evidence_pack_sha256"] == pack.sha256 == dossier_module.sha256_hex(data)
     assert event.digests["manifest_sha256"] == dossier_module.sha256_hex(archive.read("MANIFEST.json"))
@@ -198,6 +200,15 @@ def test_the_chain_proof_recomputes_offline_and_detects_tampering(reviewed, audi
     done = subprocess.run([sys.executable, str(tmp_path / "ok" / "verify.py")], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.startswith("OK:")
+    helped = subprocess.run([sys.executable, str(tmp_path / "ok" / "verify.py"), "--help"], capture_output=True,
+                            text=True)
+    assert helped.returncode == 0 and "usage: verify.py" in helped.stdout and "MANIFEST.json" in helped.stdout
+    elsewhere = subprocess.run([sys.executable, str(tmp_path / "ok" / "verify.py"), str(tmp_path)],
+                               capture_output=True, text=True)
+    assert elsewhere.returncode == 1 and "no MANIFEST.json" in elsewhere.stdout
+    by_path = subprocess.run([sys.executable, str(tmp_path / "ok" / "verify.py"), str(tmp_path / "ok")],
+                             capture_output=True, text=True)
+    assert by_path.returncode == 0 and by_path.stdout.startswith("OK:")
     events = [json.loads(line) for line in archive.read("chain/events.jsonl").splitlines()]
     assert [e["seq"] for e in events] == sorted(e["seq"] for e in events) and len(events) > 10
     links = archive.read("chain/links.jsonl").splitlines()
