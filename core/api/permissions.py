@@ -1,5 +1,6 @@
 """API permission classes. Deny by default; each view names the token scope family it needs."""
 
+from django.utils.translation import gettext as _
 from rest_framework import permissions
 
 from core.errors import PermissionDenied
@@ -40,7 +41,10 @@ class Authenticated(permissions.BasePermission):
         else:
             needed = write
         # Named, so that whoever holds the token knows which one to ask for (a 403 in the one error shape).
-        raise PermissionDenied(
-            f"This API token lacks the scope {needed}" + (f" (or {write})" if needed != write else "")
-            + f"; it holds {', '.join(sorted(token.scopes)) or 'no scope'}.",
-            code="missing_scope", details={"required_scope": needed, "token_scopes": sorted(token.scopes)})
+        held = ", ".join(sorted(token.scopes)) or "-"
+        if needed != write:
+            message = _("This API token lacks the scope %(scope)s (or %(write)s); it holds: %(held)s.")
+        else:
+            message = _("This API token lacks the scope %(scope)s; it holds: %(held)s.")
+        raise PermissionDenied(message % {"scope": needed, "write": write, "held": held}, code="missing_scope",
+                               details={"required_scope": needed, "token_scopes": sorted(token.scopes)})

@@ -414,7 +414,7 @@ def test_read_scope_cannot_write_and_other_scopes_cannot_read(world, users):
     reader = bearer_client(users["developer"], ["registry:read"])
     assert reader.get(f"{API}/passports/{world.key}/").status_code == 200
     response = reader.patch(f"{API}/passports/{world.key}/", {"name": "x"}, format="json")
-    assert_error(response, 403, "permission_denied")
+    assert assert_error(response, 403, "missing_scope")["details"]["required_scope"] == "registry:write"
     response = reader.post(f"{API}/passports/{world.key}/versions/", {"artifact": onnx_upload()}, format="multipart")
     assert_error(response, 403)
     auditor_token = bearer_client(users["developer"], ["audit:read"])
