@@ -44,9 +44,9 @@ from core import signing
 from core.errors import DomainError
 from serving import guards
 from serving.agent import manifest as mf
-from serving.choices import Environment
 from serving.models import Deployment, Release
 from serving.releases import release_build, release_paths, release_sign
+from serving.services import needs_two_hosts
 
 INSTALL_COMMAND = "pip install 'model-governance[kserve]'"
 MODEL_ROOT = "/mnt/models"
@@ -267,13 +267,14 @@ def bundle_release(*, actor, deployment: Deployment) -> Release:
     return release
 
 
-def render(*, actor, deployment: Deployment, bundle_url: str | None = None, namespace: str = "") -> dict:
+def render(*, actor, deployment: Deployment, bundle_url: str | None = None, namespace: str = "",
+           release: Release | None = None) -> dict:
     """The three objects for ``deployment``'s champion, as plain dictionaries and as one YAML stream.
 
     ``bundle_url`` is where the cluster downloads the bundle (the control plane's capability URL by default);
     ``MG_KSERVE_STORAGE_URI`` overrides it for teams that copy bundles into their own object store.
     """
-    release = bundle_release(actor=actor, deployment=deployment)
+    release = release or bundle_release(actor=actor, deployment=deployment)  # checked and built once
     version = deployment.version
     kserve = sdk()
     from kubernetes.client import (
@@ -300,7 +301,7 @@ def render(*, actor, deployment: Deployment, bundle_url: str | None = None, name
     }
     meta = {"name": name, "labels": governance, **({"namespace": namespace} if namespace else {})}
     key_volume = f"{name}-release-key"[:63]
-    replicas = 2 if _needs_two(deployment) else 1
+    replicas = 2 if needs_two_hosts(deployment.passport, deployment.environment) else 1
     isvc = kserve.V1beta1InferenceService(
         api_version=f"{kserve.constants.KSERVE_GROUP}/v1beta1",
         kind=kserve.constants.KSERVE_KIND_INFERENCESERVICE,
@@ -344,11 +345,7 @@ def render_for(request, deployment: Deployment, namespace: str = "") -> dict:
     release = bundle_release(actor=request.user, deployment=deployment)
     url = request.build_absolute_uri(reverse("serving-kserve-bundle", kwargs={
         "token": bundle_token(release), "name": f"{model_name(deployment.passport.key)}.tar.gz"}))
-    return render(actor=request.user, deployment=deployment, bundle_url=url, namespace=namespace)
-
-
-def _needs_two(deployment: Deployment) -> bool:
-    return deployment.passport.risk_tier == 1 and deployment.environment == Environment.PRODUCTION
+    return render(actor=request.user, deployment=deployment, bundle_url=url, namespace=namespace, release=release)
 
 
 def _storage_uri(release: Release, bundle_url: str | None) -> str:

@@ -266,8 +266,13 @@ def _check_strategy(strategy: str, challenger, canary_percent: int) -> None:
                           field="canary_percent")
 
 
+def needs_two_hosts(passport, environment: str) -> bool:
+    """Tier 1 in production is served by at least 2 hosts (or replicas), for fault tolerance."""
+    return passport.risk_tier == 1 and environment == Environment.PRODUCTION
+
+
 def _require_hosts_for_tier(passport, environment: str, hosts: list[Host]) -> None:
-    if passport.risk_tier == 1 and environment == Environment.PRODUCTION and len(hosts) < 2:
+    if needs_two_hosts(passport, environment) and len(hosts) < 2:
         raise DomainError(_("A tier-1 model in production is served by at least 2 hosts, for fault tolerance."),
                           code="too_few_hosts", field="hosts")
 

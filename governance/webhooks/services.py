@@ -218,8 +218,6 @@ def delivery_attempt(delivery_id: int, *, manual: bool = False) -> WebhookDelive
 def delivery_redeliver(*, actor, delivery: WebhookDelivery) -> WebhookDelivery:
     """Send a delivery again now, whatever became of it, with the same message id; logged as a manual attempt."""
     perms.manage(actor).enforce()
-    if delivery.subscriber_id is None:
-        raise DomainError(_("No such delivery."), code="not_found")
     return delivery_attempt(delivery.pk, manual=True)
 
 
