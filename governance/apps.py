@@ -13,6 +13,8 @@ class GovernanceConfig(AppConfig):
         # The rooms' answers to the hooks, relations and signals of the rooms below them (core.hooks).
         from governance.accounts import lockout  # noqa: F401  login lockouts audited
         from governance.accounts import receivers as account_receivers  # noqa: F401  role / team changes audited
+        from governance.dossier import jobs as dossier_jobs  # noqa: F401  exports as background jobs
+        from governance.jobs import tasks as job_tasks  # noqa: F401  the job task that services send by name
         from governance.ledger import providers as ledger_providers  # noqa: F401
         from governance.webhooks import receivers as webhook_receivers  # noqa: F401  audit events -> deliveries
         from governance.workflow import permissions as workflow_permissions  # noqa: F401

@@ -9,6 +9,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from governance.jobs.selectors import job_counts
 from governance.ledger.permissions import managed_units
 from governance.workflow.choices import FindingStatus
 from governance.workflow.models import Finding, ValidatorAssignment
@@ -84,4 +85,4 @@ def navigation(request):
             item["badge"] = counts["total"] or None
             item["badge_alert"] = counts["overdue"] > 0
             item["badge_title"] = _("Assigned validations, open findings you own and approvals expiring soon")
-    return {"nav_items": items}
+    return {"nav_items": items, "nav_jobs": job_counts(user=user)}

@@ -12,6 +12,7 @@ from governance import views
 from governance.accounts import views as account_views
 from governance.audit import views as audit_views
 from governance.dossier import views as dossier_views
+from governance.jobs import views as job_views
 from governance.ledger import views as ledger_pages
 from governance.webhooks import views as webhook_views
 from governance.workflow import views as workflow_views
@@ -28,11 +29,19 @@ governance_patterns = [
     path("webhooks/<int:pk>/rotate/", webhook_views.webhook_rotate, name="webhook_rotate"),
     path("webhooks/<int:pk>/deliveries/<int:delivery>/redeliver/", webhook_views.webhook_redeliver,
          name="webhook_redeliver"),
+    path("jobs/", job_views.job_list, name="job_list"),
+    path("jobs/<int:pk>/", job_views.job_detail, name="job_detail"),
+    path("jobs/<int:pk>/progress/", job_views.job_progress, name="job_progress"),
+    path("jobs/<int:pk>/download/", job_views.job_download, name="job_download"),
     path("reviews/", workflow_views.inbox, name="inbox"),
     path("portfolio/", workflow_views.portfolio, name="portfolio"),
     path("passports/<slug:key>/dossier.pdf", dossier_views.passport_dossier, name="passport_dossier"),
     path("passports/<slug:key>/evidence-pack.zip", dossier_views.passport_evidence_pack,
          name="passport_evidence_pack"),
+    path("passports/<slug:key>/dossier/prepare/", dossier_views.passport_dossier_prepare,
+         name="passport_dossier_prepare"),
+    path("passports/<slug:key>/evidence-pack/prepare/", dossier_views.passport_evidence_pack_prepare,
+         name="passport_evidence_pack_prepare"),
 ]
 
 VERSION = "passports/<slug:key>/versions/<int:number>/review/"

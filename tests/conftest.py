@@ -101,3 +101,31 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "postgres" in item.keywords and not on_postgres:
             item.add_marker(pytest.mark.skip(reason="needs PostgreSQL (set DATABASE_URL)"))
+
+
+@pytest.fixture
+def job_worker(settings):
+    """A real Celery worker (a thread of this process, solo pool) consuming background jobs from a queue of this
+    test's own; pair it with ``django_db(transaction=True)`` so that it sees what the test commits."""
+    import uuid
+
+    from celery.contrib.testing.worker import start_worker
+
+    from governance.celery import app, ensure_broker_folders
+
+    ensure_broker_folders()
+    settings.MG_JOB_QUEUE = f"jobs-test-{uuid.uuid4().hex[:12]}"
+    with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=30, loglevel="WARNING",
+                      queues=[settings.MG_JOB_QUEUE]) as worker:
+        yield worker
+
+
+@pytest.fixture
+def eager():
+    """Celery tasks run inline, in the test's own transaction (errors propagate)."""
+    from governance.celery import app
+
+    saved = app.conf.task_always_eager, app.conf.task_eager_propagates
+    app.conf.task_always_eager = app.conf.task_eager_propagates = True
+    yield
+    app.conf.task_always_eager, app.conf.task_eager_propagates = saved

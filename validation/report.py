@@ -14,6 +14,7 @@ import hashlib
 from dataclasses import dataclass
 
 from django.template.loader import render_to_string
+from django.utils.translation import gettext as _
 
 from core.pdf import StaticOnlyFetcher, figure_data_uri, html_to_pdf
 from validation import hooks, run_display
@@ -96,13 +97,17 @@ def _thin_markers(trace: dict, most: int = 120) -> dict:
     return {**trace, "x": [xs[i] for i in keep], "y": [ys[i] for i in keep]}
 
 
-def render(*, run, conclusion: str, issued_by, issued_at, exceptions: dict | None = None) -> Rendered:
+def render(*, run, conclusion: str, issued_by, issued_at, exceptions: dict | None = None,
+           progress=None) -> Rendered:
     """Render both documents of a report; raises whatever rendering raised (the caller stores nothing then)."""
+    tell = progress or (lambda step, percent: None)
+    tell(_("Rendering the HTML document"), 10)
     context = report_context(run=run, conclusion=conclusion, issued_by=issued_by, issued_at=issued_at,
                              exceptions=exceptions)
     html = render_html(context)
     sha256 = hashlib.sha256(html).hexdigest()
     fetcher = StaticOnlyFetcher()
+    tell(_("Drawing the charts and rendering the PDF"), 35)
     pdf = render_pdf(context, report_sha256=sha256, fetcher=fetcher)
     return Rendered(html=html, sha256=sha256, pdf=pdf, pdf_sha256=hashlib.sha256(pdf).hexdigest(),
                     refused=tuple(fetcher.refused))

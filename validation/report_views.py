@@ -16,7 +16,8 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from core.errors import DomainError
 from core.forms import apply_domain_error
-from validation import guards, hooks, run_display, selectors, services
+from governance.jobs import services as job_services
+from validation import guards, hooks, jobs, run_display, selectors, services
 from validation.api.reports import CSP, file_response
 from validation.forms import ReportIssueForm
 from validation.gaps import run_gaps
@@ -31,16 +32,19 @@ def report_issue(request, pk: int):
     form = ReportIssueForm(request.POST or None, skipped=skipped)
     if request.method == "POST" and form.is_valid():
         try:
-            report = services.report_issue_generated(actor=request.user, run=run,
-                                                     conclusion=form.cleaned_data["conclusion"],
-                                                     exceptions=form.exceptions())
+            # refused at once with the form's errors; the rendering itself runs in the background
+            run, conclusion, _exceptions = services.report_issue_check(
+                actor=request.user, run=run, conclusion=form.cleaned_data["conclusion"],
+                exceptions=form.exceptions())
+            job = job_services.job_start(
+                actor=request.user, kind=jobs.ISSUE_REPORT, back_url=jobs.back_url(run),
+                params=jobs.params_for(run, conclusion=conclusion, exceptions=form.exceptions()))
         except DomainError as exc:
             field = f"exception_{exc.details['skipped'][0]}" if exc.code == "required_test_skipped" else None
             apply_domain_error(form, exc, default_field=field or "conclusion")
         else:
-            messages.success(request, _("Report issued. Sign-offs now bind to its SHA-256 %(digest)s.")
-                             % {"digest": report.sha256[:12]})
-            return redirect("validation:report_html", pk=report.pk)
+            messages.info(request, _("The report is being issued; this page shows the progress."))
+            return redirect("governance:job_detail", pk=job.pk)
     version = run.version
     context = {
         "run": run, "version": version, "passport": version.passport, "form": form,

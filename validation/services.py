@@ -83,33 +83,42 @@ def _report_insert(*, actor: Actor, version, stored, staged, filename, conclusio
     return report
 
 
-def report_issue_generated(*, actor: Actor, run, conclusion: str, exceptions: dict | None = None) -> ValidationReport:
-    """Freeze the report of a succeeded run: render the HTML document (its sha256 is the report digest sign-offs
-    bind to) and the PDF (that digest in every footer) once, store both, and record the report in force.
-
-    A run that skipped a test its tier policy requires is issued only with the validator's justified exception
-    for each such test (``exceptions``: {test: justification}), frozen into the report; otherwise refused with
-    ``required_test_skipped`` naming them. Rendering happens before anything is stored; a failure stores nothing.
-    Files written before the database transaction are removed again if it fails."""
-
-
+def report_issue_check(*, actor: Actor, run, conclusion: str, exceptions: dict | None = None):
+    """Everything ``report_issue_generated`` refuses, asked before any rendering: who may issue, the run's state,
+    the conclusion and the exceptions. Returns the run (fresh), the stripped conclusion and the exceptions."""
     run = ValidationRun.objects.select_related("version__passport", "reference", "validation", "champion").get(
         pk=run.pk)
-    version = run.version
-    guards.issue_report(actor, version).enforce()
+    guards.issue_report(actor, run.version).enforce()
     if run.state != RunState.SUCCEEDED:
         raise Conflict(_("Only a succeeded run can be issued as a report; run #%(n)s is %(state)s.")
                        % {"n": run.pk, "state": run.get_state_display().lower()}, code="run_not_succeeded")
     conclusion = (conclusion or "").strip()
     if not conclusion:
         raise DomainError(_("A report needs the validator's conclusion."), code="required", field="conclusion")
-    exceptions = _report_exceptions(run, exceptions)
+    return run, conclusion, _report_exceptions(run, exceptions)
+
+
+def report_issue_generated(*, actor: Actor, run, conclusion: str, exceptions: dict | None = None,
+                           progress=None) -> ValidationReport:
+    """Freeze the report of a succeeded run: render the HTML document (its sha256 is the report digest sign-offs
+    bind to) and the PDF (that digest in every footer) once, store both, and record the report in force.
+
+    A run that skipped a test its tier policy requires is issued only with the validator's justified exception
+    for each such test (``exceptions``: {test: justification}), frozen into the report; otherwise refused with
+    ``required_test_skipped`` naming them. Rendering happens before anything is stored; a failure stores nothing.
+    Files written before the database transaction are removed again if it fails. ``progress(step, percent)``,
+    when given, hears how far the rendering is (the background job's page shows it)."""
+    run, conclusion, exceptions = report_issue_check(actor=actor, run=run, conclusion=conclusion,
+                                                     exceptions=exceptions)
+    version = run.version
     issued_at = timezone.now().replace(microsecond=0)
     rendered = report_render.render(run=run, conclusion=conclusion, issued_by=actor, issued_at=issued_at,
-                                    exceptions=exceptions)
+                                    exceptions=exceptions, progress=progress)
     if rendered.refused:
         raise DomainError(_("The report asked for resources outside the platform; it was not issued."),
                           code="render_refused", details={"urls": list(rendered.refused)[:10]})
+    if progress:
+        progress(_("Storing the documents"), 90)
     folder = f"reports/{version.passport.key}/v{version.number}"
     written = []
     try:

@@ -18,7 +18,7 @@ import time
 import uuid
 
 from celery import shared_task
-from celery.signals import worker_ready
+from celery.signals import worker_process_init, worker_ready
 from celery.utils.log import get_task_logger
 from django.conf import settings
 from django.core.files.storage import default_storage
@@ -197,3 +197,27 @@ def _recover_at_start(sender=None, **kwargs):
         recover_runs.apply_async(countdown=stale + 1, **options)
     except Exception:  # the broker may be down at start; beat or the next start will try again
         logger.exception("could not schedule the recovery of validation runs")
+
+
+def _warmup_enabled() -> bool:
+    return bool(getattr(settings, "MG_WORKER_WARMUP", True))
+
+
+@worker_process_init.connect
+def _warm_pool_process(**kwargs):
+    """A prefork pool's child takes the tasks: it warms itself (validation.warmup) in a background thread, since
+    this signal's handler must return within seconds."""
+    if _warmup_enabled():
+        from validation.warmup import warm_in_background
+
+        warm_in_background("pool process")
+
+
+@worker_ready.connect
+def _warm_solo_worker(sender=None, **kwargs):
+    """A solo or threads pool runs tasks in the worker's own process: warm that one."""
+    pool = getattr(sender, "pool", None)
+    if _warmup_enabled() and type(pool).__module__.rsplit(".", 1)[-1] in ("solo", "thread"):
+        from validation.warmup import warm_in_background
+
+        warm_in_background("worker")

@@ -78,22 +78,30 @@ def _stamp(now: dt.datetime) -> str:
     return now.astimezone(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
 
 
-def _render(actor: Actor, passport, now):
+def _silent(step: str, percent: int) -> None:
+    return None
+
+
+def _render(actor: Actor, passport, now, progress=_silent, scale: float = 1.0):
+    progress(_("Verifying the audit chain"), int(5 * scale))
     checkpoint_write(reason=f"export of {passport.key}")  # every export anchors the chain outside the database
     verification = audit_verify()
+    progress(_("Collecting the records"), int(25 * scale))
     records = dossier_records(passport, verification=verification)
     records_bytes = canonical_json(records)
     records_sha256 = hashlib.sha256(records_bytes).hexdigest()
+    progress(_("Rendering the dossier PDF"), int(40 * scale))
     pdf = render_dossier_pdf(records, records_sha256=records_sha256, generated_by=actor.get_username(),
                              generated_at=now)
     return verification, records, records_bytes, records_sha256, pdf
 
 
-def dossier_export(*, actor: Actor, passport) -> Dossier:
-    """Verify the chain, render the passport's dossier PDF and record ``dossier.exported`` with its sha256."""
+def dossier_export(*, actor: Actor, passport, progress=_silent) -> Dossier:
+    """Verify the chain, render the passport's dossier PDF and record ``dossier.exported`` with its sha256.
+    ``progress(step, percent)`` hears how far it is (the background job's page shows it)."""
     _require(actor, passport)
     now = timezone.now()
-    verification, _events, _records, records_sha256, pdf = _render(actor, passport, now)
+    verification, _events, _records, records_sha256, pdf = _render(actor, passport, now, progress)
     dossier = Dossier(content=pdf, sha256=hashlib.sha256(pdf).hexdigest(), records_sha256=records_sha256,
                       filename=f"{passport.key}-dossier-{_stamp(now)}.pdf")
     with transaction.atomic(durable=True):
@@ -204,9 +212,10 @@ def _readme(passport, manifest_head: dict) -> bytes:
     return render_to_string("governance/dossier/README.txt", {**manifest_head, "passport": passport}).encode()
 
 
-def _write_pack(writer: _PackWriter, actor: Actor, passport, now) -> dict:
+def _write_pack(writer: _PackWriter, actor: Actor, passport, now, progress=_silent) -> dict:
     upto = AuditEvent.objects.aggregate(head=Max("seq"))["head"] or 0
-    verification, records, records_bytes, records_sha256, pdf = _render(actor, passport, now)
+    verification, records, records_bytes, records_sha256, pdf = _render(actor, passport, now, progress, scale=0.6)
+    progress(_("Adding the chain proof"), 45)
     writer.add_bytes("dossier.pdf", pdf)
     writer.add_bytes("records.json", records_bytes)
     writer.add_bytes("chain/verification.json", canonical_json(verification.as_dict()))
@@ -217,7 +226,9 @@ def _write_pack(writer: _PackWriter, actor: Actor, passport, now) -> dict:
                                                    passport_events(passport).filter(seq__lte=upto).iterator()))
     writer.add_stream("chain/links.jsonl", _jsonl(_chain_links(upto)))
     writer.add_bytes("verify.py", VERIFY_SCRIPT.read_bytes())
+    progress(_("Adding the issued reports"), 60)
     reports = _add_reports(writer, passport)
+    progress(_("Checking the digests of artifacts and datasets"), 75)
     head = {"format": PACK_FORMAT, "passport": passport.key, "generated_at": now.astimezone(dt.UTC).isoformat(),
             "generated_by": actor.get_username(), "records_sha256": records_sha256,
             "dossier_sha256": hashlib.sha256(pdf).hexdigest(), "chain": verification.as_dict(),
@@ -230,7 +241,7 @@ def _write_pack(writer: _PackWriter, actor: Actor, passport, now) -> dict:
     return manifest
 
 
-def evidence_pack_export(*, actor: Actor, passport) -> EvidencePack:
+def evidence_pack_export(*, actor: Actor, passport, progress=_silent) -> EvidencePack:
     """Build the passport's evidence pack in a temporary file and record ``evidence_pack.exported`` with its
     sha256 (and the manifest's). Contents: README.txt, MANIFEST.json (sha256 and size of every other file, the
     recorded and recomputed digests of every artifact and dataset), dossier.pdf, records.json, every issued
@@ -242,7 +253,7 @@ def evidence_pack_export(*, actor: Actor, passport) -> EvidencePack:
     try:
         writer = _PackWriter(handle)
         with writer.zip:
-            manifest = _write_pack(writer, actor, passport, now)
+            manifest = _write_pack(writer, actor, passport, now, progress)
         size, digest = handle.seek(0, 2), hashlib.sha256()
         handle.seek(0)
         for chunk in iter(lambda: handle.read(CHUNK), b""):

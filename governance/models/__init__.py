@@ -4,6 +4,7 @@ Import a model from its room (`governance.accounts.models`, ...), never from her
 
 from governance.accounts.models import ApiToken, BusinessUnit, Team, User
 from governance.audit.models import AuditChainHead, AuditEvent
+from governance.jobs.models import Job
 from governance.ledger.models import BusinessCase, LedgerEntry, LedgerYearTotal, PlanLine
 from governance.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookSubscriber
 from governance.workflow.models import (
@@ -19,5 +20,5 @@ __all__ = [
     "ApiToken", "AuditChainHead", "AuditEvent", "BusinessUnit", "Team", "User",
     "ChecklistItem", "Finding", "RiskTierPolicy", "SignOff", "ValidatorAssignment", "VersionReview",
     "BusinessCase", "LedgerEntry", "LedgerYearTotal", "PlanLine",
-    "WebhookAttempt", "WebhookDelivery", "WebhookSubscriber",
+    "Job", "WebhookAttempt", "WebhookDelivery", "WebhookSubscriber",
 ]

@@ -200,6 +200,7 @@ CELERY_BEAT_SCHEDULE: dict = {
     "serving-hosts-check-lost": {"task": "serving.hosts_check_lost",
                                  "schedule": env.float("MG_HOST_CHECK_SECONDS", default=15.0)},
     "serving-book-usage": {"task": "serving.book_usage", "schedule": 3600.0},
+    "jobs-sweep": {"task": "governance.jobs.sweep", "schedule": 60.0},
     "webhooks-sweep": {"task": "governance.webhooks.tasks.webhooks_sweep", "schedule": 60.0},
 }
 
@@ -222,6 +223,14 @@ MG_WEBHOOK_TIMEOUT_SECONDS = env.float("MG_WEBHOOK_TIMEOUT_SECONDS", default=10.
 MG_WEBHOOK_ALLOWED_HOSTS = env.list("MG_WEBHOOK_ALLOWED_HOSTS", default=[])
 MG_WEBHOOK_QUEUE = env.str("MG_WEBHOOK_QUEUE", default="") or None  # None: the default queue
 
+# --- Background jobs (reports, dossiers, evidence packs) -----------------------------------------------------
+# The queue they go to (empty: the default one), how often a job whose worker died is tried, after how long a
+# queued job nobody took is sent again, and how long a prepared file stays downloadable.
+MG_JOB_QUEUE = env.str("MG_JOB_QUEUE", default="") or None
+MG_JOB_MAX_ATTEMPTS = env.int("MG_JOB_MAX_ATTEMPTS", default=3)
+MG_JOB_RESEND_SECONDS = env.int("MG_JOB_RESEND_SECONDS", default=300)
+MG_JOB_RESULT_TTL_HOURS = env.float("MG_JOB_RESULT_TTL_HOURS", default=24.0)
+
 # --- Validation runs ----------------------------------------------------------------------------
 MG_VALIDATION_QUEUE = env.str("MG_VALIDATION_QUEUE", default="") or None  # None: the default queue
 MG_VALIDATION_HEARTBEAT_SECONDS = env.int("MG_VALIDATION_HEARTBEAT_SECONDS", default=10)
@@ -229,6 +238,8 @@ MG_VALIDATION_STALE_SECONDS = env.int("MG_VALIDATION_STALE_SECONDS", default=120
 MG_VALIDATION_MAX_ATTEMPTS = env.int("MG_VALIDATION_MAX_ATTEMPTS", default=3)
 MG_VALIDATION_REQUEUE_SECONDS = env.int("MG_VALIDATION_REQUEUE_SECONDS", default=900)
 MG_VALIDATION_SOFT_TIME_LIMIT = env.int("MG_VALIDATION_SOFT_TIME_LIMIT", default=3600)
+# A starting worker runs one small in-memory validation so that its first real run skips 5-15 s of imports.
+MG_WORKER_WARMUP = env.bool("MG_WORKER_WARMUP", default=True)
 
 # --- Serving (control plane) ------------------------------------------------------------------
 # How often agents poll their desired state (a rollback reaches the hosts within about one interval), after how

@@ -28,3 +28,5 @@ WHITENOISE_AUTOREFRESH = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-db.sqlite3")}  # noqa: F405
 MG_SIGNING_KEY_FILE = str(VAR_DIR / "keys" / "test-signing-key.pem")
+# The suite's in-process workers take jobs at once; the warm-up has a test of its own (tests/validation).
+MG_WORKER_WARMUP = False

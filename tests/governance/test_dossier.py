@@ -280,7 +280,9 @@ def test_ui_exports_card_and_access(client, world, users):
     assert client.get(dossier_url).status_code == 404 and client.get(pack_url).status_code == 404
     client.force_login(users["auditor"])
     page = client.get(url).content.decode()
-    assert "Auditor exports" in page and dossier_url in page and pack_url in page
+    assert "Auditor exports" in page  # the card prepares both in the background (tests/governance/test_jobs.py)
+    for name in ("passport_dossier_prepare", "passport_evidence_pack_prepare"):
+        assert f'action="{reverse(f"governance:{name}", args=[world.key])}"' in page
     response = client.get(dossier_url)
     assert response.status_code == 200 and response["Content-Type"] == "application/pdf"
     assert response.content.startswith(b"%PDF")
@@ -292,16 +294,6 @@ def test_ui_exports_card_and_access(client, world, users):
 
 
 # --------------------------------------------------------------------------- ML01 / ML04 auto evidence
-
-
-@pytest.fixture
-def eager():
-    from governance.celery import app
-
-    saved = app.conf.task_always_eager, app.conf.task_eager_propagates
-    app.conf.task_always_eager = app.conf.task_eager_propagates = True
-    yield
-    app.conf.task_always_eager, app.conf.task_eager_propagates = saved
 
 
 def _dataset(passport, actor, frame, name, kind):
@@ -363,7 +355,7 @@ def test_a_succeeded_run_fills_ml01_and_ml04_auto_evidence(developer, owner, tea
 
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
-def test_an_auditor_downloads_both_exports_from_the_passport_page(live_server, tmp_path):
+def test_an_auditor_prepares_both_exports_in_the_background_and_downloads_them(live_server, tmp_path, job_worker):
     from tests.ui.test_browser import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS
 
     sync_api = pytest.importorskip("playwright.sync_api")
@@ -388,11 +380,30 @@ def test_an_auditor_downloads_both_exports_from_the_passport_page(live_server, t
         assert card.is_visible() and page.locator("text=<script>alert(1)</script>").count() >= 1
         card.scroll_into_view_if_needed()
         page.screenshot(path=str(SCREENSHOTS / "auditor-exports-card.png"), full_page=True)
-        with page.expect_download() as dossier_download:
-            page.click("#export-dossier")
-        with page.expect_download() as pack_download:
-            page.click("#export-evidence-pack")
+        downloads = []
+        for button in ("#export-dossier", "#export-evidence-pack"):
+            page.goto(f"{live_server.url}/passports/{passport.key}/")
+            page.click(button)  # a background job: its page shows the progress, then the download
+            page.wait_for_url("**/jobs/*/")
+            assert page.locator("#job-card").is_visible()
+            page.locator("#job-download").wait_for(timeout=120_000)
+            assert page.locator("#job-card").get_attribute("data-state") == "succeeded"
+            page.wait_for_function("!document.querySelector('#nav-jobs')")  # seen: the navigation calms down
+            page.screenshot(path=str(SCREENSHOTS / f"job-{button[1:]}.png"), full_page=True)
+            with page.expect_download() as download:
+                page.click("#job-download")
+            downloads.append(download)
+        dossier_download, pack_download = downloads
         dossier_path, pack_path = dossier_download.value.path(), pack_download.value.path()
+        page.goto(f"{live_server.url}/jobs/")
+        assert page.locator("#job-table tbody tr").count() == 2
+        assert page.locator("#nav-jobs").count() == 0  # both seen: nothing left to announce
+        from governance.jobs.models import Job
+        from tests.ui.test_browser_signoff import shoot_pages
+
+        pack_job = Job.objects.get(kind="dossier.evidence_pack")
+        shoot_pages(page, live_server, {"list": "/jobs/", "detail": f"/jobs/{pack_job.pk}/",
+                                        "passport": f"/passports/{passport.key}/"}, "jobs")
         assert dossier_download.value.suggested_filename.endswith(".pdf")
         assert Path(dossier_path).read_bytes().startswith(b"%PDF")
         with zipfile.ZipFile(pack_path) as archive:

@@ -72,6 +72,7 @@ def test_agent_serves_its_desired_state_and_rolls_back_under_load(serving, live_
     assert wait_for(lambda: served_version(agent, key) == 2, what="v2 served")
 
     answers: list[int] = []
+    by_thread: dict[int, list[int]] = {}
     failures: list[tuple] = []
     stop = threading.Event()
 
@@ -81,6 +82,7 @@ def test_agent_serves_its_desired_state_and_rolls_back_under_load(serving, live_
                                             {"features": {"x0": 0.1, "x1": 0.2, "x2": 0.3}})
             if status == 200:
                 answers.append(int(headers["x-model-version"]))
+                by_thread.setdefault(threading.get_ident(), []).append(answers[-1])
             else:
                 failures.append((status, payload))
 
@@ -97,8 +99,13 @@ def test_agent_serves_its_desired_state_and_rolls_back_under_load(serving, live_
     for thread in threads:
         thread.join(30)
     assert not failures, failures[:3]
-    switch = answers.index(1)
-    assert set(answers[:switch]) == {2} and set(answers[switch:]) == {1}  # one switch, never back and forth
+    # Each client's requests are sequential: once one was answered by v1, none of its later ones is answered by
+    # v2 (one switch, never back and forth). Across clients a request in flight on v2 may finish after another
+    # client's first v1 answer: in-flight requests finish on the old session.
+    for sequence in by_thread.values():
+        switch = sequence.index(1) if 1 in sequence else len(sequence)
+        assert set(sequence[:switch]) <= {2} and set(sequence[switch:]) <= {1}, sequence
+    assert 1 in answers and 2 in answers
     assert took < 10, took
 
     wait_for(lambda: MonitoringWindow.objects.filter(host=host).exists(), timeout=30, what="a window delivered")

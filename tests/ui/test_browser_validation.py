@@ -114,7 +114,7 @@ def _progress(page) -> int | None:
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_validator_starts_a_run_watches_it_progress_and_reads_the_results(live_server, browser, settings,
-                                                                          own_queue):
+                                                                          own_queue, job_worker):
     settings.MG_VALIDATION_STEP_DELAY = 0.8
     model = build_demo_model("credit-scoring", n_rows=900)
     developer = UserFactory(username="dev", roles=["model_developer"])
@@ -213,8 +213,13 @@ def test_validator_starts_a_run_watches_it_progress_and_reads_the_results(live_s
     page.wait_for_url("**/issue/")
     page.fill("#id_conclusion", "Fit for purpose; calibration to be watched. <script>alert(1)</script>")
     page.click("#report-issue-form button[type=submit]")
-    page.wait_for_url("**/validation/reports/*/")
+    page.wait_for_url("**/jobs/*/")  # issued in the background by a worker; the job page follows it
+    page.locator("#job-open").wait_for(timeout=120_000)
     report = run.reports.get()
+    assert report.sha256[:12] in page.locator("#job-result").inner_text()
+    page.screenshot(path=str(SCREENSHOTS / "validation-report-job.png"), full_page=True)
+    page.click("#job-open")
+    page.wait_for_url("**/validation/reports/*/")
     assert page.title().startswith("Validation report")
     assert "<script>alert(1)</script>" in page.locator("#conclusion").inner_text()  # shown as text
     page.locator("#test-performance .chart .main-svg").first.wait_for()

@@ -55,6 +55,10 @@ PAGES = [
     Page("governance:token_list", lambda w: [], "developer", 200),
     Page("governance:inbox", lambda w: [], "val", 200),
     Page("governance:portfolio", lambda w: [], "risk", 200),
+    Page("governance:job_list", lambda w: [], "developer", 200),
+    Page("governance:job_detail", lambda w: [_job(w)], "auditor", 200, (("developer", 404), ("admin", 404))),
+    Page("governance:job_progress", lambda w: [_job(w)], "auditor", 200, (("developer", 404),)),
+    Page("governance:job_download", lambda w: [_job(w)], "auditor", 200, (("developer", 404), ("admin", 404))),
     Page("governance:passport_dossier", key, "auditor", 200, (*OUT, ("developer", 403))),
     Page("governance:passport_evidence_pack", key, "auditor", 200, (*OUT, ("developer", 403))),
     Page("governance:report_download", lambda w: [*ver(w), w.report], "val", 200, OUT),
@@ -128,6 +132,10 @@ PAGES = [
          "POST", lambda w: {"reverse-reason": "Booked twice."}),
     Page("governance:token_revoke", lambda w: [w.token], "developer", 302, (("outsider", 404),), "POST",
          lambda w: {}),
+    Page("governance:passport_dossier_prepare", key, "auditor", 302, (*OUT, ("developer", 403)), "POST",
+         lambda w: {}),
+    Page("governance:passport_evidence_pack_prepare", key, "auditor", 302, (*OUT, ("developer", 403)), "POST",
+         lambda w: {}),
     # the tier rises (a version is under review: it may only rise, for the next submission)
     Page("registry:passport_retier", key, "risk", 302, (*OUT, ("developer", 403), ("owner", 403)), "POST",
          lambda w: {"materiality": "high", "decision_type": w.passport.decision_type,
@@ -135,6 +143,21 @@ PAGES = [
                     "business_owner": w.passport.business_owner_id, "reason": "Exposure grew past the threshold."}),
     Page("logout", lambda w: [], "developer", 302, method="POST", data=lambda w: {}, public=True),
 ]
+
+
+def _job(w) -> int:
+    """A finished dossier job of the auditor's, with its file (made once per world)."""
+    if not hasattr(w, "job"):
+        from django.core.files.base import ContentFile
+
+        from governance.jobs.models import Job
+
+        job = Job.objects.create(kind="dossier.pdf", params={"passport": w.key}, title="Dossier",
+                                 created_by=w.users["auditor"], state="succeeded", progress=100,
+                                 result_name="d.pdf", result_content_type="application/pdf")
+        job.result_file.save("d.pdf", ContentFile(b"%PDF-1.7 test"))
+        w.job = job.pk
+    return w.job
 
 
 def _newest_run() -> int:

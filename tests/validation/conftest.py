@@ -25,16 +25,6 @@ def credit():
 
 
 @pytest.fixture
-def eager():
-    from governance.celery import app
-
-    saved = app.conf.task_always_eager, app.conf.task_eager_propagates
-    app.conf.task_always_eager = app.conf.task_eager_propagates = True
-    yield
-    app.conf.task_always_eager, app.conf.task_eager_propagates = saved
-
-
-@pytest.fixture
 def cast(db):
     from tests.governance.workflow_helpers import Cast
 

@@ -118,16 +118,27 @@ def test_a_rendering_failure_stores_nothing(done, cast, monkeypatch):
     assert not AuditEvent.objects.filter(action="report.issued").exists()
 
 
-def test_ui_issue_then_read_html_and_pdf(client, done, cast, outsider):
+def test_ui_issue_then_read_html_and_pdf(client, done, cast, outsider, eager, django_capture_on_commit_callbacks):
+    from governance.jobs.models import Job
+
     client.force_login(cast.validator)
     url = reverse("validation:report_issue", args=[done.run.pk])
     page = client.get(url)
     assert page.status_code == 200 and "report-issue-form" in page.content.decode()
     assert client.post(url, {"conclusion": ""}).status_code == 400
-    response = client.post(url, {"conclusion": f"Fit for purpose. {HOSTILE}"})
-    report = ValidationReport.objects.get()
-    assert response.status_code == 302 and response["Location"] == reverse("validation:report_html", args=[report.pk])
-    html = client.get(response["Location"])
+    assert not Job.objects.exists()  # refused at once, nothing started
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(url, {"conclusion": f"Fit for purpose. {HOSTILE}"})
+    report, job = ValidationReport.objects.get(), Job.objects.get()
+    # issued in the background: the job's page follows it and then links the report and the version
+    assert response.status_code == 302 and response["Location"] == reverse("governance:job_detail", args=[job.pk])
+    assert job.state == "succeeded" and job.result_url == reverse("validation:report_html", args=[report.pk])
+    assert job.back_url == reverse("registry:version_detail", args=[done.version.passport.key, done.version.number])
+    job_page = client.get(response["Location"]).content.decode()
+    assert f'href="{job.result_url}"' in job_page and f'href="{job.back_url}"' in job_page
+    assert report.sha256[:12] in job_page
+    html = client.get(job.result_url)
+    assert f'href="{job.back_url}"' in html.content.decode()  # the frozen report links back to its version
     assert html.status_code == 200 and hashlib.sha256(html.content).hexdigest() == report.sha256
     assert "script-src 'self'" in html["Content-Security-Policy"]
     pdf = client.get(reverse("validation:report_pdf", args=[report.pk]))

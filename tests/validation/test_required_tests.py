@@ -112,12 +112,13 @@ def test_approval_waits_for_a_risk_officer_to_accept_each_failed_or_excepted_tes
     assert row["report_exceptions"]["segments"]["justification"] == WHY
 
 
-def test_the_report_page_asks_for_the_exceptions(client, skipping):
+def test_the_report_page_asks_for_the_exceptions(client, skipping, eager, django_capture_on_commit_callbacks):
     client.force_login(skipping.validator)
     url = f"/validation/runs/{skipping.run.pk}/issue/"
     page = client.get(url).content.decode()
     assert "Exception for &#x27;segments&#x27;" in page or "Exception for 'segments'" in page
     response = client.post(url, {"conclusion": "Fit."})
     assert response.status_code == 400 and "skipped tests its tier policy requires" in response.content.decode()
-    response = client.post(url, {"conclusion": "Fit.", "exception_segments": WHY, "exception_champion": WHY})
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(url, {"conclusion": "Fit.", "exception_segments": WHY, "exception_champion": WHY})
     assert response.status_code == 302 and ValidationReport.objects.get().exceptions["champion"]["justification"]
