@@ -12,6 +12,7 @@ import logging
 
 from django.conf import settings
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -109,7 +110,8 @@ def raise_alert(*, kind: str, message: str, deployment: Deployment | None = None
                            "version": version.number if version is not None else None,
                            "host": host.name if host is not None else None})
         people = _people(passport) if passport else list(users_in_role(Role.ADMIN))
-        addresses = notify(people, f"Alert: {incident.title}", message)
+        addresses = notify(people, f"Alert: {incident.title}", message,
+                           path=reverse("serving:incident_detail", kwargs={"pk": incident.pk}))
         _entry(incident, TimelineKind.NOTIFICATION, str(MONITOR),
                f"E-mail to {len(addresses)} recipient(s)." if addresses else "Nobody to e-mail.",
                recipients=addresses)
@@ -144,7 +146,8 @@ def _apply_policy(alert: Alert, incident: Incident, deployment: Deployment) -> N
         _entry(incident, TimelineKind.ACTION, str(POLICY), text, action=action,
                generation=done.generation if done else None)
         if done is None:
-            notify(_people(deployment.passport), f"Action failed: {incident.title}", text)
+            notify(_people(deployment.passport), f"Action failed: {incident.title}", text,
+                   path=reverse("serving:incident_detail", kwargs={"pk": incident.pk}))
 
 
 # --------------------------------------------------------------------------- what raises alerts

@@ -19,8 +19,9 @@ def _layout(title: str = "", x: str = "", y: str = "", **extra) -> dict:
     layout = {
         "font": FONT, "margin": {"l": 60, "r": 20, "t": 40 if title else 20, "b": 50},
         "plot_bgcolor": "#ffffff", "paper_bgcolor": "#ffffff", "showlegend": False,
-        "xaxis": {"title": {"text": x}, "gridcolor": "#e9ecef", "zeroline": False},
-        "yaxis": {"title": {"text": y}, "gridcolor": "#e9ecef", "zeroline": False},
+        # automargin: long tick labels and titles get the room they need instead of being cut
+        "xaxis": {"title": {"text": x}, "gridcolor": "#e9ecef", "zeroline": False, "automargin": True},
+        "yaxis": {"title": {"text": y}, "gridcolor": "#e9ecef", "zeroline": False, "automargin": True},
     }
     if title:
         layout["title"] = {"text": title, "font": {"size": 14}}
@@ -37,7 +38,12 @@ def _fig(fid: str, title: str, data: list[dict], layout: dict) -> dict:
 
 
 def _legend() -> dict:
-    return {"showlegend": True, "legend": {"orientation": "h", "y": -0.2}}
+    """A horizontal legend above the plot, where it covers neither the data nor the x-axis title."""
+    return {"showlegend": True, "legend": {"orientation": "h", "x": 0, "xanchor": "left", "y": 1.02,
+                                           "yanchor": "bottom"}, "margin": {"t": 40}}
+
+
+SLANTED = {"tickangle": -40, "automargin": True}  # category axes with long names (features, bins)
 
 
 def _performance(test: dict, results: dict) -> list[dict]:
@@ -125,7 +131,7 @@ def _stability(test: dict, results: dict) -> list[dict]:
              "marker": {"color": MUTED}},
             {"type": "bar", "x": score.get("bins"), "y": score.get("current"), "name": _("Validation"),
              "marker": {"color": NEUTRAL}},
-        ], _layout("", _("Score bin"), _("Share of rows"), barmode="group", **_legend())))
+        ], _layout("", _("Score bin"), _("Share of rows"), barmode="group", xaxis=SLANTED, **_legend())))
     return out
 
 
@@ -136,7 +142,7 @@ def _drift(test: dict, results: dict) -> list[dict]:
     return [_fig("drift-scores", _("Drift test per column (Evidently)"), [
         {"type": "bar", "x": scores.get("columns"), "y": scores.get("scores"),
          "marker": {"color": [FAIL if d else PASS for d in scores.get("drifted") or []]}},
-    ], _layout("", "", _("Drift score")))]
+    ], _layout("", "", _("Drift score"), xaxis=SLANTED))]
 
 
 def _generalisation(test: dict, results: dict) -> list[dict]:
@@ -146,8 +152,8 @@ def _generalisation(test: dict, results: dict) -> list[dict]:
     return [_fig("generalisation", _("Train vs holdout"), [
         {"type": "bar", "x": gap.get("labels"), "y": gap.get("values"), "marker": {"color": [MUTED, NEUTRAL]},
          "text": [f"{v:.3f}" if isinstance(v, float) else "" for v in gap.get("values") or []],
-         "textposition": "outside"},
-    ], _layout("", "", test.get("metric_name") or results.get("headline") or ""))]
+         "textposition": "outside", "cliponaxis": False},
+    ], _layout("", "", test.get("metric_name") or results.get("headline") or "", margin={"t": 30}))]
 
 
 def _explainability(test: dict, results: dict) -> list[dict]:
@@ -175,7 +181,7 @@ def _robustness(test: dict, results: dict) -> list[dict]:
     return [_fig("robustness", _("Metric drop under noise in one feature"), [
         {"type": "bar", "x": drop.get("features"), "y": values,
          "marker": {"color": [FAIL if (v or 0) > 0.02 else NEUTRAL for v in values]}},
-    ], _layout("", "", _("Drop of %(metric)s") % {"metric": results.get("headline") or ""}))]
+    ], _layout("", "", _("Drop of %(metric)s") % {"metric": results.get("headline") or ""}, xaxis=SLANTED))]
 
 
 def _segments(test: dict, results: dict) -> list[dict]:

@@ -12,14 +12,17 @@ from core.forms import BootstrapFormMixin
 from validation.choices import RunState
 
 
-def _columns(datasets) -> list[str]:
-    """Every column of the datasets' recorded schemas, each once, in the order they first appear."""
-    seen: dict[str, None] = {}
+def _columns(datasets) -> dict[str, str]:
+    """Every column of the datasets' recorded schemas, each once, in the order they first appear, with its type."""
+    seen: dict[str, str] = {}
     for dataset in datasets:
         for column in dataset.schema or []:
             if isinstance(column, dict) and column.get("name"):
-                seen.setdefault(str(column["name"]), None)
-    return list(seen)
+                seen.setdefault(str(column["name"]), str(column.get("type") or ""))
+    return seen
+
+
+TARGET_TYPES = ("bool", "int", "float")
 
 
 class DatasetChoiceField(forms.ModelChoiceField):
@@ -55,10 +58,12 @@ class RunStartForm(BootstrapFormMixin, forms.Form):
         self.fields["target"].choices = [("", _("Select…")), *((c, c) for c in ordered)]
         self.fields["segment_column"].choices = [("", _("None")), *((c, c) for c in columns)]
         if not self.is_bound:
-            self._initial_choices(version, datasets, ordered)
+            fitting = [c for c in ordered if c not in features and columns[c] in TARGET_TYPES]
+            self._initial_choices(version, datasets, ordered, fitting)
 
-    def _initial_choices(self, version, datasets, ordered: list[str]) -> None:
-        """Preselect the newest reference and validation datasets and the passport's declared target."""
+    def _initial_choices(self, version, datasets, ordered: list[str], fitting: list[str]) -> None:
+        """Preselect the newest reference and validation datasets, and the target: the passport's declared one, or
+        else the only numeric column that is not a feature of the model."""
         by_kind = {}
         for dataset in datasets:
             by_kind.setdefault(dataset.kind, dataset)
@@ -70,6 +75,8 @@ class RunStartForm(BootstrapFormMixin, forms.Form):
         declared = (version.passport.target or "").strip()
         if declared in ordered:
             self.initial.setdefault("target", declared)
+        elif len(fitting) == 1:
+            self.initial.setdefault("target", fitting[0])
 
 
 class RunFilterForm(BootstrapFormMixin, forms.Form):

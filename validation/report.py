@@ -14,8 +14,10 @@ import hashlib
 from dataclasses import dataclass
 
 from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils.translation import gettext as _
 
+from core.links import absolute_url
 from core.pdf import StaticOnlyFetcher, figure_data_uri, html_to_pdf
 from validation import hooks, run_display
 from validation.gaps import run_gaps
@@ -70,7 +72,11 @@ def render_pdf(context: dict, *, report_sha256: str, fetcher: StaticOnlyFetcher 
         section.figures = [f for f in section.figures if f not in effects[PDF_EFFECT_PLOTS:]]
         for figure in section.figures:
             figure["uri"] = figure_data_uri(_print_figure(figure["figure"]), width=680, height=320)
-    html = render_to_string("validation/report/report.html", {**context, "pdf": True, "report_sha256": report_sha256})
+    version = context["version"]
+    online = absolute_url(reverse("registry:version_detail", kwargs={"key": context["passport"].key,
+                                                                      "number": version.number}))
+    html = render_to_string("validation/report/report.html", {**context, "pdf": True, "report_sha256": report_sha256,
+                                                               "online_url": online})
     return html_to_pdf(html, fetcher=fetcher)
 
 

@@ -23,7 +23,7 @@ from core.errors import PermissionDenied as DomainPermissionDenied
 from core.forms import apply_domain_error
 from core.views import paginate
 from registry import selectors as registry_selectors
-from validation import guards, run_display, selectors, services
+from validation import guards, hooks, run_display, selectors, services
 from validation.choices import RunState
 from validation.forms import RunFilterForm, RunStartForm
 
@@ -113,11 +113,16 @@ def run_detail(request, pk: int):
     run = selectors.run_get(user=request.user, pk=pk)
     sections, charts = run_display.sections(run.results or {})
     may_issue = run.state == RunState.SUCCEEDED and bool(guards.issue_report(request.user, run.version))
+    summary = run_display.summary_rows(run.results or {})
+    raised = hooks.test_findings(run)
+    for row in summary:
+        row["findings"] = raised.get(row["name"], [])
     context = {
         **_progress_context(request, run),
         "passport": run.version.passport, "version": run.version,
-        "summary": run_display.summary_rows(run.results or {}), "sections": sections, "charts": charts,
+        "summary": summary, "sections": sections, "charts": charts,
         "report_url": report_issue_url(run) if may_issue else None,
+        "raise_url": hooks.finding_raise_url(request.user, run) if run.state == RunState.SUCCEEDED else None,
         "environment": run.environment or {},
         "packages": sorted((run.environment or {}).get("packages", {}).items()),
         "planned": [run_display.check_label(name) for name in (run.thresholds or {}).get("tests", [])],

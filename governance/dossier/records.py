@@ -17,8 +17,10 @@ from collections import defaultdict
 
 from django.db.models import Q
 from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils import timezone
 
+from core.links import absolute_url
 from core.pdf import StaticOnlyFetcher, html_to_pdf
 from governance.audit.models import AuditEvent
 from governance.audit.services import ChainVerification
@@ -242,5 +244,6 @@ def render_dossier_pdf(records: dict, *, records_sha256: str, generated_by: str,
     html = render_to_string("governance/dossier/dossier.html", {
         "r": records, "records_sha256": records_sha256, "generated_by": generated_by,
         "generated_at": generated_at, "chain": records["audit_chain"],
+        "online_url": absolute_url(reverse("registry:passport_detail", kwargs={"key": records["passport"]["key"]})),
     })
     return html_to_pdf(html, fetcher=fetcher)

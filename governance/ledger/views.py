@@ -40,7 +40,7 @@ from governance.ledger.forms import (
     PortfolioFilterForm,
     ReverseForm,
 )
-from governance.ledger.models import LedgerEntry, LedgerYearTotal
+from governance.ledger.models import LedgerEntry
 from governance.ledger.permissions import BOOK, can_book
 
 ENTRIES_PER_PAGE = 25
@@ -60,9 +60,10 @@ CHART_MODELS = 8
 
 
 def _layout(y: str = "", **extra) -> dict:
-    return {"margin": {"l": 70, "r": 20, "t": 20, "b": 50}, "paper_bgcolor": "#fff", "plot_bgcolor": "#fff",
+    return {"margin": {"l": 70, "r": 20, "t": 40, "b": 50}, "paper_bgcolor": "#fff", "plot_bgcolor": "#fff",
             "yaxis": {"title": {"text": y}, "gridcolor": "#e9ecef", "separatethousands": True},
-            "xaxis": {"gridcolor": "#e9ecef"}, "legend": {"orientation": "h", "y": -0.18},
+            "xaxis": {"gridcolor": "#e9ecef", "automargin": True},
+            "legend": {"orientation": "h", "x": 0, "xanchor": "left", "y": 1.02, "yanchor": "bottom"},
             "separators": _(".,"), **extra}
 
 
@@ -103,20 +104,22 @@ def waterfall_chart(passport) -> dict:
 
 
 def portfolio_charts(rows: list) -> dict:
-    """Cumulative net P&L per model by year (the page's largest models) and plan vs actual to date."""
+    """Cumulative net P&L per model by month (the page's largest models; one grouped query) and plan vs actual to
+    date."""
     top = sorted(rows, key=lambda p: abs(p.net or 0), reverse=True)[:CHART_MODELS]
-    years: dict[int, list] = {}
-    for row in LedgerYearTotal.objects.filter(passport_id__in=[p.pk for p in top]).order_by("passport_id", "year") \
-            .values("passport_id", "year", "benefits", "costs"):
-        years.setdefault(row["passport_id"], []).append(row)
+    months: dict[int, list] = {}
+    for row in LedgerEntry.objects.filter(passport_id__in=[p.pk for p in top]).values("passport_id", "period") \
+            .order_by("passport_id", "period").annotate(net=Sum("amount_base")):
+        months.setdefault(row["passport_id"], []).append(row)
     lines = []
     for passport in top:
         running, xs, ys = Decimal(0), [], []
-        for row in years.get(passport.pk, []):
-            running += row["benefits"] + row["costs"]
-            xs.append(str(row["year"]))
+        for row in months.get(passport.pk, []):
+            running += row["net"]
+            xs.append(row["period"].isoformat())
             ys.append(float(running))
-        lines.append({"type": "scatter", "mode": "lines+markers", "name": passport.key, "x": xs, "y": ys})
+        lines.append({"type": "scatter", "mode": "lines", "name": passport.key, "x": xs, "y": ys,
+                      "line": {"shape": "hv"}})
     planned = [p for p in top if p.plan_twelfths is not None]
     plan_vs_actual = {"data": [
         {"type": "bar", "name": _("Plan to date"), "x": [p.key for p in planned],
@@ -124,7 +127,7 @@ def portfolio_charts(rows: list) -> dict:
         {"type": "bar", "name": _("Actual net P&L"), "x": [p.key for p in planned],
          "y": [float(p.net) for p in planned], "marker": {"color": "#0d6efd"}},
     ], "layout": _layout(barmode="group", showlegend=True)}
-    return {"cumulative": {"data": lines, "layout": _layout(showlegend=True, xaxis={"type": "category"})},
+    return {"cumulative": {"data": lines, "layout": _layout(showlegend=True, xaxis={"type": "date"})},
             "plan_vs_actual": plan_vs_actual if planned else None}
 
 

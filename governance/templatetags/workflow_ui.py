@@ -52,10 +52,9 @@ def digest(value, length: int = 12):
         return format_html('<span class="text-secondary">{}</span>', _("none yet"))
     return format_html(
         '<span class="digest-box"><code class="digest" title="{}">{}…</code>'
-        '<button type="button" class="btn-copy" data-copy-text="{}" data-copied-label="{}" title="{}" '
-        'aria-label="{}">{}</button></span>',
-        value, str(value)[: int(length)], value, _("Copied"), _("Copy the full value"), _("Copy the full value"),
-        _("Copy"),
+        '<button type="button" class="btn-copy" data-copy-text="{}" data-copied-label="{}" title="{}">{}</button>'
+        '</span>',
+        value, str(value)[: int(length)], value, _("Copied"), _("Copy the full value"), _("Copy"),
     )
 
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import json
 
-from django.conf import settings
 from django.utils.translation import gettext_lazy as _
+
+from core.links import absolute_url
 
 # family -> (label, the audit actions it covers: exact names or "prefix.")
 FAMILIES: dict[str, tuple] = {
@@ -50,7 +51,7 @@ def _iso(moment) -> str:
 
 def body_for(event) -> str:
     """The JSON body for an audit event, compact and with sorted keys: the same bytes on every attempt."""
-    base = settings.MG_BASE_URL.rstrip("/")
+    base = absolute_url("/").rstrip("/")
     data = {
         "event": {"seq": event.seq, "hash": event.hash, "action": event.action,
                   "occurred_at": _iso(event.occurred_at), "actor": event.actor_repr,

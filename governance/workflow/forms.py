@@ -69,9 +69,12 @@ class FindingRaiseForm(BootstrapFormMixin, forms.Form):
     title = forms.CharField(label=_("Title"), max_length=200)
     description = forms.CharField(label=_("Description"), required=False, max_length=20000,
                                   widget=forms.Textarea(attrs={"rows": 3}))
-    severity = forms.ChoiceField(label=_("Severity"), choices=FindingSeverity.choices)
+    severity = forms.ChoiceField(label=_("Severity"), choices=FindingSeverity.choices, initial=FindingSeverity.MEDIUM,
+                                 help_text=_("An open high finding blocks approval."))
     owner = forms.ModelChoiceField(label=_("Owner"), queryset=get_user_model().objects.none())
     due_date = forms.DateField(label=_("Due date"), widget=DateInput())
+    run = forms.IntegerField(required=False, widget=forms.HiddenInput)
+    test = forms.CharField(required=False, max_length=60, widget=forms.HiddenInput)
 
     def __init__(self, *args, version, **kwargs):
         super().__init__(*args, **kwargs)

@@ -143,6 +143,10 @@ class Finding(models.Model):
     raised_at = models.DateTimeField(default=timezone.now)
     from_signoff = models.ForeignKey(SignOff, on_delete=models.PROTECT, null=True, blank=True,
                                      related_name="condition_findings")
+    # A finding raised from a test that failed: the run and the test (its name in the run's results)
+    run = models.ForeignKey("validation.ValidationRun", on_delete=models.PROTECT, null=True, blank=True,
+                            related_name="+", verbose_name=_("validation run"))
+    test = models.CharField(_("failed test"), max_length=60, blank=True)
     resolution = models.TextField(_("resolution"), blank=True)
     accepted_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
                                     related_name="+")
@@ -156,6 +160,13 @@ class Finding(models.Model):
 
     def __str__(self) -> str:
         return f"[{self.severity}] {self.title}"
+
+    @property
+    def test_label(self) -> str:
+        """The failed test's name as the run page shows it (in the reader's language)."""
+        from validation.run_display import check_label
+
+        return check_label(self.test) if self.test else ""
 
 
 class ChecklistItem(models.Model):

@@ -13,7 +13,7 @@ from django.utils.translation import gettext_lazy as _
 
 from core.errors import DomainError
 from governance.workflow import selectors
-from governance.workflow.choices import Decision, FindingStatus, SignoffRole
+from governance.workflow.choices import Decision, FindingSeverity, FindingStatus, SignoffRole
 from governance.workflow.forms import (
     AssignValidatorForm,
     ChecklistAnswerForm,
@@ -27,8 +27,10 @@ from governance.workflow.forms import (
 from governance.workflow.models import RiskTierPolicy, VersionReview
 from governance.workflow.owasp import CHECKLIST
 from governance.workflow.permissions import ACCEPT, RAISE, can
+from governance.workflow.services.findings import failed_test
 from governance.workflow.services.signoffs import current_digests, pending_inputs, signoff_status
 from registry.choices import VersionState
+from validation import run_display
 
 MAIN_PATH = [VersionState.DRAFT, VersionState.SUBMITTED, VersionState.IN_VALIDATION, VersionState.VALIDATED,
              VersionState.APPROVED]
@@ -204,18 +206,43 @@ def build(request, version, *, forms: dict | None = None, error: DomainError | N
     ctx["expires_in_days"] = (expires - timezone.now()).days if expires else None
     ctx["checklist_answered"] = sum(1 for i in ctx["checklist"] if i.status != "unanswered")
     ctx["open_findings"] = sum(1 for f in ctx["findings"] if f.status == FindingStatus.OPEN)
-    ctx.update(_forms(version, actions, forms, signoff_roles))
+    ctx.update(_forms(request, version, actions, forms, signoff_roles))
     return ctx
 
 
-def _forms(version, actions, forms, signoff_roles: list[str]) -> dict:
+def _from_test(request, version) -> dict | None:
+    """The finding form's first values when the page was opened from a failed test of a run
+    (``?finding_run=<run>&finding_test=<test>``, the run page's "Raise a finding"); None otherwise."""
+    run_id, test = request.GET.get("finding_run", ""), request.GET.get("finding_test", "")
+    if not (run_id.isdigit() and test):
+        return None
+    try:
+        run, result = failed_test(version, int(run_id), test)
+    except DomainError:
+        return None
+    row = next((r for r in run_display.summary_rows(run.results or {}) if r["name"] == test), None)
+    measured = (_("%(metric)s %(value)s against the threshold %(threshold)s.")
+                % {"metric": row["headline"], "value": row["value"], "threshold": row["threshold"]}
+                if row and row["headline"] != "—" else "")
+    return {"run": run.pk, "test": test,
+            "title": _("%(test)s failed in validation run #%(run)s") % {"test": run_display.check_label(test),
+                                                                         "run": run.pk},
+            "description": " ".join(p for p in (measured, result.get("note") or "") if p),
+            "severity": FindingSeverity.HIGH if result.get("status") == "failed" else FindingSeverity.MEDIUM,
+            "label": run_display.check_label(test)}
+
+
+def _forms(request, version, actions, forms, signoff_roles: list[str]) -> dict:
     out = {}
     if "assign" in actions:
         out["assign_form"] = forms.get("assign") or AssignValidatorForm(version=version, prefix="assign")
     if "issue_report" in actions:
         out["report_form"] = forms.get("report") or ReportIssueForm(prefix="report")
     if "raise_finding" in actions:
-        out["finding_form"] = forms.get("finding") or FindingRaiseForm(version=version, prefix="finding")
+        from_test = _from_test(request, version)
+        out["finding_form"] = forms.get("finding") or FindingRaiseForm(
+            version=version, prefix="finding", initial={k: v for k, v in (from_test or {}).items() if k != "label"})
+        out["finding_from_test"] = from_test
     for verb in ("reject", "revoke", "retire"):
         if verb in actions:
             out[f"{verb}_form"] = forms.get(verb) or ReasonForm(prefix=verb, required=verb != "retire")

@@ -4,9 +4,10 @@
 from __future__ import annotations
 
 from django.dispatch import receiver
+from django.urls import reverse
 from django.utils.translation import gettext as _
 
-from governance.workflow import panel
+from governance.workflow import guards, panel
 from governance.workflow.models import Finding, VersionReview
 from governance.workflow.services.checklist_evidence import checklist_fill_from_run
 from governance.workflow.services.signoffs import signoffs_void
@@ -27,6 +28,23 @@ def review_policy(version) -> dict:
 def version_findings(version) -> list:
     return list(Finding.objects.filter(version=version).select_related("owner", "raised_by")
                 .order_by("status", "severity", "due_date", "pk"))
+
+
+@validation_hooks.test_findings.provide
+def test_findings(run) -> dict:
+    found: dict[str, list] = {}
+    for finding in Finding.objects.filter(run=run).exclude(test="").order_by("pk"):
+        found.setdefault(finding.test, []).append(finding)
+    return found
+
+
+@validation_hooks.finding_raise_url.provide
+def finding_raise_url(user, run) -> str | None:
+    version = run.version
+    if not guards.raise_finding(user, version):
+        return None
+    page = reverse("registry:version_detail", kwargs={"key": version.passport.key, "number": version.number})
+    return f"{page}?finding_run={run.pk}&finding_test="
 
 
 @registry_hooks.version_page.provide

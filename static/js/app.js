@@ -123,6 +123,7 @@
       }
       var spec = JSON.parse(source.textContent);
       window.Plotly.newPlot(el, spec.data, spec.layout, {displaylogo: false, responsive: true,
+        locale: document.documentElement.lang === "ru" ? "ru" : "en",
         modeBarButtonsToRemove: ["select2d", "lasso2d", "autoScale2d"]});
     });
   }

@@ -81,7 +81,8 @@ def squeeze(text: str) -> str:
 
 
 def test_the_dossier_shows_digests_signoffs_and_the_chain_result_with_a_footer_on_every_page(
-        reviewed, auditor, cast):
+        reviewed, auditor, cast, settings):
+    settings.MG_BASE_URL = "https://governance.bank.example"
     fetcher = pdf_module.StaticOnlyFetcher()
     verification = evidence.audit_verify()
     records = dossier_module.dossier_records(reviewed.passport, verification=verification)
@@ -98,6 +99,7 @@ def test_the_dossier_shows_digests_signoffs_and_the_chain_result_with_a_footer_o
     assert report.sha256 in flat and "Fit for purpose." in text
     assert reviewed.signoff.checklist_sha256 in flat  # the digest the sign-off binds to
     assert "Audit chain intact." in text and verification.head_hash in flat
+    assert f"https://governance.bank.example/passports/{reviewed.passport.key}/" in flat  # where to find it online
     assert "Contents" in text and "Approvals and sign-offs" in text and "OWASP ML Top-10 checklist" in text
     for number, page in enumerate(pages, start=1):
         assert records_sha256 in squeeze(page), f"page {number} has no records digest in its footer"

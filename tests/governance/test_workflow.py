@@ -112,13 +112,17 @@ def test_policy_update_refusals(admin_user, developer):
 # --- assignment and segregation of duties --------------------------------------------------------------------
 
 
-def test_assignment_moves_to_in_validation(version, developer, cast, django_capture_on_commit_callbacks):
+def test_assignment_moves_to_in_validation(version, developer, cast, django_capture_on_commit_callbacks, settings):
+    settings.MG_BASE_URL = "https://governance.bank.example/"  # behind a proxy: never the request's own host
     with django_capture_on_commit_callbacks(execute=True):
         to_in_validation(version, developer, cast)
     assert version.state == VersionState.IN_VALIDATION
     assert last_event("version.validation_started").actor == cast.risk
     assert last_event("validator.assigned").data["validator"] == "val"
-    assert any("assigned" in m.subject for m in mail.outbox)
+    (assigned,) = [m for m in mail.outbox if "assigned" in m.subject]
+    page = f"https://governance.bank.example/passports/{version.passport.key}/versions/{version.number}/"
+    assert assigned.body.rstrip().endswith(page)  # the link goes to the version, at the configured address
+    assert all("127.0.0.1" not in m.body for m in mail.outbox)
 
 
 def test_only_risk_officer_assigns(version, developer, cast):

@@ -88,7 +88,14 @@ def test_finance_user_reverses_an_entry_and_reads_the_ledger_in_russian(live_ser
     page.locator("[data-chart=chart-waterfall] .main-svg").first.wait_for()
     assert page.locator("#kpi-net").inner_text().strip().replace("\xa0", " ") == "60 000,00"
     page.screenshot(path=str(SCREENSHOTS / "finance-ledger-ru.png"), full_page=True)
+    ticks = page.evaluate("[...document.querySelectorAll('[data-chart=chart-cumulative] .xtick text')]"
+                          ".map(t => t.textContent).join(' ')")
+    assert any(month in ticks for month in ("янв", "апр", "июл", "окт")), ticks  # Plotly's months in Russian
     page.goto(f"{live_server.url}/finance/")
     page.locator("[data-chart=chart-portfolio-cumulative] .main-svg").first.wait_for()
+    # by month, not one point a year: the portfolio line has a step for every month with entries
+    points = page.evaluate("JSON.parse(document.getElementById('chart-portfolio-cumulative').textContent)"
+                           ".data[0].x.length")
+    assert points == LedgerEntry.objects.filter(passport=passport).values("period").distinct().count() > 4
     page.screenshot(path=str(SCREENSHOTS / "finance-portfolio-ru.png"), full_page=True)
     assert page.console_errors == []

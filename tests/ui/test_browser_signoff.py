@@ -53,6 +53,20 @@ def open_as(browser, live_server, username: str, path: str):
     return page
 
 
+# What makes a page wider than the window: elements reaching past its right edge, and elements whose content
+# spills out of their box (overflow visible), each with its right edge or widths; reported when the check fails.
+WIDEST = """(width) => {
+  const name = e => `${e.tagName.toLowerCase()}#${e.id}.${[...e.classList].join('.')}`;
+  const all = [...document.querySelectorAll('body *')];
+  const past = all.filter(e => e.getBoundingClientRect().right > width + 1).slice(0, 6)
+    .map(e => `${name(e)} right=${Math.round(e.getBoundingClientRect().right)}`);
+  const spilling = all.filter(e => e.scrollWidth > e.clientWidth + 1 && e.clientWidth > 0
+                               && getComputedStyle(e).overflowX === 'visible').slice(0, 6)
+    .map(e => `${name(e)} content=${e.scrollWidth} box=${e.clientWidth}: ${(e.textContent || '').trim().slice(0, 40)}`);
+  return {past, spilling};
+}"""
+
+
 def shoot_pages(page, live_server, pages: dict, prefix: str, check=None) -> None:
     """Every page of ``pages`` (name -> path) in English and Russian at 1440 and 390 px: nothing wider than the
     window, ``check(name)`` where given, a full-page screenshot ``<prefix>-<name>-<lang>-<width>.png``."""
@@ -67,7 +81,7 @@ def shoot_pages(page, live_server, pages: dict, prefix: str, check=None) -> None
                     check(name)
                 page.screenshot(path=str(SCREENSHOTS / f"{prefix}-{name}-{lang}-{width}.png"), full_page=True)
                 overflow = page.evaluate("document.documentElement.scrollWidth")
-                assert overflow <= width, (name, lang, width, overflow)
+                assert overflow <= width, (name, lang, width, overflow, page.evaluate(WIDEST, width))
 
 
 def signoff_row(page, role: str) -> str:

@@ -520,7 +520,7 @@ def test_inbox_portfolio_and_version_page_in_russian(client, busy, owner, cast):
     assert "Мои согласования" in html and "Ожидают вашей подписи" in html and "через" in html
     html = client.get(reverse("governance:portfolio")).content.decode()
     assert "Портфель" in html and "На проверке" in html
-    assert "Одобрено" in html  # the KPI
+    assert "Утверждено" in html  # the KPI
     states = json.loads(re.search(r'<script id="chart-states-data" type="application/json">(.*?)</script>',
                                   html, re.S).group(1))
     assert "Утверждена" in [trace["name"] for trace in states["data"]]  # chart labels are translated too

@@ -76,7 +76,8 @@ def test_the_version_page_offers_the_start_form_to_the_assigned_validator_only(w
     html = _client(client, w.validator).get(w.version_url).content.decode()
     assert 'id="validation-runs"' in html and 'id="run-start-form"' in html
     assert "No validation run yet." in html
-    assert f'<option value="{w.target}">{w.target}</option>' in html  # a column of the datasets' schemas
+    # a column of the datasets' schemas, chosen already: the only numeric column that is not a feature
+    assert f'<option value="{w.target}" selected>{w.target}</option>' in html
     assert html.index(f'value="{w.target}"') < html.index('value="income"')  # the non-feature column first
     _assert_escaped(html)
     # the developer sees no form, and no card while there is no run
@@ -90,6 +91,16 @@ def test_the_version_page_offers_the_start_form_to_the_assigned_validator_only(w
     assert 'hx-trigger="every 2s"' in html
     fragment = client.get(reverse("validation:version_runs", args=[w.passport.key, 1])).content.decode()
     assert fragment.strip().startswith('<div id="version-runs"') and "Queued" in fragment
+
+
+def test_the_target_is_not_guessed_when_two_columns_fit(w, client, developer, credit):
+    frame = credit.reference.assign(other_outcome=(credit.reference[credit.target] * 0).astype(int))
+    _dataset(w.passport, developer, frame, "Two outcomes", "reference")
+    html = _client(client, w.validator).get(w.version_url).content.decode()
+    assert f'<option value="{w.target}">{w.target}</option>' in html and "selected>other_outcome" not in html
+    # the validation run card comes before the report upload, whose form stays folded
+    assert html.index('id="run-start-form"') < html.index('id="report-upload"')
+    assert '<details id="report-upload">' in html or '<details  id="report-upload">' in html
 
 
 def test_without_datasets_the_card_says_what_a_run_needs(w, client, developer, team, owner):

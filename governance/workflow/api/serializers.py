@@ -225,12 +225,15 @@ class FindingSerializer(serializers.ModelSerializer):
     accepted_by = _username("accepted_by", allow_null=True)
     from_signoff = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True,
                                                       help_text="The sign-off whose condition this finding is.")
+    run = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True,
+                                             help_text="The validation run whose failed test raised it.")
     overdue = serializers.SerializerMethodField(help_text="Open and past its due date.")
 
     class Meta:
         model = Finding
         fields = ["id", "passport", "version", "title", "description", "severity", "status", "owner", "due_date",
-                  "raised_by", "raised_at", "from_signoff", "resolution", "accepted_by", "resolved_at", "overdue"]
+                  "raised_by", "raised_at", "from_signoff", "run", "test", "resolution", "accepted_by",
+                  "resolved_at", "overdue"]
         read_only_fields = fields
 
     def get_overdue(self, finding: Finding) -> bool:
@@ -244,6 +247,10 @@ class FindingCreateSerializer(serializers.Serializer):
                                        help_text="An open `high` finding blocks approval.")
     owner = _UsernameField(help_text="Username of the person who must remediate it.")
     due_date = serializers.DateField()
+    run = serializers.IntegerField(required=False, allow_null=True,
+                                   help_text="A validation run of this version the finding comes from.")
+    test = serializers.CharField(required=False, allow_blank=True, max_length=60,
+                                 help_text="The run's failed test the finding comes from (with `run`).")
 
 
 # Labels of their own: the target statuses form a choice set apart from the finding's status (see module doc).

@@ -19,28 +19,54 @@ from governance.workflow.services.signoffs import maybe_approve, signoffs_void
 from registry import permissions as registry_perms
 from registry.services import lock_version
 from registry.storage import display_name, safe_suffix, staged_upload, store_staged
+from validation.models import ValidationRun
 
 # Every answer but "open" claims something about the model, so it carries the evidence it rests on.
 EVIDENCE_REQUIRED = frozenset({ChecklistStatus.MITIGATED, ChecklistStatus.PARTIALLY_MITIGATED,
                                ChecklistStatus.NOT_APPLICABLE})
 
 
+FAILED_TEST_STATES = ("failed", "error")
+
+
+def failed_test(version, run, test: str):
+    """The run of ``version`` and its failed (or errored) ``test`` a finding is raised from; refused otherwise."""
+    run_id = getattr(run, "pk", run)
+    found = ValidationRun.objects.filter(pk=run_id, version=version).first() if run_id else None
+    if found is None:
+        raise DomainError(_("A finding from a test names a validation run of this version."), code="invalid",
+                          field="run")
+    result = ((found.results or {}).get("tests") or {}).get(test)
+    if not result or result.get("status") not in FAILED_TEST_STATES:
+        raise DomainError(_("Run #%(run)s has no failed test '%(test)s'; findings are raised from failed tests.")
+                          % {"run": found.pk, "test": test}, code="test_not_failed", field="test")
+    return found, result
+
+
 @transaction.atomic(durable=True)
 def finding_raise(*, actor: Actor, version, title: str, severity: str, owner, due_date: date,
-                  description: str = "") -> Finding:
-    """Raise a finding (validators, risk officers, security). An open high finding blocks approval."""
+                  description: str = "", run=None, test: str = "") -> Finding:
+    """Raise a finding (validators, risk officers, security), optionally from a failed test of a run of the
+    version (``run`` and ``test``), to which it stays linked. An open high finding blocks approval."""
     version = lock_version(version)
     guards.raise_finding(actor, version).enforce()
     if not owner.has_perm(registry_perms.VIEW, version.passport):
         raise DomainError(_("%(user)s cannot see this passport and cannot own the finding.") % {"user": owner},
                           code="invalid", field="owner")
+    test = (test or "").strip()
+    if run and not test:
+        raise DomainError(_("Name the failed test of the run the finding comes from."), code="required",
+                          field="test")
+    run = failed_test(version, run, test)[0] if test else None
     finding = Finding(version=version, title=(title or "").strip(), description=(description or "").strip(),
-                      severity=severity, owner=owner, due_date=due_date, raised_by=actor)
+                      severity=severity, owner=owner, due_date=due_date, raised_by=actor, run=run, test=test)
     validate_model(finding)
     finding.save()
-    audit_append(actor=actor, action="finding.raised", obj=finding, passport_key=version.passport.key,
-                 data={"version": version.number, "severity": severity, "owner": owner.get_username(),
-                       "due_date": due_date.isoformat(), "title": finding.title})
+    data = {"version": version.number, "severity": severity, "owner": owner.get_username(),
+            "due_date": due_date.isoformat(), "title": finding.title}
+    if run is not None:
+        data.update(run=run.pk, test=test)
+    audit_append(actor=actor, action="finding.raised", obj=finding, passport_key=version.passport.key, data=data)
     return finding
 
 

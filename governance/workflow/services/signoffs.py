@@ -23,7 +23,7 @@ from governance.audit.services import audit_append
 from governance.workflow import guards as workflow_guards
 from governance.workflow.choices import Decision, FindingSeverity, FindingStatus, SignoffRole
 from governance.workflow.models import ChecklistItem, Finding, SignOff, TestAcceptance, VersionReview
-from governance.workflow.notifications import notify
+from governance.workflow.notifications import notify, version_path
 from governance.workflow.services.transitions import approve, checklist_complete, close_rejected
 from registry import permissions as registry_perms
 from registry.choices import VALIDATION_STATES, VersionState
@@ -177,7 +177,7 @@ def signoffs_void(*, actor: Actor, version: ModelVersion, reason: str) -> list[S
                _("Your %(role)s sign-off on %(key)s v%(n)s stopped counting: %(reason)s. Review the change and sign "
                  "again from the version page or My reviews.")
                % {"role": str(SignoffRole(signoff.role).label).lower(), "key": version.passport.key,
-                  "n": version.number, "reason": signoff.voided_reason})
+                  "n": version.number, "reason": signoff.voided_reason}, path=version_path(version))
         voided.append(signoff)
     return voided
 

@@ -17,7 +17,7 @@ from governance.audit.services import audit_append
 from governance.workflow import guards
 from governance.workflow.choices import ChecklistStatus
 from governance.workflow.models import ChecklistItem, RiskTierPolicy, ValidatorAssignment, VersionReview
-from governance.workflow.notifications import notify, users_in_role
+from governance.workflow.notifications import notify, users_in_role, version_path
 from governance.workflow.owasp import CHECKLIST_CODES, auto_evidence_for
 from registry import permissions as registry_perms
 from registry.choices import VersionState
@@ -63,7 +63,8 @@ def version_submit(*, actor: Actor, version: ModelVersion) -> ModelVersion:
         if code not in existing:
             create_validated(ChecklistItem, version=version, code=code, auto_evidence=auto_evidence_for(code, version))
     notify(users_in_role(Role.RISK_OFFICER), f"{version} submitted for validation",
-           f"{actor} submitted {version} (tier {version.passport.risk_tier}). Assign a validator.")
+           f"{actor} submitted {version} (tier {version.passport.risk_tier}). Assign a validator.",
+           path=version_path(version))
     return version
 
 
@@ -93,7 +94,8 @@ def validator_assign(*, actor: Actor, version: ModelVersion, validator) -> Valid
                  data={"version": version.number, "validator": validator.get_username()})
     if version.state == VersionState.SUBMITTED:
         transition(version=version, to=VersionState.IN_VALIDATION, actor=actor, action="version.validation_started")
-    notify([validator], f"You are assigned to validate {version}", f"{actor} assigned you to validate {version}.")
+    notify([validator], f"You are assigned to validate {version}", f"{actor} assigned you to validate {version}.",
+           path=version_path(version))
     return assignment
 
 
@@ -110,7 +112,7 @@ def version_mark_validated(*, actor: Actor, version: ModelVersion) -> ModelVersi
                digests={"report_sha256": report.sha256})
     VersionReview.objects.filter(version=version).update(validated_at=timezone.now())
     notify(_signers_to_notify(version), f"{version} is validated and awaits sign-offs",
-           f"{version} was validated by {actor}; report {report.sha256}.")
+           f"{version} was validated by {actor}; report {report.sha256}.", path=version_path(version))
     return version
 
 
@@ -135,7 +137,7 @@ def close_rejected(*, actor: Actor, version: ModelVersion, reason: str, action: 
                data={"reason": reason, **(data or {})})
     VersionReview.objects.filter(version=version).update(closed_reason=reason)
     notify([version.author, version.passport.technical_owner], f"{version} was rejected",
-           f"{actor} rejected {version}:\n\n{reason}")
+           f"{actor} rejected {version}:\n\n{reason}", path=version_path(version))
     return version
 
 
@@ -151,7 +153,8 @@ def version_revoke(*, actor: Actor, version: ModelVersion, reason: str) -> Model
                data={"reason": reason})
     VersionReview.objects.filter(version=version).update(closed_reason=reason)
     notify([version.author, version.passport.technical_owner, version.passport.business_owner],
-           f"Approval of {version} revoked", f"The approval of {version} was revoked: {reason}")
+           f"Approval of {version} revoked", f"The approval of {version} was revoked: {reason}",
+           path=version_path(version))
     return version
 
 
@@ -174,7 +177,8 @@ def approve(*, version: ModelVersion, actor: Actor, signoffs: list) -> ModelVers
                data={"signoffs": [s.pk for s in signoffs], "expires_at": version.approval_expires_at.isoformat()})
     VersionReview.objects.filter(pk=review.pk).update(approved_at=now)
     notify([version.author, version.passport.technical_owner, version.passport.business_owner],
-           f"{version} approved", f"{version} is approved until {version.approval_expires_at:%Y-%m-%d}.")
+           f"{version} approved", f"{version} is approved until {version.approval_expires_at:%Y-%m-%d}.",
+           path=version_path(version))
     return version
 
 
@@ -201,7 +205,8 @@ def approvals_expire_and_notify(*, now=None, warn_days: int = 30) -> dict:
                          data={"expires_at": version.approval_expires_at.isoformat()})
             notify([version.passport.business_owner, version.passport.technical_owner],
                    f"{version}: revalidation due", f"The approval of {version} expires on "
-                   f"{version.approval_expires_at:%Y-%m-%d}. Register and submit a revalidated version.")
+                   f"{version.approval_expires_at:%Y-%m-%d}. Register and submit a revalidated version.",
+                   path=version_path(version))
             warned += 1
     return {"revoked": len(expired), "warned": warned}
 
