@@ -10,6 +10,7 @@ import json
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from core.conditions import MAX_CONDITIONS
 from core.errors import DomainError
 
 _CHECK_WIDGETS = (forms.CheckboxInput, forms.CheckboxSelectMultiple, forms.RadioSelect)
@@ -74,3 +75,33 @@ def apply_domain_error(form: forms.Form, exc: DomainError, *, default_field: str
     """Show a service's refusal on the form: on the field it names when the form has it, else on top."""
     field = exc.field if exc.field in form.fields else default_field
     form.add_error(field if field in form.fields else None, exc.message)
+
+
+class DateInput(forms.DateInput):
+    input_type = "date"
+
+    def __init__(self, attrs=None):
+        super().__init__(attrs, format="%Y-%m-%d")
+
+
+class ConditionForm(BootstrapFormMixin, forms.Form):
+    """One dated condition (an approval with conditions, a report rated fit with conditions); a blank row is
+    ignored."""
+
+    text = forms.CharField(label=_("Condition"), required=False, max_length=2000)
+    due_date = forms.DateField(label=_("Due date"), required=False, widget=DateInput())
+
+    def clean(self):
+        data = super().clean()
+        if bool(data.get("text")) != bool(data.get("due_date")):
+            raise forms.ValidationError(_("A condition needs both a text and a due date."))
+        return data
+
+
+ConditionFormSet = forms.formset_factory(ConditionForm, extra=2, max_num=MAX_CONDITIONS, validate_max=True)
+
+
+def condition_list(formset) -> list[dict]:
+    """The filled rows of a valid ``ConditionFormSet`` as ``[{"text", "due_date"}]``."""
+    return [{"text": f.cleaned_data["text"], "due_date": f.cleaned_data["due_date"].isoformat()}
+            for f in formset if f.cleaned_data.get("text")]

@@ -77,7 +77,7 @@ def approve(version: ModelVersion, users: dict) -> ModelVersion:
             b"# Demand forecast v1: independent validation\n\nBacktest over 26 weeks, MAPE 11.8% against 14.2% "
             b"for the seasonal naive benchmark; no leakage found; planners keep the override.\n"))
         validation_services.report_issue_uploaded(actor=users["validator"], version=version, upload=report,
-                                                  conclusion="Fit for purpose with planner review.")
+                                                  conclusion="Fit for purpose with planner review.", rating="fit")
         workflow.version_mark_validated(actor=users["validator"], version=version)
         version.refresh_from_db()
     if version.state != VersionState.VALIDATED:

@@ -105,18 +105,14 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture
 def job_worker(settings):
-    """A real Celery worker (a thread of this process, solo pool) consuming background jobs from a queue of this
-    test's own; pair it with ``django_db(transaction=True)`` so that it sees what the test commits."""
+    """A worker for background jobs on a queue of this test's own; pair it with ``django_db(transaction=True)``
+    so that it sees what the test commits."""
     import uuid
 
-    from celery.contrib.testing.worker import start_worker
+    from tests.workers import in_process_worker
 
-    from governance.celery import app, ensure_broker_folders
-
-    ensure_broker_folders()
     settings.MG_JOB_QUEUE = f"jobs-test-{uuid.uuid4().hex[:12]}"
-    with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=30, loglevel="WARNING",
-                      queues=[settings.MG_JOB_QUEUE]) as worker:
+    with in_process_worker(settings.MG_JOB_QUEUE) as worker:
         yield worker
 
 

@@ -62,7 +62,7 @@ def build_house(capture_on_commit) -> SimpleNamespace:
         app.conf.task_always_eager, app.conf.task_eager_propagates = saved
     run.refresh_from_db()
     assert run.state == "succeeded", run.failure_reason
-    report = validation_services.report_issue_generated(actor=cast.validator, run=run, conclusion="Fit.")
+    report = validation_services.report_issue_generated(rating="fit", actor=cast.validator, run=run, conclusion="Fit.")
     finding = finding_services.finding_raise(actor=cast.validator, version=s.version, title="Docs gap",
                                              severity="low", owner=developer, due_date=date(2030, 1, 1))
     item = ChecklistItem.objects.get(version=s.version, code="ML06")

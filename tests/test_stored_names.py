@@ -29,7 +29,7 @@ def test_reports_and_attachments_are_stored_under_server_names(client, passport,
     cast = Cast()
     version = to_in_validation(register(passport, developer), developer, cast)
     report = validation_services.report_issue_uploaded(
-        actor=cast.validator, version=version, conclusion="Fit.",
+        rating="fit", actor=cast.validator, version=version, conclusion="Fit.",
         upload=SimpleUploadedFile("CON\r\nX-Evil: 1.md", b"# report"))
     assert STORED.match(report.file.name) and report.file.name.endswith(".md")
     assert report.filename == "CON__X-Evil: 1.md"  # the client's name, kept as data without its CR/LF

@@ -67,3 +67,11 @@ class ValidationDepth(models.TextChoices):
     BASIC = "basic", _("Basic: performance and data quality")
     STANDARD = "standard", _("Standard: + stability, calibration, explainability")
     FULL = "full", _("Full: + robustness, segments, champion vs challenger")
+
+
+class Rating(models.TextChoices):
+    """The validator's rating of a model in a report, as model-risk teams grade it."""
+
+    FIT = "fit", _("Fit for use")
+    FIT_WITH_CONDITIONS = "fit_with_conditions", _("Fit for use with conditions")
+    NOT_FIT = "not_fit", _("Not fit for use")

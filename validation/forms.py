@@ -8,8 +8,8 @@ from django import forms
 from django.utils.translation import gettext_lazy
 from django.utils.translation import gettext_lazy as _
 
-from core.forms import BootstrapFormMixin
-from validation.choices import RunState
+from core.forms import BootstrapFormMixin, ConditionFormSet, condition_list
+from validation.choices import Rating, RunState
 
 
 def _columns(datasets) -> dict[str, str]:
@@ -91,15 +91,44 @@ class RunFilterForm(BootstrapFormMixin, forms.Form):
         return {k: v for k, v in self.cleaned_data.items() if v}
 
 
-class ReportIssueForm(BootstrapFormMixin, forms.Form):
+class RatedReportMixin:
+    """The rating of a report and, for "fit for use with conditions", its dated conditions (``self.conditions``, a
+    formset read only for that rating)."""
+
+    def _init_conditions(self, data, prefix: str) -> None:
+        self.conditions = ConditionFormSet(data, prefix=prefix)
+
+    def is_valid(self) -> bool:
+        valid = super().is_valid()
+        if self.cleaned_data.get("rating") != Rating.FIT_WITH_CONDITIONS:
+            return valid
+        return self.conditions.is_valid() and valid
+
+    def condition_list(self) -> list[dict]:
+        if self.cleaned_data.get("rating") != Rating.FIT_WITH_CONDITIONS:
+            return []
+        return condition_list(self.conditions)
+
+
+def rating_field() -> forms.ChoiceField:
+    return forms.ChoiceField(
+        label=gettext_lazy("Rating"), choices=Rating.choices, widget=forms.RadioSelect,
+        help_text=gettext_lazy("Conditions of a model fit for use with conditions become dated findings owned by "
+                               "the technical owner."))
+
+
+class ReportIssueForm(RatedReportMixin, BootstrapFormMixin, forms.Form):
     conclusion = forms.CharField(
         label=gettext_lazy("Conclusion"), max_length=20000, widget=forms.Textarea(attrs={"rows": 8}),
         help_text=gettext_lazy("Your opinion on the model's fitness for its intended use, with any conditions. "
                                "It is frozen into the report with the results."))
 
-    def __init__(self, *args, skipped: list[dict] = (), **kwargs):
+    rating = rating_field()
+
+    def __init__(self, data=None, *args, skipped: list[dict] = (), **kwargs):
         """``skipped``: the required tests the run skipped (``validation.gaps.run_gaps``): one justification each."""
-        super().__init__(*args, **kwargs)
+        super().__init__(data, *args, **kwargs)
+        self._init_conditions(data, "cond")
         self.skipped = list(skipped)
         for gap in self.skipped:
             self.fields[f"exception_{gap['test']}"] = forms.CharField(

@@ -42,7 +42,9 @@ def _issue(actor, params: dict, progress) -> Outcome:
                                              issued_at__gte=requested).first()
     if report is None:
         report = services.report_issue_generated(actor=actor, run=run, conclusion=params["conclusion"],
-                                                 exceptions=params.get("exceptions") or {}, progress=progress)
+                                                 exceptions=params.get("exceptions") or {},
+                                                 rating=params.get("rating", ""),
+                                                 conditions=params.get("conditions") or [], progress=progress)
     return Outcome(url=reverse("validation:report_html", kwargs={"pk": report.pk}),
                    label=_("Report issued. Sign-offs now bind to its SHA-256 %(digest)s.")
                    % {"digest": report.sha256[:12]}, extra={"report": report.pk})
@@ -56,10 +58,11 @@ def _title(params: dict) -> str:
 register(JobKind(name=ISSUE_REPORT, run=_issue, authorize=_authorize, title=_title))
 
 
-def params_for(run: ValidationRun, *, conclusion: str, exceptions: dict) -> dict:
+def params_for(run: ValidationRun, *, conclusion: str, exceptions: dict, rating: str, conditions: list) -> dict:
     version = run.version
     return {"run": run.pk, "passport": version.passport.key, "number": version.number, "conclusion": conclusion,
-            "exceptions": exceptions, "requested_at": timezone.now().isoformat()}
+            "exceptions": exceptions, "rating": rating, "conditions": conditions,
+            "requested_at": timezone.now().isoformat()}
 
 
 def back_url(run: ValidationRun) -> str:

@@ -9,7 +9,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from validation.choices import ACTIVE_RUN_STATES, Outcome, RunState, RunStep, ValidationDepth
+from validation.choices import ACTIVE_RUN_STATES, Outcome, Rating, RunState, RunStep, ValidationDepth
 
 
 def report_path(instance: ValidationReport, filename: str) -> str:
@@ -30,6 +30,10 @@ class ValidationReport(models.Model):
     sha256 = models.CharField(_("sha256"), max_length=64, db_index=True)
     size = models.BigIntegerField(_("size in bytes"))
     conclusion = models.TextField(_("conclusion"))
+    # The structured verdict beside the free text; conditions ({text, due_date}) become dated findings on issue.
+    # Blank only on reports issued before ratings existed.
+    rating = models.CharField(_("rating"), max_length=30, choices=Rating.choices, blank=True)
+    conditions = models.JSONField(_("conditions"), default=list, blank=True)
     issued_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     issued_at = models.DateTimeField(_("issued"), default=timezone.now)
     # Generated reports: the run they freeze, and the PDF rendered from the same content at issue time (its

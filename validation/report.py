@@ -20,6 +20,7 @@ from django.utils.translation import gettext as _
 from core.links import absolute_url
 from core.pdf import StaticOnlyFetcher, figure_data_uri, html_to_pdf
 from validation import hooks, run_display
+from validation.choices import Rating
 from validation.gaps import run_gaps
 
 
@@ -32,17 +33,19 @@ class Rendered:
     refused: tuple[str, ...]  # URLs the PDF renderer was asked for and refused (nothing, for a clean document)
 
 
-def report_context(*, run, conclusion: str, issued_by, issued_at, exceptions: dict | None = None) -> dict:
+def report_context(*, run, conclusion: str, issued_by, issued_at, exceptions: dict | None = None, rating: str = "",
+                   conditions: list | None = None) -> dict:
     """The context of both renderings, read from the database: the run's version, its findings and sign-offs."""
     version = run.version
     findings = list(hooks.version_findings(version))
     signoffs = list(version.signoffs.select_related("signer").order_by("signed_at", "pk"))
     return build_context(run=run, version=version, passport=version.passport, findings=findings, signoffs=signoffs,
-                         conclusion=conclusion, issued_by=issued_by, issued_at=issued_at, exceptions=exceptions)
+                         conclusion=conclusion, issued_by=issued_by, issued_at=issued_at, exceptions=exceptions,
+                         rating=rating, conditions=conditions)
 
 
 def build_context(*, run, version, passport, findings: list, signoffs: list, conclusion: str, issued_by,
-                  issued_at, exceptions: dict | None = None) -> dict:
+                  issued_at, exceptions: dict | None = None, rating: str = "", conditions: list | None = None) -> dict:
     sections, charts = run_display.sections(run.results or {})
     summary = (run.results or {}).get("summary") or {}
     environment = run.environment or {}
@@ -53,6 +56,8 @@ def build_context(*, run, version, passport, findings: list, signoffs: list, con
         "summary_rows": run_display.summary_rows(run.results or {}),
         "counts": {key: len(summary.get(key) or []) for key in ("passed", "failed", "info", "skipped", "error")},
         "findings": findings, "signoffs": signoffs, "conclusion": conclusion, "issued_by": issued_by,
+        "rating": rating, "rating_label": Rating(rating).label if rating in Rating.values else "",
+        "conditions": conditions or [],
         "issued_at": issued_at, "environment": environment,
         "packages": sorted((environment.get("packages") or {}).items()), "toc": toc,
         "exceptions": sorted((exceptions or {}).items()), "failed_tests": run_gaps(run)["failed"],
@@ -103,13 +108,13 @@ def _thin_markers(trace: dict, most: int = 120) -> dict:
     return {**trace, "x": [xs[i] for i in keep], "y": [ys[i] for i in keep]}
 
 
-def render(*, run, conclusion: str, issued_by, issued_at, exceptions: dict | None = None,
-           progress=None) -> Rendered:
+def render(*, run, conclusion: str, issued_by, issued_at, exceptions: dict | None = None, rating: str = "",
+           conditions: list | None = None, progress=None) -> Rendered:
     """Render both documents of a report; raises whatever rendering raised (the caller stores nothing then)."""
     tell = progress or (lambda step, percent: None)
     tell(_("Rendering the HTML document"), 10)
     context = report_context(run=run, conclusion=conclusion, issued_by=issued_by, issued_at=issued_at,
-                             exceptions=exceptions)
+                             exceptions=exceptions, rating=rating, conditions=conditions)
     html = render_html(context)
     sha256 = hashlib.sha256(html).hexdigest()
     fetcher = StaticOnlyFetcher()

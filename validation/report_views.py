@@ -33,12 +33,13 @@ def report_issue(request, pk: int):
     if request.method == "POST" and form.is_valid():
         try:
             # refused at once with the form's errors; the rendering itself runs in the background
-            run, conclusion, _exceptions = services.report_issue_check(
+            run, conclusion, _exceptions, (rating, conditions) = services.report_issue_check(
                 actor=request.user, run=run, conclusion=form.cleaned_data["conclusion"],
-                exceptions=form.exceptions())
+                exceptions=form.exceptions(), rating=form.cleaned_data["rating"], conditions=form.condition_list())
             job = job_services.job_start(
                 actor=request.user, kind=jobs.ISSUE_REPORT, back_url=jobs.back_url(run),
-                params=jobs.params_for(run, conclusion=conclusion, exceptions=form.exceptions()))
+                params=jobs.params_for(run, conclusion=conclusion, exceptions=form.exceptions(), rating=rating,
+                                       conditions=conditions))
         except DomainError as exc:
             field = f"exception_{exc.details['skipped'][0]}" if exc.code == "required_test_skipped" else None
             apply_domain_error(form, exc, default_field=field or "conclusion")

@@ -20,6 +20,7 @@ from django.utils.translation import gettext as _
 from core import liveness
 from core.actors import SYSTEM, Actor
 from core.actors import worker as worker_actor
+from core.conditions import clean_conditions
 from core.errors import Conflict, DomainError, validate_model
 from governance.audit.services import audit_append
 from registry.choices import VALIDATION_STATES, VersionState
@@ -28,7 +29,7 @@ from registry.services import lock_version
 from registry.storage import display_name, safe_suffix, staged_upload, store_staged
 from validation import guards, hooks, signals, thresholds
 from validation import report as report_render
-from validation.choices import ACTIVE_RUN_STATES, RUN_TRANSITIONS, RunState, RunStep
+from validation.choices import ACTIVE_RUN_STATES, RUN_TRANSITIONS, Rating, RunState, RunStep
 from validation.gaps import run_gaps
 from validation.models import ValidationReport, ValidationRun
 from validation.runner import missing_column_error, missing_columns
@@ -39,11 +40,29 @@ MAX_REPORT_BYTES = 100 * 1024 * 1024
 ALLOWED_SUFFIXES = (".pdf", ".html", ".htm", ".md", ".txt", ".docx", ".xlsx", ".zip")
 
 
-def report_issue_uploaded(*, actor: Actor, version, upload, conclusion: str) -> ValidationReport:
-    """Freeze an uploaded report for a version in validation; its sha256 is what sign-offs bind to."""
+def report_rating(rating: str, conditions) -> tuple[str, list[dict]]:
+    """The rating (required) and its conditions: at least one for "fit with conditions", none otherwise."""
+    if rating not in Rating.values:
+        raise DomainError(_("Rate the model: %(choices)s.") % {"choices": ", ".join(Rating.values)},
+                          code="required" if not rating else "invalid", field="rating")
+    conditions = clean_conditions(conditions)
+    if rating == Rating.FIT_WITH_CONDITIONS and not conditions:
+        raise DomainError(_("A model fit for use with conditions needs at least one dated condition."),
+                          code="required", field="conditions")
+    if rating != Rating.FIT_WITH_CONDITIONS and conditions:
+        raise DomainError(_("Conditions go with the rating “fit for use with conditions”."), code="invalid",
+                          field="conditions")
+    return rating, conditions
+
+
+def report_issue_uploaded(*, actor: Actor, version, upload, conclusion: str, rating: str = "",
+                          conditions=None) -> ValidationReport:
+    """Freeze an uploaded report for a version in validation; its sha256 is what sign-offs bind to. The rating
+    is required; a rating with conditions turns each into a dated finding (``signals.report_issued``)."""
 
     version = ModelVersion.objects.select_related("passport").get(pk=version.pk)  # the state now, not the caller's
     guards.issue_report(actor, version).enforce()
+    rating, conditions = report_rating(rating, conditions)
     filename = display_name(getattr(upload, "name", ""), default="report")
     if not filename.lower().endswith(ALLOWED_SUFFIXES):
         raise DomainError(_("Report files must be one of: %(suffixes)s.") % {"suffixes": ", ".join(ALLOWED_SUFFIXES)},
@@ -56,7 +75,7 @@ def report_issue_uploaded(*, actor: Actor, version, upload, conclusion: str) -> 
             staged, f"reports/{version.passport.key}/v{version.number}/{staged.sha256}{safe_suffix(filename)}")
     try:
         return _report_insert(actor=actor, version=version, stored=stored, staged=staged, filename=filename,
-                              conclusion=conclusion.strip())
+                              conclusion=conclusion.strip(), rating=rating, conditions=conditions)
     except Exception:
         if created:
 
@@ -65,27 +84,32 @@ def report_issue_uploaded(*, actor: Actor, version, upload, conclusion: str) -> 
 
 
 @transaction.atomic(durable=True)
-def _report_insert(*, actor: Actor, version, stored, staged, filename, conclusion) -> ValidationReport:
+def _report_insert(*, actor: Actor, version, stored, staged, filename, conclusion, rating,
+                   conditions) -> ValidationReport:
 
     version = lock_version(version)
     if version.state not in VALIDATION_STATES:
         raise Conflict(_("v%(n)s left validation while the report was uploading.") % {"n": version.number},
                        code="invalid_state")
     report = ValidationReport(version=version, source=ValidationReport.Source.UPLOADED, filename=filename,
-                              sha256=staged.sha256, size=staged.size, conclusion=conclusion, issued_by=actor)
+                              sha256=staged.sha256, size=staged.size, conclusion=conclusion, issued_by=actor,
+                              rating=rating, conditions=conditions)
     report.file.name = stored
     validate_model(report)
     report.save()
     audit_append(actor=actor, action="report.issued", obj=report, passport_key=version.passport.key,
                  digests={"report_sha256": report.sha256, "artifact_sha256": version.sha256},
-                 data={"version": version.number, "filename": filename})
+                 data={"version": version.number, "filename": filename, "rating": rating,
+                       "conditions": conditions})
     signals.report_issued.send(sender=ValidationReport, report=report, actor=actor)
     return report
 
 
-def report_issue_check(*, actor: Actor, run, conclusion: str, exceptions: dict | None = None):
+def report_issue_check(*, actor: Actor, run, conclusion: str, exceptions: dict | None = None, rating: str = "",
+                       conditions=None):
     """Everything ``report_issue_generated`` refuses, asked before any rendering: who may issue, the run's state,
-    the conclusion and the exceptions. Returns the run (fresh), the stripped conclusion and the exceptions."""
+    the conclusion, the rating and its conditions, and the exceptions. Returns the run (fresh), the stripped
+    conclusion, the exceptions and the rating with its conditions."""
     run = ValidationRun.objects.select_related("version__passport", "reference", "validation", "champion").get(
         pk=run.pk)
     guards.issue_report(actor, run.version).enforce()
@@ -95,11 +119,12 @@ def report_issue_check(*, actor: Actor, run, conclusion: str, exceptions: dict |
     conclusion = (conclusion or "").strip()
     if not conclusion:
         raise DomainError(_("A report needs the validator's conclusion."), code="required", field="conclusion")
-    return run, conclusion, _report_exceptions(run, exceptions)
+    rating, conditions = report_rating(rating, conditions)
+    return run, conclusion, _report_exceptions(run, exceptions), (rating, conditions)
 
 
 def report_issue_generated(*, actor: Actor, run, conclusion: str, exceptions: dict | None = None,
-                           progress=None) -> ValidationReport:
+                           rating: str = "", conditions=None, progress=None) -> ValidationReport:
     """Freeze the report of a succeeded run: render the HTML document (its sha256 is the report digest sign-offs
     bind to) and the PDF (that digest in every footer) once, store both, and record the report in force.
 
@@ -108,12 +133,12 @@ def report_issue_generated(*, actor: Actor, run, conclusion: str, exceptions: di
     ``required_test_skipped`` naming them. Rendering happens before anything is stored; a failure stores nothing.
     Files written before the database transaction are removed again if it fails. ``progress(step, percent)``,
     when given, hears how far the rendering is (the background job's page shows it)."""
-    run, conclusion, exceptions = report_issue_check(actor=actor, run=run, conclusion=conclusion,
-                                                     exceptions=exceptions)
+    run, conclusion, exceptions, (rating, conditions) = report_issue_check(
+        actor=actor, run=run, conclusion=conclusion, exceptions=exceptions, rating=rating, conditions=conditions)
     version = run.version
     issued_at = timezone.now().replace(microsecond=0)
     rendered = report_render.render(run=run, conclusion=conclusion, issued_by=actor, issued_at=issued_at,
-                                    exceptions=exceptions, progress=progress)
+                                    exceptions=exceptions, rating=rating, conditions=conditions, progress=progress)
     if rendered.refused:
         raise DomainError(_("The report asked for resources outside the platform; it was not issued."),
                           code="render_refused", details={"urls": list(rendered.refused)[:10]})
@@ -129,7 +154,8 @@ def report_issue_generated(*, actor: Actor, run, conclusion: str, exceptions: di
                                         ContentFile(rendered.pdf))
         written.append(pdf_name)
         return _generated_insert(actor=actor, run=run, rendered=rendered, html_name=html_name, pdf_name=pdf_name,
-                                 conclusion=conclusion, issued_at=issued_at, exceptions=exceptions)
+                                 conclusion=conclusion, issued_at=issued_at, exceptions=exceptions, rating=rating,
+                                 conditions=conditions)
     except Exception:
         for name in written:
             default_storage.delete(name)
@@ -162,7 +188,7 @@ def _report_exceptions(run, given: dict | None) -> dict:
 
 @transaction.atomic(durable=True)
 def _generated_insert(*, actor: Actor, run, rendered, html_name, pdf_name, conclusion, issued_at,
-                      exceptions: dict) -> ValidationReport:
+                      exceptions: dict, rating: str, conditions: list) -> ValidationReport:
 
     version = lock_version(run.version)
     if version.state not in VALIDATION_STATES:
@@ -172,7 +198,7 @@ def _generated_insert(*, actor: Actor, run, rendered, html_name, pdf_name, concl
                               filename=f"validation-report-{version.passport.key}-v{version.number}-run-{run.pk}.html",
                               sha256=rendered.sha256, size=len(rendered.html), conclusion=conclusion,
                               issued_by=actor, issued_at=issued_at, pdf_sha256=rendered.pdf_sha256,
-                              exceptions=exceptions)
+                              exceptions=exceptions, rating=rating, conditions=conditions)
     report.file.name = html_name
     report.pdf_file.name = pdf_name
     validate_model(report)
@@ -181,7 +207,7 @@ def _generated_insert(*, actor: Actor, run, rendered, html_name, pdf_name, concl
                  digests={"report_sha256": report.sha256, "pdf_sha256": report.pdf_sha256,
                           "artifact_sha256": version.sha256, "results_sha256": (run.digests or {}).get("results", "")},
                  data={"version": version.number, "run": run.pk, "source": report.source,
-                       "exceptions": exceptions})
+                       "exceptions": exceptions, "rating": rating, "conditions": conditions})
     signals.report_issued.send(sender=ValidationReport, report=report, actor=actor)
     return report
 

@@ -129,7 +129,8 @@ def _checklist_record(item: ChecklistItem) -> dict:
 def _report_record(report, in_force_id) -> dict:
     pdf = getattr(report, "pdf_file", None)  # the rendered PDF of generated reports, where the model has one
     return {"id": report.pk, "source": report.source, "filename": report.filename, "sha256": report.sha256,
-            "size": report.size, "conclusion": report.conclusion, "issued_by": _who(report.issued_by),
+            "size": report.size, "conclusion": report.conclusion, "rating": report.rating or None,
+            "conditions": list(report.conditions or []), "issued_by": _who(report.issued_by),
             "issued_at": _when(report.issued_at), "in_force": report.pk == in_force_id,
             "pdf_file": pdf.name if pdf else None, "pdf_sha256": getattr(report, "pdf_sha256", None) or None}
 

@@ -10,7 +10,7 @@ from django.contrib.auth import get_user_model
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from core.forms import BootstrapFormMixin
+from core.forms import BootstrapFormMixin, ConditionFormSet, DateInput, condition_list
 from governance.accounts.choices import Role
 from governance.workflow.choices import (
     FINDING_TRANSITIONS,
@@ -20,16 +20,9 @@ from governance.workflow.choices import (
     FindingStatus,
     SignoffRole,
 )
+from validation.forms import RatedReportMixin, rating_field
 
-MAX_CONDITIONS = 10
 MAX_LINKS = 20
-
-
-class DateInput(forms.DateInput):
-    input_type = "date"
-
-    def __init__(self, attrs=None):
-        super().__init__(attrs, format="%Y-%m-%d")
 
 
 def _active_users():
@@ -53,13 +46,18 @@ class AssignValidatorForm(BootstrapFormMixin, forms.Form):
         )
 
 
-class ReportIssueForm(BootstrapFormMixin, forms.Form):
+class ReportIssueForm(RatedReportMixin, BootstrapFormMixin, forms.Form):
     """Input of ``validation.services.report_issue_uploaded``."""
 
     file = forms.FileField(label=_("Report file"),
                            help_text=_("PDF, HTML, Markdown, text, Word, Excel or ZIP; at most 100 MB."))
     conclusion = forms.CharField(label=_("Conclusion"), max_length=20000,
                                  widget=forms.Textarea(attrs={"rows": 3}))
+    rating = rating_field()
+
+    def __init__(self, data=None, *args, **kwargs):
+        super().__init__(data, *args, **kwargs)
+        self._init_conditions(data, f"{self.prefix or 'report'}-cond")
 
 
 class FindingRaiseForm(BootstrapFormMixin, forms.Form):
@@ -157,22 +155,6 @@ class ReasonForm(BootstrapFormMixin, forms.Form):
         self.fields["reason"].required = required
 
 
-class ConditionForm(BootstrapFormMixin, forms.Form):
-    """One dated condition of an approval with conditions; a blank row is ignored."""
-
-    text = forms.CharField(label=_("Condition"), required=False, max_length=2000)
-    due_date = forms.DateField(label=_("Due date"), required=False, widget=DateInput())
-
-    def clean(self):
-        data = super().clean()
-        if bool(data.get("text")) != bool(data.get("due_date")):
-            raise forms.ValidationError(_("A condition needs both a text and a due date."))
-        return data
-
-
-ConditionFormSet = forms.formset_factory(ConditionForm, extra=2, max_num=MAX_CONDITIONS, validate_max=True)
-
-
 class SignoffForm(BootstrapFormMixin, forms.Form):
     """Input of ``signoff_record``: a role the user may sign in, the decision, conditions and the password
     that re-authenticates the signer (the service checks it)."""
@@ -214,8 +196,7 @@ class SignoffForm(BootstrapFormMixin, forms.Form):
     def condition_list(self) -> list[dict]:
         if self.cleaned_data.get("decision") != Decision.APPROVE_WITH_CONDITIONS:
             return []
-        return [{"text": f.cleaned_data["text"], "due_date": f.cleaned_data["due_date"].isoformat()}
-                for f in self.conditions if f.cleaned_data.get("text")]
+        return condition_list(self.conditions)
 
 
 class TestAcceptForm(BootstrapFormMixin, forms.Form):

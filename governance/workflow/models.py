@@ -143,6 +143,8 @@ class Finding(models.Model):
     raised_at = models.DateTimeField(default=timezone.now)
     from_signoff = models.ForeignKey(SignOff, on_delete=models.PROTECT, null=True, blank=True,
                                      related_name="condition_findings")
+    from_report = models.ForeignKey("validation.ValidationReport", on_delete=models.PROTECT, null=True, blank=True,
+                                    related_name="condition_findings", verbose_name=_("condition of the report"))
     # A finding raised from a test that failed: the run and the test (its name in the run's results)
     run = models.ForeignKey("validation.ValidationRun", on_delete=models.PROTECT, null=True, blank=True,
                             related_name="+", verbose_name=_("validation run"))

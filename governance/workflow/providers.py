@@ -10,7 +10,7 @@ from django.utils.translation import gettext as _
 from governance.workflow import guards, panel
 from governance.workflow.models import Finding, VersionReview
 from governance.workflow.services.checklist_evidence import checklist_fill_from_run
-from governance.workflow.services.signoffs import signoffs_void
+from governance.workflow.services.signoffs import condition_finding, signoffs_void
 from governance.workflow.services.transitions import policy_for_tier
 from registry import hooks as registry_hooks
 from validation import hooks as validation_hooks
@@ -54,10 +54,13 @@ def workflow_panel(request, version, *, workflow_forms=None, workflow_error=None
 
 @receiver(validation_signals.report_issued, dispatch_uid="workflow.signoffs_void_on_report")
 def void_signoffs_on_report(sender, report, actor, **kwargs) -> None:
-    """Sign-offs bound to the report in force before this one stop counting; their signers are told why."""
+    """Sign-offs bound to the report in force before this one stop counting; their signers are told why. The
+    conditions of a report rated fit with conditions become dated findings, in the same transaction."""
     signoffs_void(actor=actor, version=report.version,
                   reason=_("a new validation report was issued by %(who)s on %(when)s")
                   % {"who": actor.get_username(), "when": report.issued_at.strftime("%Y-%m-%d %H:%M UTC")})
+    for cond in report.conditions or []:
+        condition_finding(actor, report.version, cond, report=report)
 
 
 @receiver(validation_signals.run_succeeded, dispatch_uid="workflow.checklist_fill_from_run")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from core.errors import DomainError
@@ -16,6 +16,8 @@ from governance.workflow.services.signoffs import check_eligible, signoff_status
 from registry.choices import VALIDATION_STATES, VersionState
 from registry.models import ModelVersion
 from registry.permissions import restrict_passports
+from validation.choices import Rating
+from validation.models import ValidationReport
 
 
 def finding_list(*, user, filters: dict | None = None) -> QuerySet[Finding]:
@@ -142,4 +144,18 @@ def portfolio_summary(*, user) -> dict:
         "open_findings_by_severity": dict(
             Finding.objects.filter(version__in=versions, status=FindingStatus.OPEN).values_list("severity")
             .annotate(n=Count("pk")).order_by()),
+        "ratings": ratings_in_force(versions),
     }
+
+
+def ratings_in_force(versions) -> dict:
+    """How many of ``versions`` under review or approved have a report in force rated each way (``""``: issued
+    before ratings existed)."""
+    newest = ValidationReport.objects.filter(version=OuterRef("pk")).order_by("-issued_at", "-pk").values("rating")
+    rows = (versions.filter(state__in=[*VALIDATION_STATES, VersionState.APPROVED])
+            .annotate(rating=Subquery(newest[:1])).exclude(rating__isnull=True)
+            .values("rating").annotate(n=Count("pk")).order_by())
+    counts = dict.fromkeys(Rating.values, 0) | {"": 0}
+    for row in rows:
+        counts[row["rating"]] = counts.get(row["rating"], 0) + row["n"]
+    return counts

@@ -40,6 +40,7 @@ from registry import selectors as registry_selectors
 from registry.choices import REVIEW_STATES, RiskTier, VersionState
 from registry.views import render_version_page
 from validation import services as validation_services
+from validation.choices import Rating
 from validation.models import ValidationReport
 
 
@@ -101,7 +102,8 @@ def report_issue(request, key: str, number: int):
     form = ReportIssueForm(request.POST, request.FILES, prefix="report")
     return _perform(request, version, key="report", form=form,
                     call=lambda data: validation_services.report_issue_uploaded(
-                        actor=request.user, version=version, upload=data["file"], conclusion=data["conclusion"]),
+                        actor=request.user, version=version, upload=data["file"], conclusion=data["conclusion"],
+                        rating=data["rating"], conditions=form.condition_list()),
                     success=_("Validation report issued."), anchor="wf-reports")
 
 
@@ -372,6 +374,8 @@ def portfolio_context(user) -> dict:
         },
         "total_versions": sum(by_state.values()),
         "open_findings": sum(by_severity.values()),
+        "rating_rows": [(r, label, summary["ratings"].get(r, 0)) for r, label in Rating.choices]
+        + ([("", _("Not rated"), summary["ratings"][""])] if summary["ratings"].get("") else []),
         "state_chart": state_tier_chart(rows),
         "severity_chart": severity_chart(by_severity),
     }

@@ -71,23 +71,30 @@
     });
   });
 
-  // Sign-off form: the conditions box shows only for "approve with conditions"; "Add a condition" adds a row.
+  // Forms with dated conditions (a sign-off approving with conditions, a report rating a model fit with
+  // conditions): the conditions box shows only for that choice of its radio field (data-conditions-field,
+  // "decision" by default); "Add a condition" adds a row.
+  function conditionsField(box) {
+    return box.getAttribute("data-conditions-field") || "decision";
+  }
+
   function syncConditions(form) {
     var box = form.querySelector("[data-conditions]");
     if (!box) {
       return;
     }
-    var checked = form.querySelector("input[name$='decision']:checked");
+    var checked = form.querySelector("input[name$='" + conditionsField(box) + "']:checked");
     box.hidden = !checked || checked.value !== box.getAttribute("data-conditions-value");
   }
 
   function initSignoffForms(root) {
-    root.querySelectorAll("form[data-signoff-form]").forEach(syncConditions);
+    root.querySelectorAll("form[data-signoff-form], form[data-conditions-form]").forEach(syncConditions);
   }
 
   document.addEventListener("change", function (event) {
-    var form = event.target.closest("form[data-signoff-form]");
-    if (form && event.target.name && /decision$/.test(event.target.name)) {
+    var form = event.target.closest("form[data-signoff-form], form[data-conditions-form]");
+    var box = form && form.querySelector("[data-conditions]");
+    if (box && event.target.name && event.target.name.endsWith(conditionsField(box))) {
       syncConditions(form);
     }
   });

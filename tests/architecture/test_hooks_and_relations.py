@@ -52,7 +52,8 @@ def test_a_superuser_not_assigned_cannot_start_a_validation_run(setting):
 
     _, _, version, _, superuser = setting
     with pytest.raises(PermissionDenied):
-        validation_services.report_issue_uploaded(actor=superuser, version=version, upload=None, conclusion="x")
+        validation_services.report_issue_uploaded(actor=superuser, version=version, upload=None, conclusion="x",
+                                                  rating="fit")
 
 
 def test_the_rooms_above_fill_the_hooks_of_the_rooms_below(setting):

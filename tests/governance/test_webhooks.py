@@ -244,15 +244,12 @@ def test_people_other_than_administrators_cannot_manage(auditor, developer, admi
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_a_real_worker_delivers_after_commit_and_retries(admin_user, passport, developer, receiver, settings):
-    from celery.contrib.testing.worker import start_worker
-
-    from governance.celery import app
+    from tests.workers import in_process_worker
 
     settings.MG_WEBHOOK_QUEUE = f"webhooks-test-{uuid.uuid4().hex[:12]}"  # this test's worker alone takes them
     r = receiver(statuses=[500])
     subscriber = services.subscriber_create(actor=admin_user, name="Worker", url=r.url, events=["version"])
-    with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=20, loglevel="WARNING",
-                      queues=[settings.MG_WEBHOOK_QUEUE]):
+    with in_process_worker(settings.MG_WEBHOOK_QUEUE):
         _register(passport, developer)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:

@@ -122,7 +122,7 @@ def _url(w, number, tail=""):
 
 def _report_upload(w=None):
     return {"file": SimpleUploadedFile("report.md", b"# Validation\nFit.", "text/markdown"),
-            "conclusion": "Fit for purpose."}
+            "conclusion": "Fit for purpose.", "rating": "fit"}
 
 
 ENDPOINTS = [
@@ -385,7 +385,7 @@ def test_other_400s_name_the_field(flow, people):
     response = dev.post(f"{API}/findings/{flow.finding}/status/", {"status": "closed"}, format="json")
     assert assert_error(response, 400)["field"] == "status"
     response = bearer_client(people["val"], WRITE).post(API + _url(flow, flow.in_validation, "report/"),
-                                                        {"conclusion": "ok"}, format="multipart")
+                                                        {"conclusion": "ok", "rating": "fit"}, format="multipart")
     assert assert_error(response, 400)["field"] == "file"
     assert_error(bearer_client(people["sec"], WRITE).post(API + _url(flow, flow.validated, "checklist/ML99/"),
                                                           {"status": "mitigated"}, format="json"), 404, "not_found")

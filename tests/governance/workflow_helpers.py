@@ -38,7 +38,7 @@ def to_in_validation(version, author, cast):
 
 def issue_report(version, validator, text="report body"):
     upload = SimpleUploadedFile("report.md", text.encode())
-    return validation_services.report_issue_uploaded(actor=validator, version=version, upload=upload,
+    return validation_services.report_issue_uploaded(rating="fit", actor=validator, version=version, upload=upload,
                                                      conclusion="Fit for purpose.")
 
 

@@ -107,7 +107,8 @@ def test_validator_and_owner_sign_and_the_version_is_approved(live_server, brows
     assert "Missing" in signoff_row(page, "validator")
     assert page.locator("#id_sign-role").input_value() == "validator"  # the only role they may sign in
     assert page.locator("#id_sign-password").get_attribute("type") == "password"
-    assert page.locator("[data-conditions]").is_hidden()  # shown only for "approve with conditions"
+    # shown only for "approve with conditions"
+    assert page.locator("form[data-signoff-form] [data-conditions]").is_hidden()
     page.check("#id_sign-decision_0")
     page.fill("#id_sign-comment", "Holdout AUC 0.81; calibration within policy.")
     page.fill("#id_sign-password", PASSWORD)
@@ -126,7 +127,7 @@ def test_validator_and_owner_sign_and_the_version_is_approved(live_server, brows
     page = open_as(browser, live_server, "owner", path)
     assert page.locator("#id_sign-role").input_value() == "business_owner"
     page.check("#id_sign-decision_1")  # approve with conditions
-    page.locator("[data-conditions]").wait_for(state="visible")
+    page.locator("form[data-signoff-form] [data-conditions]").wait_for(state="visible")
     page.click("[data-add-condition]")
     assert page.locator(".condition-row").count() == 3
     page.fill("#id_sign-cond-0-text", "Weekly PSI report for three months")

@@ -212,11 +212,22 @@ def test_validator_starts_a_run_watches_it_progress_and_reads_the_results(live_s
     page.click("#run-issue-report")
     page.wait_for_url("**/issue/")
     page.fill("#id_conclusion", "Fit for purpose; calibration to be watched. <script>alert(1)</script>")
+    conditions = page.locator("#report-issue-form [data-conditions]")
+    assert not conditions.is_visible()  # shown only for "fit for use with conditions"
+    page.check("#report-issue-form input[name=rating][value=fit_with_conditions]")
+    conditions.wait_for(state="visible")
+    page.fill("#id_cond-0-text", "Recalibrate on Q3 data")
+    page.fill("#id_cond-0-due_date", "2031-09-30")
+    page.screenshot(path=str(SCREENSHOTS / "validation-report-issue-form.png"), full_page=True)
     page.click("#report-issue-form button[type=submit]")
     page.wait_for_url("**/jobs/*/")  # issued in the background by a worker; the job page follows it
     page.locator("#job-open").wait_for(timeout=120_000)
     report = run.reports.get()
     assert report.sha256[:12] in page.locator("#job-result").inner_text()
+    assert report.rating == "fit_with_conditions"
+    assert report.conditions == [{"text": "Recalibrate on Q3 data", "due_date": "2031-09-30"}]
+    (condition,) = report.condition_findings.all()  # the condition is a dated finding now
+    assert condition.due_date.isoformat() == "2031-09-30" and condition.title == "Recalibrate on Q3 data"
     page.screenshot(path=str(SCREENSHOTS / "validation-report-job.png"), full_page=True)
     page.click("#job-open")
     page.wait_for_url("**/validation/reports/*/")

@@ -112,7 +112,7 @@ PAGES = [
     Page("validation:run_cancel", lambda w: [_newest_run()], "val", 302, (*OUT, ("sec", 403)), "POST",
          lambda w: {}),
     Page("governance:report_issue", ver, "val", 302, (*OUT, ("sec", 403)), "POST",
-         lambda w: {"report-conclusion": "Fit.", "report-file": _report_file()}),
+         lambda w: {"report-conclusion": "Fit.", "report-rating": "fit", "report-file": _report_file()}),
     # in validation still: the risk officer may accept tests, but only on a validated version
     Page("governance:test_accept", ver, "risk", 409, (*OUT, ("developer", 403)), "POST",
          lambda w: {"accept-test": "performance", "accept-rationale": "Within the appetite agreed with the board."}),

@@ -214,7 +214,8 @@ def test_submit_assign_report_and_mark_validated(client, version, developer, cas
 
     client.force_login(cast.validator)
     upload = SimpleUploadedFile("validation.md", b"# Validation\nAll good.")
-    response = client.post(wf_url("report_issue", version), {"report-file": upload, "report-conclusion": "Fit."})
+    response = client.post(wf_url("report_issue", version),
+                           {"report-file": upload, "report-conclusion": "Fit.", "report-rating": "fit"})
     assert response.status_code == 302 and events("report.issued").count() == 1
     report = ValidationReport.objects.get(version=version)
     download = client.get(wf_url("report_download", version, report.pk))

@@ -49,7 +49,8 @@ def _pdf_text(data: bytes) -> list[str]:
 
 
 def test_issuing_freezes_html_and_pdf_with_the_digest_sign_offs_bind_to(done, cast):
-    report = services.report_issue_generated(actor=cast.validator, run=done.run, conclusion=f"Fit. {HOSTILE}")
+    report = services.report_issue_generated(actor=cast.validator, run=done.run, conclusion=f"Fit. {HOSTILE}",
+                                             rating="fit")
     html = default_storage.open(report.file.name).read()
     pdf = default_storage.open(report.pdf_file.name).read()
     assert report.source == "generated" and report.run == done.run
@@ -74,12 +75,13 @@ def test_issuing_freezes_html_and_pdf_with_the_digest_sign_offs_bind_to(done, ca
 
 
 def test_a_newer_report_makes_earlier_sign_offs_stale(done, cast, owner):
-    first = services.report_issue_generated(actor=cast.validator, run=done.run, conclusion="Fit.")
+    first = services.report_issue_generated(rating="fit", actor=cast.validator, run=done.run, conclusion="Fit.")
     workflow.version_mark_validated(actor=cast.validator, version=done.version)
     done.version.refresh_from_db()
     signed = sign(done.version, cast.validator, "validator")
     assert signed.report_sha256 == first.sha256 and "validator" in signoff_status(done.version).current
-    second = services.report_issue_generated(actor=cast.validator, run=done.run, conclusion="Fit, with a caveat.")
+    second = services.report_issue_generated(actor=cast.validator, run=done.run, conclusion="Fit, with a caveat.",
+                                             rating="fit")
     assert second.sha256 != first.sha256
     status = signoff_status(done.version)
     assert "validator" not in status.current and signed in status.stale
@@ -88,19 +90,19 @@ def test_a_newer_report_makes_earlier_sign_offs_stale(done, cast, owner):
 def test_refusals_name_the_rule_and_store_nothing(done, cast, developer):
     reports, files = ValidationReport.objects.count(), _stored()
     with pytest.raises(PermissionDenied):
-        services.report_issue_generated(actor=cast.validator2, run=done.run, conclusion="Fit.")
+        services.report_issue_generated(rating="fit", actor=cast.validator2, run=done.run, conclusion="Fit.")
     with pytest.raises(DomainError, match="conclusion"):
-        services.report_issue_generated(actor=cast.validator, run=done.run, conclusion="   ")
+        services.report_issue_generated(rating="fit", actor=cast.validator, run=done.run, conclusion="   ")
     workflow.version_reject(actor=cast.risk, version=done.version, reason="Out of scope.")
     with pytest.raises(Conflict, match="versions in validation"):
-        services.report_issue_generated(actor=cast.validator, run=done.run, conclusion="Fit.")
+        services.report_issue_generated(rating="fit", actor=cast.validator, run=done.run, conclusion="Fit.")
     assert ValidationReport.objects.count() == reports and _stored() == files
 
 
 def test_a_run_that_did_not_succeed_cannot_be_issued(low, cast):
     run = _start(low)  # queued: no worker ran it
     with pytest.raises(Conflict, match="succeeded run") as refused:
-        services.report_issue_generated(actor=cast.validator, run=run, conclusion="Fit.")
+        services.report_issue_generated(rating="fit", actor=cast.validator, run=run, conclusion="Fit.")
     assert refused.value.code == "run_not_succeeded" and not ValidationReport.objects.exists()
 
 
@@ -113,7 +115,7 @@ def test_a_rendering_failure_stores_nothing(done, cast, monkeypatch):
     monkeypatch.setattr(report, "html_to_pdf", broken)
     files = _stored()
     with pytest.raises(RuntimeError):
-        services.report_issue_generated(actor=cast.validator, run=done.run, conclusion="Fit.")
+        services.report_issue_generated(rating="fit", actor=cast.validator, run=done.run, conclusion="Fit.")
     assert not ValidationReport.objects.exists() and _stored() == files
     assert not AuditEvent.objects.filter(action="report.issued").exists()
 
@@ -125,10 +127,11 @@ def test_ui_issue_then_read_html_and_pdf(client, done, cast, outsider, eager, dj
     url = reverse("validation:report_issue", args=[done.run.pk])
     page = client.get(url)
     assert page.status_code == 200 and "report-issue-form" in page.content.decode()
+    assert 'name="rating" value="fit_with_conditions"' in page.content.decode()  # the rating is asked
     assert client.post(url, {"conclusion": ""}).status_code == 400
     assert not Job.objects.exists()  # refused at once, nothing started
     with django_capture_on_commit_callbacks(execute=True):
-        response = client.post(url, {"conclusion": f"Fit for purpose. {HOSTILE}"})
+        response = client.post(url, {"conclusion": f"Fit for purpose. {HOSTILE}", "rating": "fit"})
     report, job = ValidationReport.objects.get(), Job.objects.get()
     # issued in the background: the job's page follows it and then links the report and the version
     assert response.status_code == 302 and response["Location"] == reverse("governance:job_detail", args=[job.pk])
@@ -159,7 +162,7 @@ def test_api_issue_and_fetch(done, cast, developer):
     client = bearer_client(cast.validator)
     refused = client.post(f"{api}/runs/{done.run.pk}/report/", {}, format="json")
     assert refused.status_code == 400 and refused.json()["error"]["field"] == "conclusion"
-    created = client.post(f"{api}/runs/{done.run.pk}/report/", {"conclusion": "Fit."}, format="json")
+    created = client.post(f"{api}/runs/{done.run.pk}/report/", {"conclusion": "Fit.", "rating": "fit"}, format="json")
     assert created.status_code == 201, created.content
     body = created.json()
     report = ValidationReport.objects.get(pk=body["id"])
@@ -169,7 +172,7 @@ def test_api_issue_and_fetch(done, cast, developer):
     pdf = client.get(body["pdf_url"])
     assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
     assert client.get(f"{api}/reports/{report.pk}/").json()["sha256"] == report.sha256
-    assert bearer_client(developer).post(f"{api}/runs/{done.run.pk}/report/", {"conclusion": "Mine."},
+    assert bearer_client(developer).post(f"{api}/runs/{done.run.pk}/report/", {"conclusion": "Mine.", "rating": "fit"},
                                          format="json").status_code == 403
     assert client.get(f"{api}/reports/999999/").status_code == 404
 

@@ -46,17 +46,17 @@ def test_a_run_that_skipped_required_tests_needs_a_justified_exception_for_each(
     run = skipping.run
     assert [g["test"] for g in run_gaps(run)["skipped"]] == ["segments", "champion"]
     with pytest.raises(DomainError) as refused:
-        services.report_issue_generated(actor=skipping.validator, run=run, conclusion="Fit.")
+        services.report_issue_generated(rating="fit", actor=skipping.validator, run=run, conclusion="Fit.")
     assert refused.value.code == "required_test_skipped" and refused.value.details["skipped"] == ["segments",
                                                                                                     "champion"]
     with pytest.raises(DomainError, match="champion"):
-        services.report_issue_generated(actor=skipping.validator, run=run, conclusion="Fit.",
+        services.report_issue_generated(rating="fit", actor=skipping.validator, run=run, conclusion="Fit.",
                                         exceptions={"segments": WHY, "champion": "n/a"})  # too thin
     with pytest.raises(DomainError, match="did not skip"):
-        services.report_issue_generated(actor=skipping.validator, run=run, conclusion="Fit.",
+        services.report_issue_generated(rating="fit", actor=skipping.validator, run=run, conclusion="Fit.",
                                         exceptions={"segments": WHY, "champion": WHY, "performance": WHY})
     assert not ValidationReport.objects.exists()
-    report = services.report_issue_generated(actor=skipping.validator, run=run, conclusion="Fit.",
+    report = services.report_issue_generated(rating="fit", actor=skipping.validator, run=run, conclusion="Fit.",
                                              exceptions={"segments": WHY, "champion": WHY})
     assert report.exceptions["segments"]["justification"] == WHY
     assert "No segment column" in report.exceptions["segments"]["skipped_because"]
@@ -69,7 +69,7 @@ def test_a_run_that_skipped_required_tests_needs_a_justified_exception_for_each(
 def test_approval_waits_for_a_risk_officer_to_accept_each_failed_or_excepted_test(
         skipping, cast, developer, owner, django_capture_on_commit_callbacks):
     version = skipping.version
-    services.report_issue_generated(actor=cast.validator, run=skipping.run, conclusion="Fit.",
+    services.report_issue_generated(rating="fit", actor=cast.validator, run=skipping.run, conclusion="Fit.",
                                     exceptions={"segments": WHY, "champion": WHY})
     workflow.version_mark_validated(actor=cast.validator, version=version)
     answer_checklist(version, cast.security)
@@ -117,8 +117,9 @@ def test_the_report_page_asks_for_the_exceptions(client, skipping, eager, django
     url = f"/validation/runs/{skipping.run.pk}/issue/"
     page = client.get(url).content.decode()
     assert "Exception for &#x27;segments&#x27;" in page or "Exception for 'segments'" in page
-    response = client.post(url, {"conclusion": "Fit."})
+    response = client.post(url, {"conclusion": "Fit.", "rating": "fit"})
     assert response.status_code == 400 and "skipped tests its tier policy requires" in response.content.decode()
     with django_capture_on_commit_callbacks(execute=True):
-        response = client.post(url, {"conclusion": "Fit.", "exception_segments": WHY, "exception_champion": WHY})
+        response = client.post(url, {"conclusion": "Fit.", "rating": "fit", "exception_segments": WHY,
+                                     "exception_champion": WHY})
     assert response.status_code == 302 and ValidationReport.objects.get().exceptions["champion"]["justification"]

@@ -21,6 +21,7 @@ from core.api.permissions import Authenticated
 from core.api.renderers import NO_FORMAT, FileRenderer, PdfRenderer
 from core.api.serializers import error_responses
 from validation import selectors, services
+from validation.choices import Rating
 from validation.models import ValidationReport
 
 REPORT_ID = OpenApiParameter("id", int, OpenApiParameter.PATH, description="Validation report id.")
@@ -34,8 +35,17 @@ class HtmlRenderer(FileRenderer):
     format = "html"
 
 
+class ReportConditionSerializer(serializers.Serializer):
+    text = serializers.CharField(max_length=2000)
+    due_date = serializers.DateField()
+
+
 class ReportIssueSerializer(serializers.Serializer):
     conclusion = serializers.CharField(max_length=20000, help_text="The validator's conclusion.")
+    rating = serializers.ChoiceField(choices=Rating.choices, help_text="The validator's rating of the model.")
+    conditions = ReportConditionSerializer(many=True, required=False, default=list,
+                                     help_text="Required for `fit_with_conditions` (each becomes a dated finding "
+                                               "owned by the technical owner); none for the other ratings.")
     exceptions = serializers.DictField(
         child=serializers.CharField(max_length=5000), required=False, default=dict,
         help_text="{test: justification} for each test the tier policy requires that the run skipped (at least 20 "
@@ -54,7 +64,8 @@ class ValidationReportSerializer(serializers.ModelSerializer):
     class Meta:
         model = ValidationReport
         fields = ["id", "passport", "version", "source", "run", "filename", "sha256", "size", "pdf_sha256",
-                  "conclusion", "exceptions", "issued_by", "issued_at", "html_url", "pdf_url"]
+                  "conclusion", "rating", "conditions", "exceptions", "issued_by", "issued_at", "html_url",
+                  "pdf_url"]
 
     def get_html_url(self, report) -> str | None:
         if report.source != ValidationReport.Source.GENERATED:
@@ -95,9 +106,11 @@ class ReportIssueView(_ReportView):
         serializer = ReportIssueSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         run = selectors.run_get(user=request.user, pk=int(pk))
-        report = services.report_issue_generated(actor=request.user, run=run,
-                                                 conclusion=serializer.validated_data["conclusion"],
-                                                 exceptions=serializer.validated_data.get("exceptions") or {})
+        data = serializer.validated_data
+        report = services.report_issue_generated(
+            actor=request.user, run=run, conclusion=data["conclusion"], exceptions=data.get("exceptions") or {},
+            rating=data["rating"], conditions=[{"text": c["text"], "due_date": c["due_date"].isoformat()}
+                                               for c in data.get("conditions") or []])
         return Response(ValidationReportSerializer(self.report(report.pk)).data, status=status.HTTP_201_CREATED)
 
 

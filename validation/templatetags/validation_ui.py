@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from django import template
 from django.utils.html import format_html
+from django.utils.translation import gettext as _
 
-from validation.choices import CheckStatus, Outcome, RunState
+from validation.choices import CheckStatus, Outcome, Rating, RunState
 
 register = template.Library()
 
@@ -49,3 +50,25 @@ def outcome_badge(outcome):
         return format_html('<span class="text-secondary">—</span>')
     css = STATUS_CSS[CheckStatus.PASSED if outcome == Outcome.PASSED else CheckStatus.FAILED]
     return _badge(css, outcome, Outcome(outcome).label, "outcome")
+
+
+RATING_CSS = {
+    Rating.FIT: STATUS_CSS[CheckStatus.PASSED],
+    Rating.FIT_WITH_CONDITIONS: "bg-warning-subtle text-warning-emphasis border-warning-subtle",
+    Rating.NOT_FIT: STATUS_CSS[CheckStatus.FAILED],
+}
+
+
+@register.simple_tag
+def rating_badge(rating):
+    """The validator's rating of a report; "not rated" for reports issued before ratings existed."""
+    if rating not in Rating.values:
+        return format_html('<span class="badge border bg-light text-secondary rating-badge" data-rating="">{}</span>',
+                           _("Not rated"))
+    return _badge(RATING_CSS[rating], rating, Rating(rating).label, "rating")
+
+
+@register.filter
+def rating_label(rating) -> str:
+    """The rating's words (for documents without badges, such as the dossier)."""
+    return str(Rating(rating).label) if rating in Rating.values else _("Not rated")

@@ -30,7 +30,7 @@ from governance.workflow.models import (
 )
 from governance.workflow.owasp import CHECKLIST
 from registry.choices import VersionState
-from validation.choices import ValidationDepth
+from validation.choices import Rating, ValidationDepth
 from validation.models import ValidationReport
 
 DIGEST_NAMES = ("artifact_sha256", "report_sha256", "checklist_sha256")
@@ -97,8 +97,8 @@ class ReportSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = ValidationReport
-        fields = ["id", "version", "source", "filename", "sha256", "size", "conclusion", "issued_by", "issued_at",
-                  "in_force", "file_url"]
+        fields = ["id", "version", "source", "filename", "sha256", "size", "conclusion", "rating", "conditions",
+                  "issued_by", "issued_at", "in_force", "file_url"]
         read_only_fields = fields
 
     def get_in_force(self, report: ValidationReport) -> bool:
@@ -115,6 +115,11 @@ class ReportSerializer(serializers.ModelSerializer):
 class ReportUploadSerializer(serializers.Serializer):
     file = serializers.FileField(help_text="The report document (.pdf, .html, .md, .txt, .docx, .xlsx or .zip).")
     conclusion = serializers.CharField(help_text="The validator's conclusion.")
+    rating = serializers.ChoiceField(choices=Rating.choices, help_text="The validator's rating of the model.")
+    conditions = serializers.JSONField(
+        required=False, default=list, binary=True,
+        help_text='For `fit_with_conditions`: a JSON list of {"text", "due_date": "YYYY-MM-DD"}; each becomes a '
+                  "dated finding owned by the technical owner.")
 
 
 # --------------------------------------------------------------------------- sign-offs
@@ -423,9 +428,18 @@ class SeverityCountSerializer(serializers.Serializer):
     low = serializers.IntegerField(read_only=True)
 
 
+class RatingCountSerializer(serializers.Serializer):
+    fit = serializers.IntegerField(read_only=True)
+    fit_with_conditions = serializers.IntegerField(read_only=True)
+    not_fit = serializers.IntegerField(read_only=True)
+    not_rated = serializers.IntegerField(read_only=True, help_text="Reports issued before ratings existed.")
+
+
 class PortfolioSerializer(serializers.Serializer):
     by_state_tier = StateTierCountSerializer(many=True, read_only=True)
     overdue_findings = OverdueFindingSerializer(many=True, read_only=True, help_text="The first 100, oldest due first.")
     overdue_count = serializers.IntegerField(read_only=True)
     expiring = VersionRefSerializer(many=True, read_only=True, help_text="Approvals expiring within 30 days.")
     open_findings_by_severity = SeverityCountSerializer(read_only=True)
+    ratings = RatingCountSerializer(read_only=True, help_text="Ratings of the reports in force of the versions under "
+                                                               "review or approved.")

@@ -65,6 +65,7 @@ from registry.api.serializers import VersionSerializer
 from registry.api.views import PASSPORT_KEY, VERSION_NUMBER
 from registry.models import ModelVersion
 from validation import services as validation_services
+from validation.choices import Rating
 from validation.models import ValidationReport
 
 REPORT_ID = OpenApiParameter("report_id", int, OpenApiParameter.PATH, description="Report id.")
@@ -289,7 +290,8 @@ class VersionWorkflowViewSet(viewsets.GenericViewSet):
     def report(self, request, passport_key=None, number=None):
         data = _validated(ReportUploadSerializer, request.data)
         report = validation_services.report_issue_uploaded(actor=request.user, version=self.version,
-                                                           upload=data["file"], conclusion=data["conclusion"])
+                                                           upload=data["file"], conclusion=data["conclusion"],
+                                                           rating=data["rating"], conditions=data.get("conditions"))
         return Response(ReportSerializer(report, context=self.get_serializer_context()).data,
                         status=status.HTTP_201_CREATED)
 
@@ -517,4 +519,6 @@ class PortfolioView(GenericAPIView):
         summary = selectors.portfolio_summary(user=request.user)
         by_severity = summary["open_findings_by_severity"]
         summary["open_findings_by_severity"] = {s: by_severity.get(s, 0) for s in FindingSeverity.values}
+        ratings = summary["ratings"]
+        summary["ratings"] = {**{r: ratings.get(r, 0) for r in Rating.values}, "not_rated": ratings.get("", 0)}
         return Response(PortfolioSerializer(summary).data)

@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from core.actors import Actor
+from core.conditions import clean_conditions
 from core.errors import Conflict, DomainError, PermissionDenied, create_validated
 from core.throttle import REAUTH
 from governance.accounts.choices import Role
@@ -209,21 +210,6 @@ def check_eligible(actor: Actor, version: ModelVersion, role: str) -> None:
         raise PermissionDenied(_("Only the passport's business owner may sign as business owner."), code="wrong_role")
 
 
-def _clean_conditions(conditions) -> list[dict]:
-    cleaned = []
-    for i, cond in enumerate(conditions or []):
-        text = str((cond or {}).get("text", "")).strip() if isinstance(cond, dict) else ""
-        try:
-            due = date.fromisoformat(str(cond.get("due_date")))
-        except (ValueError, TypeError, AttributeError):
-            due = None
-        if not text or due is None:
-            raise DomainError(_("Condition #%(n)s needs a text and a due_date (YYYY-MM-DD).") % {"n": i + 1},
-                              code="invalid", field="conditions")
-        cleaned.append({"text": text[:2000], "due_date": due.isoformat()})
-    return cleaned
-
-
 def signoff_record(*, actor: Actor, version: ModelVersion, role: str, decision: str, password: str, comment: str = "",
                    conditions: list | None = None, acknowledge_pending: bool = False) -> SignOff:
     """Record a sign-off after re-authenticating the signer with their password.
@@ -265,7 +251,7 @@ def _signable(*, actor: Actor, version, role, decision, conditions, acknowledge_
         raise DomainError(_("Unknown decision '%(decision)s'.") % {"decision": decision}, code="invalid",
                           field="decision")
     check_eligible(actor, version, role)
-    conditions = _clean_conditions(conditions) if decision == Decision.APPROVE_WITH_CONDITIONS else []
+    conditions = clean_conditions(conditions) if decision == Decision.APPROVE_WITH_CONDITIONS else []
     if decision == Decision.APPROVE_WITH_CONDITIONS and not conditions:
         raise DomainError(_("An approval with conditions needs at least one dated condition."), code="required",
                           field="conditions")
@@ -304,7 +290,7 @@ def _signoff_record(*, actor: Actor, version, role, decision, comment, condition
                                         "reauthenticated": True,
                                         "pending_acknowledged": pending})
     for cond in conditions:
-        _condition_finding(actor, version, signoff, cond)
+        condition_finding(actor, version, cond, signoff=signoff)
     if decision == Decision.REJECT:
         close_rejected(actor=actor, version=version, reason=signoff.comment or "Rejected at sign-off.",
                        action="version.rejected", data={"signoff": signoff.pk, "role": role})
@@ -324,12 +310,15 @@ def maybe_approve(*, version: ModelVersion, actor: Actor) -> bool:
     return True
 
 
-def _condition_finding(actor: Actor, version, signoff, cond) -> Finding:
+def condition_finding(actor: Actor, version, cond, *, signoff=None, report=None) -> Finding:
+    """A dated condition (of an approving sign-off, or of a report rated fit with conditions) as a finding owned
+    by the technical owner; the caller's transaction holds the version."""
     finding = create_validated(
         Finding, version=version, title=cond["text"][:200], description=cond["text"], severity=FindingSeverity.MEDIUM,
         owner=version.passport.technical_owner, due_date=date.fromisoformat(cond["due_date"]), raised_by=actor,
-        from_signoff=signoff)
+        from_signoff=signoff, from_report=report)
+    source = {"condition_of": signoff.pk} if signoff is not None else {"condition_of_report": report.pk}
     audit_append(actor=actor, action="finding.raised", obj=finding, passport_key=version.passport.key,
-                 data={"version": version.number, "severity": finding.severity, "condition_of": signoff.pk,
+                 data={"version": version.number, "severity": finding.severity, **source,
                        "due_date": cond["due_date"], "title": finding.title})
     return finding

@@ -23,6 +23,7 @@ from registry import permissions as registry_perms
 from registry.choices import VersionState
 from registry.models import ModelVersion
 from registry.services import lock_version
+from validation.choices import Rating
 from validation.selectors import report_in_force
 
 
@@ -108,6 +109,9 @@ def version_mark_validated(*, actor: Actor, version: ModelVersion) -> ModelVersi
     report = report_in_force(version)
     if report is None:
         raise DomainError(_("Issue a validation report before completing the validation."), code="no_report")
+    if report.rating == Rating.NOT_FIT:
+        raise Conflict(_("The report in force rates the model not fit for use: reject the version instead of "
+                         "completing its validation."), code="rated_not_fit")
     transition(version=version, to=VersionState.VALIDATED, actor=actor, action="version.validated",
                digests={"report_sha256": report.sha256})
     VersionReview.objects.filter(version=version).update(validated_at=timezone.now())
