@@ -299,6 +299,9 @@ SPECTACULAR_SETTINGS = {
     # Swagger UI is served from our own static files (drf-spectacular-sidecar), never a CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    # No deep links: a link inside each operation's summary button is an interactive element nested in another
+    # (WCAG 4.1.2), and keyboard users reach the operations through the buttons themselves.
+    "SWAGGER_UI_SETTINGS": {"deepLinking": False},
     "REDOC_DIST": "/api/redoc-dist",  # the sidecar's bundle without its one remote image (core.views)
     # 429 and 503 on every operation (core.api.schema)
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums",

@@ -341,6 +341,14 @@ def state_tier_chart(rows) -> dict:
     return {"data": data, "layout": layout}
 
 
+def state_tier_table(rows) -> dict:
+    """The state-by-tier chart's numbers as a table (its text equivalent): one row per state that has versions."""
+    counts = {(r["state"], r["tier"]): r["count"] for r in rows}
+    tiers = list(RiskTier.values)
+    body = [(state.label, [counts.get((state.value, t), 0) for t in tiers]) for state in VersionState]
+    return {"tiers": tiers, "rows": [(label, cells, sum(cells)) for label, cells in body if any(cells)]}
+
+
 def severity_chart(by_severity: dict) -> dict:
     severities = [s for s in FindingSeverity if by_severity.get(s.value)]
     data = [{
@@ -377,5 +385,6 @@ def portfolio_context(user) -> dict:
         "rating_rows": [(r, label, summary["ratings"].get(r, 0)) for r, label in Rating.choices]
         + ([("", _("Not rated"), summary["ratings"][""])] if summary["ratings"].get("") else []),
         "state_chart": state_tier_chart(rows),
+        "state_table": state_tier_table(rows),
         "severity_chart": severity_chart(by_severity),
     }

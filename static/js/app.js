@@ -118,6 +118,24 @@
     total.value = String(index + 1);
   });
 
+  // A region that scrolls (a wide table, a long JSON block) takes the keyboard focus, so that keyboard users can
+  // scroll it too (WCAG 2.1.1); looked at again when a <details> opens and after htmx swaps.
+  function focusableScrollers(root) {
+    root.querySelectorAll(".table-responsive, .table-scroll, pre").forEach(function (el) {
+      var scrolls = el.scrollWidth > el.clientWidth || el.scrollHeight > el.clientHeight;
+      if (scrolls && !el.hasAttribute("tabindex")) {
+        el.setAttribute("tabindex", "0");
+      }
+    });
+  }
+
+  document.addEventListener("toggle", function (event) {
+    if (event.target.open) {
+      focusableScrollers(event.target);
+    }
+  }, true);
+  window.addEventListener("resize", function () { focusableScrollers(document); });
+
   // Plotly charts: each [data-chart] names a json_script element holding {data, layout}.
   function renderCharts(root) {
     if (!window.Plotly) {
@@ -148,8 +166,10 @@
     initSignoffForms(document);
     renderCharts(document);
     scrollToRefusedForm();
+    focusableScrollers(document);
   });
   document.addEventListener("htmx:afterSettle", function () {
     initSignoffForms(document);
+    focusableScrollers(document);
   });
 })();
