@@ -255,24 +255,43 @@ def seed_activity(*, users: dict, units: dict[str, BusinessUnit], today: date | 
         passport = ModelPassport.objects.filter(key=key).first()
         if passport is None or LedgerEntry.objects.filter(passport=passport).exists():
             continue
-        scale = Decimal(40_000 + 25_000 * index)
-        ledger.business_case_set(
-            actor=finance, passport=passport, currency=ledger.base_currency(), discount_rate=Decimal("0.08"),
-            horizon_years=3, first_year=first_year, notes="Demo plan.",
-            lines=[ledger.PlanInput(0, "development", scale * 2),
-                   *[ledger.PlanInput(year, "cost_saving", scale * Decimal("1.6")) for year in (1, 2, 3)],
-                   *[ledger.PlanInput(year, "infrastructure", scale * Decimal("0.3")) for year in (1, 2, 3)]])
-        booking = {"actor": finance, "passport": passport, "currency": ledger.base_currency()}
-        ledger.ledger_entry_book(**booking, category="development", amount=scale * 2,
-                                 period=date(first_year, 1, 1), description="Model development")
-        month = date(first_year, 3, 1)
-        while month <= today.replace(day=1):
-            ledger.ledger_entry_book(**booking, category="infrastructure", amount=scale * Decimal("0.075"),
-                                     period=month, description="Inference hosts, quarter")
-            ledger.ledger_entry_book(**booking, category="cost_saving",
-                                     amount=(scale * Decimal("0.35") * (1 + Decimal(month.month) / 24)).quantize(
-                                         Decimal("0.01")), period=month, description="Measured saving, quarter")
-            month = date(month.year + (month.month + 3 > 12), (month.month + 2) % 12 + 1, 1)
+        _demo_ledger(finance, passport, LEDGER_PROFILES[index % len(LEDGER_PROFILES)], first_year, today)
+
+
+# Each demo model earns differently, as real ones do: the size of the investment, what a quarter saves once the
+# model is fully in use, how many quarters it takes to get there (adoption), hosting per quarter, and how the
+# business case's plan compares (a model that beats its plan, one that lags it, one behind that never paid back).
+LEDGER_PROFILES = [
+    {"build": 90_000, "saving": 34_000, "ramp": 3, "hosting": 4_500, "plan_saving": 110_000, "first": 2},
+    {"build": 160_000, "saving": 30_000, "ramp": 4, "hosting": 7_800, "plan_saving": 120_000, "first": 5},
+    {"build": 60_000, "saving": 26_000, "ramp": 2, "hosting": 2_400, "plan_saving": 70_000, "first": 3},
+    {"build": 210_000, "saving": 12_500, "ramp": 5, "hosting": 9_600, "plan_saving": 95_000, "first": 8},
+]
+
+
+def _demo_ledger(finance, passport, profile: dict, first_year: int, today: date) -> None:
+    """The development cost in year 0 (the autumn before the first year), then quarterly hosting costs and savings
+    that grow over ``ramp`` quarters, from the profile's first month until today; and the business case."""
+    money = {name: Decimal(profile[name]) for name in ("build", "saving", "hosting", "plan_saving")}
+    ledger.business_case_set(
+        actor=finance, passport=passport, currency=ledger.base_currency(), discount_rate=Decimal("0.08"),
+        horizon_years=3, first_year=first_year, notes="Demo plan.",
+        lines=[ledger.PlanInput(0, "development", money["build"]),
+               *[ledger.PlanInput(year, "cost_saving", money["plan_saving"]) for year in (1, 2, 3)],
+               *[ledger.PlanInput(year, "infrastructure", money["hosting"] * 4) for year in (1, 2, 3)]])
+    booking = {"actor": finance, "passport": passport, "currency": ledger.base_currency()}
+    ledger.ledger_entry_book(**booking, category="development", amount=money["build"],
+                             period=date(first_year - 1, 10, 1), description="Model development")
+    month, quarter = date(first_year, profile["first"], 1), 0
+    while month <= today.replace(day=1):
+        quarter += 1
+        adoption = min(Decimal(1), Decimal(quarter) / profile["ramp"])
+        ledger.ledger_entry_book(**booking, category="infrastructure", amount=money["hosting"], period=month,
+                                 description="Inference hosts, quarter")
+        ledger.ledger_entry_book(**booking, category="cost_saving",
+                                 amount=(money["saving"] * adoption).quantize(Decimal("0.01")), period=month,
+                                 description="Measured saving, quarter")
+        month = date(month.year + (month.month + 3 > 12), (month.month + 2) % 12 + 1, 1)
 
 
 def ensure_accounts() -> dict:

@@ -182,7 +182,7 @@ def ledger_figures(*, passport: ModelPassport, today: date | None = None) -> dic
         "cost_per_1000_inferences": ledger_math.cost_per_thousand(totals["inference"], totals["predictions"]),
         "first_year": first_year if years or case else None,
         "plan": _plan_figures(case, plan_flows, plan_to_date, net),
-        "years": _plan_vs_actual(actual, planned, len(plan_flows), first_year),
+        "years": _plan_vs_actual(actual, planned, len(plan_flows), first_year, today), "today": today,
     }
 
 
@@ -207,21 +207,32 @@ def _plan_figures(case, plan_flows, plan_to_date, net) -> dict | None:
     }
 
 
-def _plan_vs_actual(actual, planned, plan_length: int, first_year: int) -> list[dict]:
+def _plan_vs_actual(actual, planned, plan_length: int, first_year: int, today: date) -> list[dict]:
+    """One row per business-case year. A year that has not begun has no actuals and no variance (None, not 0);
+    the current year is compared with the plan's share to the end of this month (straight-line phasing, as
+    ``plan_to_date``), and says so (``to_date``)."""
     rows, cumulative_plan, cumulative_actual = [], Decimal(0), Decimal(0)
     size = max([plan_length, *(i + 1 for i in actual), *(i + 1 for i in planned)])
+    current = ledger_math.year_index(today.year, first_year)
     for index in range(size):
         plan = planned.get(index, {"benefits": Decimal(0), "costs": Decimal(0)})
         act = actual.get(index, {"benefits": Decimal(0), "costs": Decimal(0)})
         plan_net, actual_net = plan["benefits"] + plan["costs"], act["benefits"] + act["costs"]
         cumulative_plan += plan_net
-        cumulative_actual += actual_net
+        future = index > current and index not in actual
+        to_date = index == current and index > 0
+        compared = ledger_math.from_twelfths(plan_net * today.month) if to_date else plan_net
+        if not future:
+            cumulative_actual += actual_net
         rows.append({
             "year_index": index, "calendar_year": first_year + index - 1 if index else None,
+            "first_year": first_year, "future": future, "to_date": to_date,
             "planned_benefits": plan["benefits"], "planned_costs": -plan["costs"], "planned_net": plan_net,
-            "actual_benefits": act["benefits"], "actual_costs": -act["costs"], "actual_net": actual_net,
-            "variance": actual_net - plan_net, "cumulative_planned": cumulative_plan,
-            "cumulative_actual": cumulative_actual,
+            "actual_benefits": None if future else act["benefits"], "actual_costs": None if future else -act["costs"],
+            "actual_net": None if future else actual_net,
+            "planned_to_date": compared if to_date else None,
+            "variance": None if future else actual_net - compared, "cumulative_planned": cumulative_plan,
+            "cumulative_actual": None if future else cumulative_actual,
         })
     return rows
 

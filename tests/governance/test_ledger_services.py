@@ -367,3 +367,19 @@ class TestCentExactSums(HypothesisTestCase):
             total = LedgerEntry.objects.filter(passport=passport).aggregate(total=Sum("amount_base"))["total"]
             assert total == expected
 
+
+
+def test_plan_vs_actual_is_honest_about_years_that_have_not_happened(org):
+    """A year that has not begun has no actuals and no variance; the current year is compared with the plan to
+    the end of this month, not with the whole year's plan."""
+    _case(org, first_year=2025)
+    book(org.finance_a, org.pa, "development", 150_000, period=date(2024, 10, 1))
+    book(org.finance_a, org.pa, "cost_saving", 10_000, period=date(2026, 1, 1))
+    figures = ledger_figures(passport=org.pa, today=date(2026, 3, 15))
+    years = {row["year_index"]: row for row in figures["years"]}
+    assert years[0]["actual_net"] == D(-150_000) and years[0]["first_year"] == 2025  # "before 2025 (year 0)"
+    current, future = years[2], years[3]  # first year 2025: 2026 is year 2, 2027 year 3
+    assert current["to_date"] and not current["future"] and current["planned_to_date"] == D(17_500)  # 3/12 of 70k
+    assert current["variance"] == D(10_000) - D(17_500)
+    assert future["future"] and future["actual_net"] is None and future["variance"] is None
+    assert future["cumulative_actual"] is None and future["planned_net"] == D(70_000)

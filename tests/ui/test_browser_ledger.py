@@ -99,3 +99,19 @@ def test_finance_user_reverses_an_entry_and_reads_the_ledger_in_russian(live_ser
     assert points == LedgerEntry.objects.filter(passport=passport).values("period").distinct().count() > 4
     page.screenshot(path=str(SCREENSHOTS / "finance-portfolio-ru.png"), full_page=True)
     assert page.console_errors == []
+
+    from decimal import Decimal
+
+    from governance.ledger import services as ledger_services
+
+    this_year = date.today().year  # a plan reaching next year: that row has no actuals yet, and says so
+    ledger_services.business_case_set(
+        actor=finance, passport=passport, currency="EUR", discount_rate=Decimal("0.08"), horizon_years=3,
+        first_year=this_year - 1, lines=[ledger_services.PlanInput(0, "development", Decimal("150000")),
+                                         *[ledger_services.PlanInput(y, "cost_saving", Decimal("100000"))
+                                           for y in (1, 2, 3)]])
+    page.goto(f"{live_server.url}/passports/{passport.key}/ledger/")
+    future = page.locator("#plan-vs-actual tr[data-future]")
+    assert future.count() == 1 and "ещё не начался" in future.inner_text() and "—" in future.inner_text()
+    assert "до конца" in page.locator("#plan-vs-actual").inner_text()  # the current year: to date
+    page.locator("#plan-vs-actual").screenshot(path=str(SCREENSHOTS / "finance-plan-vs-actual-ru.png"))

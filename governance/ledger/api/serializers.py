@@ -217,12 +217,16 @@ class YearFiguresSerializer(serializers.Serializer):
     planned_benefits = money()
     planned_costs = money()
     planned_net = money()
-    actual_benefits = money()
-    actual_costs = money()
-    actual_net = money()
-    variance = money(help_text="Actual net minus planned net.")
+    future = serializers.BooleanField(read_only=True, help_text="The year has not begun: no actuals, no variance.")
+    to_date = serializers.BooleanField(read_only=True, help_text="The current year: compared with the plan to date.")
+    actual_benefits = money(allow_null=True)
+    actual_costs = money(allow_null=True)
+    actual_net = money(allow_null=True)
+    planned_to_date = money(allow_null=True, help_text="The current year's plan to the end of this month.")
+    variance = money(allow_null=True, help_text="Actual net minus planned net (to date in the current year); null "
+                                                "for a year that has not begun.")
     cumulative_planned = money()
-    cumulative_actual = money()
+    cumulative_actual = money(allow_null=True)
 
 
 class LedgerFiguresSerializer(serializers.Serializer):
