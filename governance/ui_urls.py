@@ -20,6 +20,7 @@ from governance.workflow import views as workflow_views
 governance_patterns = [
     path("audit/", audit_views.audit_log, name="audit_log"),
     path("audit/verify/", audit_views.audit_verify_view, name="audit_verify"),
+    path("audit/export.csv", audit_views.audit_export, name="audit_export"),
     path("tokens/", account_views.token_list, name="token_list"),
     path("tokens/<int:pk>/revoke/", account_views.token_revoke_view, name="token_revoke"),
     path("webhooks/", webhook_views.webhook_list, name="webhook_list"),

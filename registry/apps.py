@@ -7,4 +7,7 @@ class RegistryConfig(AppConfig):
     verbose_name = _("Registry")
 
     def ready(self) -> None:
-        from registry import permissions  # noqa: F401  registers the relation rules
+        from registry import (
+            audit_texts,  # noqa: F401  the audit log's sentences and links
+            permissions,  # noqa: F401  registers the relation rules
+        )

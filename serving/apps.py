@@ -7,4 +7,7 @@ class ServingConfig(AppConfig):
     verbose_name = _("Serving")
 
     def ready(self) -> None:
-        from serving import providers  # noqa: F401  the registry pages' serving panels
+        from serving import (
+            audit_texts,  # noqa: F401  the audit log's sentences and links
+            providers,  # noqa: F401  the registry pages' serving panels
+        )

@@ -14,6 +14,8 @@ class AuditEventFilterSet(django_filters.FilterSet):
     passport = django_filters.CharFilter(help_text="Passport key.")
     actor = django_filters.CharFilter(help_text="Username of the actor.")
     object_type = django_filters.CharFilter(help_text="`app_label.model`, e.g. `registry.modelversion`.")
+    date_from = django_filters.DateFilter(help_text="Events on or after this day (UTC), `YYYY-MM-DD`.")
+    date_to = django_filters.DateFilter(help_text="Events on or before this day (UTC), `YYYY-MM-DD`.")
 
     class Meta:
         model = AuditEvent

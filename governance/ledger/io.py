@@ -21,6 +21,7 @@ from django.utils.translation import gettext as _
 
 from core.actors import Actor
 from core.errors import DomainError
+from core.spreadsheet import csv_lines, neutralise
 from governance.ledger import services as ledger_services
 from governance.ledger.choices import LedgerCategory, LedgerSource
 from registry.models import ModelPassport, ModelVersion
@@ -30,17 +31,9 @@ MAX_IMPORT_ROWS = 10_000
 IMPORT_COLUMNS = ("passport", "version", "period", "booking_date", "category", "amount", "currency",
                   "fx_rate_to_base", "description", "evidence_text", "evidence_url", "predictions")
 REQUIRED_COLUMNS = ("passport", "period", "category", "amount", "currency", "description")
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 XML_ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 CSV_TYPE = "text/csv"
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-
-
-def neutralise(value):
-    """A text cell that a spreadsheet would run as a formula gets a leading single quote; others pass."""
-    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
-        return "'" + value
-    return value
 
 
 # --------------------------------------------------------------------------- import
@@ -275,20 +268,7 @@ def portfolio_rows(passports: Iterable) -> Iterable[tuple]:
 
 def to_csv(header: Sequence[str], rows: Iterable[tuple]) -> bytes:
     """UTF-8 CSV (with a BOM, so spreadsheets read it as UTF-8), every text cell neutralised."""
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(header)
-    for row in rows:
-        writer.writerow(["" if cell is None else _csv_cell(cell) for cell in row])
-    return ("\ufeff" + out.getvalue()).encode("utf-8")
-
-
-def _csv_cell(cell):
-    if isinstance(cell, Decimal | int | float):
-        return cell
-    if isinstance(cell, date):
-        return cell.isoformat()
-    return neutralise(str(cell))
+    return b"".join(csv_lines(header, rows))
 
 
 def to_xlsx(header: Sequence[str], rows: Iterable[tuple], *, title: str) -> bytes:

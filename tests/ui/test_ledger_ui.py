@@ -15,8 +15,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from openpyxl import load_workbook
 
+from core.spreadsheet import FORMULA_PREFIXES
 from governance.audit.models import AuditEvent
-from governance.ledger.io import FORMULA_PREFIXES
 from governance.ledger.models import LedgerEntry
 from registry.models import ModelPassport
 from tests.governance import ledger_helpers
