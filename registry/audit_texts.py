@@ -56,8 +56,9 @@ def registry_refs(events) -> dict:
 @value_labels.provide
 def registry_values() -> dict:
     states = dict(VersionState.choices)
-    return {"from": states, "to": states, "kind": dict(DatasetKind.choices), "decision_type": dict(DecisionType.choices),
-            "materiality": dict(Materiality.choices), "regulatory_exposure": dict(RegulatoryExposure.choices)}
+    return {"from": states, "to": states, "kind": dict(DatasetKind.choices),
+            "decision_type": dict(DecisionType.choices), "materiality": dict(Materiality.choices),
+            "regulatory_exposure": dict(RegulatoryExposure.choices)}
 
 
 @key_labels.provide

@@ -8,6 +8,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from core.text import LONG_TEXT, limited
 from registry.choices import (
     DatasetFormat,
     DatasetKind,
@@ -34,9 +35,9 @@ class ModelPassport(models.Model):
 
     key = models.CharField(_("key"), max_length=100, unique=True, validators=[key_validator])
     name = models.CharField(_("name"), max_length=200)
-    purpose = models.TextField(_("purpose"))
-    intended_use = models.TextField(_("intended use"), blank=True)
-    out_of_scope_uses = models.TextField(_("out-of-scope uses"), blank=True)
+    purpose = models.TextField(_("purpose"), **limited(LONG_TEXT))
+    intended_use = models.TextField(_("intended use"), blank=True, **limited(LONG_TEXT))
+    out_of_scope_uses = models.TextField(_("out-of-scope uses"), blank=True, **limited(LONG_TEXT))
     business_owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="owned_passports",
         verbose_name=_("business owner"),
@@ -57,14 +58,15 @@ class ModelPassport(models.Model):
     processes_personal_data = models.BooleanField(_("processes personal data"), default=False)
     regulatory_exposure = models.CharField(_("regulatory exposure"), max_length=10, choices=RegulatoryExposure.choices)
     risk_tier = models.PositiveSmallIntegerField(_("risk tier"), choices=RiskTier.choices, db_index=True)
-    personal_data_legal_basis = models.TextField(_("legal basis for personal data"), blank=True)
-    data_sources = models.TextField(_("data sources"), blank=True)
-    features_description = models.TextField(_("features"), blank=True)
+    personal_data_legal_basis = models.TextField(_("legal basis for personal data"), blank=True,
+                                                 **limited(LONG_TEXT))
+    data_sources = models.TextField(_("data sources"), blank=True, **limited(LONG_TEXT))
+    features_description = models.TextField(_("features"), blank=True, **limited(LONG_TEXT))
     target = models.CharField(_("target"), max_length=200, blank=True)
-    limitations = models.TextField(_("limitations and known failure modes"), blank=True)
+    limitations = models.TextField(_("limitations and known failure modes"), blank=True, **limited(LONG_TEXT))
     stop_limits = models.JSONField(_("stop-limits"), default=dict, blank=True)
     monitoring_thresholds = models.JSONField(_("monitoring thresholds"), default=dict, blank=True)
-    contacts = models.TextField(_("contacts"), blank=True)
+    contacts = models.TextField(_("contacts"), blank=True, **limited(LONG_TEXT))
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(_("created"), default=timezone.now, db_index=True)
     updated_at = models.DateTimeField(_("updated"), default=timezone.now)
@@ -141,7 +143,7 @@ class ModelVersion(models.Model):
     mlflow_model_uri = models.CharField(_("MLflow model URI"), max_length=500, blank=True)
     # where an imported version came from: the MLflow server, run, parameters, tags, commit, conversion parity
     provenance = models.JSONField(_("provenance"), default=dict, blank=True)
-    change_description = models.TextField(_("change description"), blank=True)
+    change_description = models.TextField(_("change description"), blank=True, **limited(LONG_TEXT))
     author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="authored_versions")
     approval_expires_at = models.DateTimeField(_("approval expires"), null=True, blank=True)
     created_at = models.DateTimeField(_("registered"), default=timezone.now)

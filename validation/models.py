@@ -9,6 +9,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from core.text import REPORT_TEXT, limited
 from validation.choices import ACTIVE_RUN_STATES, Outcome, Rating, RunState, RunStep, ValidationDepth
 
 
@@ -29,7 +30,7 @@ class ValidationReport(models.Model):
     filename = models.CharField(_("file name"), max_length=200)
     sha256 = models.CharField(_("sha256"), max_length=64, db_index=True)
     size = models.BigIntegerField(_("size in bytes"))
-    conclusion = models.TextField(_("conclusion"))
+    conclusion = models.TextField(_("conclusion"), **limited(REPORT_TEXT))
     # The structured verdict beside the free text; conditions ({text, due_date}) become dated findings on issue.
     # Blank only on reports issued before ratings existed.
     rating = models.CharField(_("rating"), max_length=30, choices=Rating.choices, blank=True)

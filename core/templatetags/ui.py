@@ -58,3 +58,38 @@ def elided_range(page):
 def action_family(action) -> str:
     """``version`` for ``version.registered``: the object family, used to colour audit actions."""
     return str(action).split(".", 1)[0].lower()
+
+
+FOLD_CHARS = 600
+FOLD_LINES = 8
+
+
+def _fold_at(text: str) -> int:
+    """Where a long text folds: after FOLD_LINES lines or FOLD_CHARS characters, at the last space before."""
+    cut = min(len(text), FOLD_CHARS)
+    newlines = [i for i, ch in enumerate(text[:cut]) if ch == "\n"]
+    if len(newlines) >= FOLD_LINES:
+        return newlines[FOLD_LINES - 1]
+    space = text.rfind(" ", FOLD_CHARS // 2, cut)
+    return space if space > 0 else cut
+
+
+@register.filter
+def folded(value) -> str:
+    """Text with its line breaks, a long one folded after about eight lines behind "Show more" (the rest is not
+    laid out until asked for, so a very long field keeps the page fast); "—" when blank. Always escaped."""
+    from django.template.defaultfilters import linebreaksbr
+
+    text = str(value or "")
+    if not text.strip():
+        return "—"
+    if len(text) <= FOLD_CHARS and text.count("\n") < FOLD_LINES:
+        return linebreaksbr(text, autoescape=True)
+    cut = _fold_at(text)
+    head, tail = text[:cut], text[cut:]
+    return format_html(
+        '<span class="folded">{}<details class="fold-more"><summary><span class="fold-open">{}</span>'
+        '<span class="fold-close">{}</span></summary><span class="fold-tail">{}</span></details></span>',
+        linebreaksbr(head, autoescape=True),
+        _("Show more (%(n)s characters)") % {"n": f"{len(tail):,}".replace(",", "\u202f")}, _("Show less"),
+        linebreaksbr(tail, autoescape=True))

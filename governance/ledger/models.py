@@ -20,6 +20,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from core.text import LONG_TEXT, limited
 from governance.ledger.choices import LedgerCategory, LedgerSource
 
 
@@ -60,7 +61,7 @@ class LedgerEntry(models.Model):
     predictions = models.BigIntegerField(_("served predictions"), null=True, blank=True)
     source = models.CharField(_("source"), max_length=20, choices=LedgerSource.choices, default=LedgerSource.MANUAL)
     description = models.CharField(_("description"), max_length=300)
-    evidence_text = models.TextField(_("evidence"), blank=True)
+    evidence_text = models.TextField(_("evidence"), blank=True, **limited(LONG_TEXT))
     evidence_url = models.URLField(_("evidence link"), max_length=500, blank=True)
     evidence_file = models.FileField(_("evidence file"), upload_to=evidence_path, max_length=300, blank=True)
     evidence_sha256 = models.CharField(_("evidence file sha256"), max_length=64, blank=True)
@@ -144,7 +145,7 @@ class BusinessCase(models.Model):
                                         help_text=_("Per year, as a fraction: 0.08 is 8 %."))
     horizon_years = models.PositiveSmallIntegerField(_("horizon (years)"))
     first_year = models.PositiveSmallIntegerField(_("first year"), help_text=_("Calendar year of year 1."))
-    notes = models.TextField(_("notes"), blank=True)
+    notes = models.TextField(_("notes"), blank=True, **limited(LONG_TEXT))
     updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     updated_at = models.DateTimeField(_("updated"), default=timezone.now)
 

@@ -159,7 +159,9 @@ def _ledger_context(request, passport, *, book_form=None, reverse_form=None, rev
 @require_GET
 def passport_ledger(request, key: str):
     passport = selectors.ledger_passport_get(user=request.user, key=key)
-    return render(request, "governance/ledger_pages/ledger.html", _ledger_context(request, passport))
+    opened = request.GET.get("reverse", "")  # the reversal form of this entry open (links work without scripts)
+    context = _ledger_context(request, passport, reverse_pk=int(opened) if opened.isdigit() else None)
+    return render(request, "governance/ledger_pages/ledger.html", context)
 
 
 @inline_styles  # Plotly injects <style> elements

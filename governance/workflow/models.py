@@ -9,6 +9,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from core.text import LONG_TEXT, limited
 from governance.workflow.choices import (
     ChecklistStatus,
     Decision,
@@ -61,7 +62,7 @@ class VersionReview(models.Model):
     submitted_at = models.DateTimeField(_("submitted"), default=timezone.now)
     validated_at = models.DateTimeField(_("validated"), null=True, blank=True)
     approved_at = models.DateTimeField(_("approved"), null=True, blank=True)
-    closed_reason = models.TextField(_("rejection / revocation reason"), blank=True)
+    closed_reason = models.TextField(_("rejection / revocation reason"), blank=True, **limited(LONG_TEXT))
     expiry_notified_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -110,7 +111,7 @@ class SignOff(models.Model):
     role = models.CharField(_("role"), max_length=20)
     signer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="signoffs")
     decision = models.CharField(_("decision"), max_length=30, choices=Decision.choices)
-    comment = models.TextField(_("comment"), blank=True)
+    comment = models.TextField(_("comment"), blank=True, **limited(LONG_TEXT))
     conditions = models.JSONField(_("conditions"), default=list, blank=True)
     artifact_sha256 = models.CharField(max_length=64)
     report_sha256 = models.CharField(max_length=64, blank=True)
@@ -134,7 +135,7 @@ class Finding(models.Model):
 
     version = models.ForeignKey("registry.ModelVersion", on_delete=models.PROTECT, related_name="findings")
     title = models.CharField(_("title"), max_length=200)
-    description = models.TextField(_("description"), blank=True)
+    description = models.TextField(_("description"), blank=True, **limited(LONG_TEXT))
     severity = models.CharField(_("severity"), max_length=10, choices=FindingSeverity.choices)
     status = models.CharField(_("status"), max_length=20, choices=FindingStatus.choices, default=FindingStatus.OPEN)
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="owned_findings")
@@ -149,7 +150,7 @@ class Finding(models.Model):
     run = models.ForeignKey("validation.ValidationRun", on_delete=models.PROTECT, null=True, blank=True,
                             related_name="+", verbose_name=_("validation run"))
     test = models.CharField(_("failed test"), max_length=60, blank=True)
-    resolution = models.TextField(_("resolution"), blank=True)
+    resolution = models.TextField(_("resolution"), blank=True, **limited(LONG_TEXT))
     accepted_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
                                     related_name="+")
     resolved_at = models.DateTimeField(null=True, blank=True)
@@ -178,7 +179,7 @@ class ChecklistItem(models.Model):
     code = models.CharField(_("code"), max_length=4)
     status = models.CharField(_("status"), max_length=20, choices=ChecklistStatus.choices,
                               default=ChecklistStatus.UNANSWERED)
-    evidence = models.TextField(_("evidence"), blank=True)
+    evidence = models.TextField(_("evidence"), blank=True, **limited(LONG_TEXT))
     links = models.JSONField(_("links"), default=list, blank=True)
     attachment = models.FileField(_("attachment"), upload_to="checklist/", blank=True, max_length=300)
     attachment_name = models.CharField(_("attachment file name"), max_length=200, blank=True,

@@ -136,6 +136,31 @@
   }, true);
   window.addEventListener("resize", function () { focusableScrollers(document); });
 
+  // A link with data-toggle-row shows or hides that table row in place (without scripts it loads the page with
+  // the row open); the row's first field takes the focus when it opens.
+  document.addEventListener("click", function (event) {
+    var link = event.target.closest("[data-toggle-row]");
+    if (!link) {
+      return;
+    }
+    var row = document.getElementById(link.getAttribute("data-toggle-row"));
+    if (!row) {
+      return;
+    }
+    event.preventDefault();
+    row.hidden = !row.hidden;
+    document.querySelectorAll('[aria-controls="' + row.id + '"]').forEach(function (opener) {
+      opener.setAttribute("aria-expanded", row.hidden ? "false" : "true");
+      if (row.hidden) {
+        opener.focus();
+      }
+    });
+    var field = row.querySelector("input, textarea, select");
+    if (!row.hidden && field) {
+      field.focus();
+    }
+  });
+
   // Plotly charts: each [data-chart] names a json_script element holding {data, layout}.
   function renderCharts(root) {
     if (!window.Plotly) {

@@ -71,9 +71,17 @@ def test_finance_user_reverses_an_entry_and_reads_the_ledger_in_russian(live_ser
     assert page.locator("#kpi-net").inner_text().strip() == "62,500.00"
     row = page.locator(f"#entry-{wrong.pk}")
     assert row.locator("a.ledger-evidence-file").count() == 1
-    row.locator("summary").click()
-    row.locator("input[name=reverse-reason]").fill("Booked twice.")
-    row.locator("button[type=submit]").click()
+    form_row = page.locator(f"#reverse-{wrong.pk}")
+    assert form_row.is_hidden()
+    row.locator("a.reverse-open").click()
+    assert form_row.is_visible() and row.locator("a.reverse-open").get_attribute("aria-expanded") == "true"
+    # the form spans the table: its reason box is at least half the table's width (not squeezed into a cell)
+    box = form_row.locator("input[name=reverse-reason]").bounding_box()
+    table = page.locator("#entries-table").bounding_box()
+    assert box["width"] >= table["width"] / 2, (box, table)
+    page.screenshot(path=str(SCREENSHOTS / "finance-ledger-reversal-form.png"), full_page=True)
+    form_row.locator("input[name=reverse-reason]").fill("Booked twice.")
+    form_row.locator("button[type=submit]").click()
     page.wait_for_url(f"{live_server.url}/passports/{passport.key}/ledger/")
     assert page.locator("#kpi-net").inner_text().strip() == "60,000.00"
     reversal = LedgerEntry.objects.get(reversal_of=wrong)
