@@ -14,7 +14,12 @@ MAX_CONDITIONS = 10
 
 def clean_conditions(conditions, *, field: str = "conditions") -> list[dict]:
     """``[{"text", "due_date": "YYYY-MM-DD"}, ...]`` checked and trimmed; refused naming the first bad one."""
-    conditions = list(conditions or [])
+    if conditions in (None, "", [], ()):
+        return []
+    if not isinstance(conditions, list | tuple):
+        raise DomainError(_("Conditions are a list of objects with a text and a due_date."), code="invalid",
+                          field=field)
+    conditions = list(conditions)
     if len(conditions) > MAX_CONDITIONS:
         raise DomainError(_("At most %(n)s conditions.") % {"n": MAX_CONDITIONS}, code="invalid", field=field)
     cleaned = []

@@ -126,6 +126,160 @@ if _numba is not None:
                         dst[r] += U[off + a[r - r0] * d + k] * v
 
     @_jit
+    def _nb_go(x, node, CL, CR, CD, THR, t):  # pragma: no cover - compiled
+        if x != x:
+            return CD[t, node]
+        return CL[t, node] if x <= THR[t, node] else CR[t, node]
+
+    @_jit
+    def _nb_pair_shap(x, ref, CL, CR, CD, FEAT, THR, VAL, W_IN, W_OUT, phi, assign, sf, sn, sl, su, sv, sside,
+                      pfeat):  # pragma: no cover - compiled
+        """Add the interventional SHAP values of row ``x`` against the single reference ``ref`` (one output) over
+        every tree to ``phi``: each leaf that a hybrid of the two rows reaches gives its value to the features
+        taken from ``x`` (weight W_IN[u, v]) and takes it from those taken from ``ref`` (W_OUT[u, v])."""
+        for t in range(CL.shape[0]):
+            top = 0
+            sn[0] = 0
+            sl[0] = 0
+            su[0] = 0
+            sv[0] = 0
+            sf[0] = -1
+            sside[0] = 0
+            length = 0
+            while top >= 0:
+                node, keep, u, v, fnew, side = sn[top], sl[top], su[top], sv[top], sf[top], sside[top]
+                top -= 1
+                while length > keep:  # back out of the branch the last frame was on
+                    length -= 1
+                    assign[pfeat[length]] = 0
+                if fnew >= 0:
+                    pfeat[length] = fnew
+                    assign[fnew] = side
+                    length += 1
+                while CL[t, node] >= 0:
+                    f = FEAT[t, node]
+                    gx = _nb_go(x[f], node, CL, CR, CD, THR, t)
+                    gr = _nb_go(ref[f], node, CL, CR, CD, THR, t)
+                    if gx == gr or assign[f] == 1:
+                        node = gx
+                    elif assign[f] == 2:
+                        node = gr
+                    else:  # the two rows part here: follow x (f from x) now, ref (f from ref) later
+                        top += 1
+                        sn[top], sl[top], su[top], sv[top], sf[top], sside[top] = gr, length, u, v + 1, f, 2
+                        pfeat[length] = f
+                        assign[f] = 1
+                        length += 1
+                        u += 1
+                        node = gx
+                value = VAL[t, node]
+                if value == 0.0 or u + v == 0:
+                    continue
+                w_in = W_IN[u, v] * value
+                w_out = W_OUT[u, v] * value
+                for k in range(length):
+                    if assign[pfeat[k]] == 1:
+                        phi[pfeat[k]] += w_in
+                    else:
+                        phi[pfeat[k]] -= w_out
+            while length > 0:
+                length -= 1
+                assign[pfeat[length]] = 0
+
+    @_jit
+    def _nb_logistic(XT, RT, FX, FR, CL, CR, CD, FEAT, THR, VAL, W_IN, W_OUT, depth, logistic, out, r0,
+                     r1):  # pragma: no cover
+        """Interventional TreeSHAP of the logistic of one raw output, as shap computes it: each row's SHAP values
+        against each reference, rescaled so that they add up to the change of the probability, then averaged."""
+        n_features, n_ref = XT.shape[0], RT.shape[1]
+        phi = np.zeros(n_features)
+        assign = np.zeros(n_features, dtype=np.int8)
+        size = 2 * depth + 4
+        sf = np.zeros(size, dtype=np.int64)
+        sn = np.zeros(size, dtype=np.int64)
+        sl = np.zeros(size, dtype=np.int64)
+        su = np.zeros(size, dtype=np.int64)
+        sv = np.zeros(size, dtype=np.int64)
+        sside = np.zeros(size, dtype=np.int8)
+        pfeat = np.zeros(depth + 2, dtype=np.int64)
+        x = np.zeros(n_features)
+        ref = np.zeros(n_features)
+        for r in range(r0, r1):
+            for j in range(n_features):
+                x[j] = XT[j, r]
+            px = 1.0 / (1.0 + np.exp(-FX[r]))
+            for b in range(n_ref):
+                for j in range(n_features):
+                    ref[j] = RT[j, b]
+                    phi[j] = 0.0
+                _nb_pair_shap(x, ref, CL, CR, CD, FEAT, THR, VAL, W_IN, W_OUT, phi, assign, sf, sn, sl, su, sv,
+                              sside, pfeat)
+                diff = FX[r] - FR[b]
+                pr = 1.0 / (1.0 + np.exp(-FR[b]))
+                if not logistic:
+                    scale = 1.0
+                elif abs(diff) > 1e-12:
+                    scale = (px - pr) / diff
+                else:
+                    scale = px * (1.0 - px)
+                for j in range(n_features):
+                    out[r, j] += phi[j] * scale / n_ref
+
+    @_jit
+    def _nb_logistic_leaves(PX, PR, F, DL, VALS, FX, FR, W_IN, W_OUT, logistic, out, r0,
+                            r1):  # pragma: no cover - compiled
+        """The same as ``_nb_logistic`` from the leaves' path patterns: for a row and a reference, a leaf counts
+        when every feature on its path is satisfied by one of the two (``PX | PR`` full); the features only the
+        row satisfies are taken from it, those only the reference satisfies from the reference."""
+        n_ref = PR.shape[1]
+        n_features = out.shape[1]
+        scale = np.zeros(n_ref)
+        phi = np.zeros(n_features)
+        for r in range(r0, r1):
+            px = 1.0 / (1.0 + np.exp(-FX[r]))
+            for b in range(n_ref):
+                diff = FX[r] - FR[b]
+                if not logistic:
+                    scale[b] = 1.0 / n_ref
+                elif abs(diff) > 1e-12:
+                    scale[b] = (px - 1.0 / (1.0 + np.exp(-FR[b]))) / diff / n_ref
+                else:
+                    scale[b] = px * (1.0 - px) / n_ref
+            for j in range(n_features):
+                phi[j] = 0.0
+            for leaf in range(F.shape[0]):
+                v = VALS[leaf]
+                if v == 0.0:
+                    continue
+                d = DL[leaf]
+                full = (1 << d) - 1
+                ax = PX[leaf, r]
+                prow = PR[leaf]
+                for b in range(n_ref):
+                    p = prow[b]
+                    if (ax | p) != full:
+                        continue
+                    only_x = ax & ~p & full
+                    only_r = p & ~ax & full
+                    if only_x == 0 and only_r == 0:
+                        continue
+                    nu = 0
+                    nv = 0
+                    for k in range(d):
+                        nu += (only_x >> k) & 1
+                        nv += (only_r >> k) & 1
+                    w = v * scale[b]
+                    w_in = W_IN[nu, nv] * w
+                    w_out = W_OUT[nu, nv] * w
+                    for k in range(d):
+                        if (only_x >> k) & 1:
+                            phi[F[leaf, k]] += w_in
+                        elif (only_r >> k) & 1:
+                            phi[F[leaf, k]] -= w_out
+            for j in range(n_features):
+                out[r, j] = phi[j]
+
+    @_jit
     def _nb_leaves(XT, CL, CR, CD, FEAT, THR, out, r0, r1):  # pragma: no cover - compiled
         for t in range(CL.shape[0]):
             for r in range(r0, r1):
@@ -593,6 +747,8 @@ def interventional(
     if transform == "logistic":
         if ens.n_outputs != 1:
             raise ValueError("the logistic rescaling applies to single-output models only")
+        if _numba is not None:
+            return _logistic_interventional(ens, X, background)
         covers = np.ones_like(ens.thresholds)
         phi = _run_cext(ens, np.arange(ens.n_trees), ens.values, covers, X, background, "interventional",
                         "logistic", ens.base_offset)
@@ -622,6 +778,58 @@ def interventional(
         values=phi, expected_value=expected, engine=engine,
         details={"deep_trees": int(paths.deep_trees.size)},
     )
+
+
+def _pair_weights(depth: int) -> tuple[np.ndarray, np.ndarray]:
+    """Shapley weights of a leaf reached with ``u`` features from the row and ``v`` from the reference:
+    (u-1)! v! / (u+v)! for each of the u, u! (v-1)! / (u+v)! for each of the v."""
+    size = depth + 2
+    w_in, w_out = np.zeros((size, size)), np.zeros((size, size))
+    for u in range(size):
+        for v in range(size):
+            if u + v == 0:
+                continue
+            total = factorial(u + v)
+            if u:
+                w_in[u, v] = factorial(u - 1) * factorial(v) / total
+            if v:
+                w_out[u, v] = factorial(u) * factorial(v - 1) / total
+    return w_in, w_out
+
+
+def _logistic_interventional(ens: ParsedTreeEnsemble, X: np.ndarray, background: np.ndarray,
+                             logistic: bool = True, engine: str = "auto") -> TreeShapResult:
+    """shap's ``model_output="probability"`` for one logistic output (each reference's exact raw values rescaled
+    to the change of the probability, averaged), compiled and split across threads: from the leaves' path
+    patterns where every leaf has a table (``engine="patterns"``), else by walking each tree for each row and
+    reference together (``"pairs"``, any depth). ``logistic=False`` gives the raw values (a cross-check)."""
+    depth = int(ens.max_depth)
+    w_in, w_out = _pair_weights(depth + 1)
+    fx = ens.predict_raw(X)[:, 0].astype(np.float64)
+    fr = ens.predict_raw(background)[:, 0].astype(np.float64)
+    out = np.zeros((X.shape[0], X.shape[1]))
+    paths = leaf_paths(ens)
+    if engine == "patterns" or (engine == "auto" and not paths.deep_trees.size):
+        p = paths.packed()
+        vals = np.concatenate([_leaf_values(ens, g)[:, 0] for g in paths.groups]) if paths.groups else np.zeros(0)
+        px = np.concatenate([m.T for m in _group_patterns(paths, X)]) if paths.groups else np.zeros((0, 0))
+        pr = np.concatenate([m.T for m in _group_patterns(paths, background)]) if paths.groups else np.zeros((0, 0))
+        _parallel_rows(
+            _nb_logistic_leaves, X.shape[0], background.shape[0] * max(len(vals), 1),
+            np.ascontiguousarray(px), np.ascontiguousarray(pr), p["F"], p["DL"], np.ascontiguousarray(vals),
+            fx, fr, w_in, w_out, logistic, out,
+        )
+        expected = (1.0 / (1.0 + np.exp(-fr))).mean(keepdims=True)
+        return TreeShapResult(values=out[:, :, None], expected_value=expected, engine="compiled patterns")
+    values = np.ascontiguousarray(ens.values[:, :, 0], dtype=np.float64)
+    _parallel_rows(
+        _nb_logistic, X.shape[0], background.shape[0] * ens.n_trees * max(depth, 1),
+        np.ascontiguousarray(X.T, dtype=np.float64), np.ascontiguousarray(background.T, dtype=np.float64), fx, fr,
+        ens.children_left, ens.children_right, ens.children_default, ens.features, ens.thresholds, values,
+        w_in, w_out, depth + 1, logistic, out,
+    )
+    expected = (1.0 / (1.0 + np.exp(-fr))).mean(keepdims=True)
+    return TreeShapResult(values=out[:, :, None], expected_value=expected, engine="compiled pairs")
 
 
 @dataclass

@@ -140,3 +140,23 @@ class ReportIssueForm(RatedReportMixin, BootstrapFormMixin, forms.Form):
 
     def exceptions(self) -> dict[str, str]:
         return {gap["test"]: self.cleaned_data.get(f"exception_{gap['test']}", "") for gap in self.skipped}
+
+
+class ExplainForm(BootstrapFormMixin, forms.Form):
+    """The explanation page's question: rows of one of the passport's datasets, the algorithm, the scale."""
+
+    dataset = forms.ModelChoiceField(label=_("Dataset"), queryset=None)
+    rows = forms.CharField(label=_("Rows to explain"), max_length=2000, initial="1-5",
+                           help_text=_("Row numbers and ranges, e.g. 1-20, 57 (1 is the first data row; at most "
+                                       "1,000 rows)."))
+    algorithm = forms.ChoiceField(label=_("Algorithm"), initial="interventional", required=False, choices=[
+        ("interventional", _("Interventional TreeSHAP (against a sample of the reference data)")),
+        ("path_dependent", _("Path-dependent TreeSHAP (node covers of the reference data)"))])
+    output = forms.ChoiceField(label=_("Scale"), initial="probability", required=False, choices=[
+        ("probability", _("Probability")), ("raw", _("Raw score (margin)"))])
+    top = forms.IntegerField(label=_("Reason codes a row"), min_value=1, max_value=20, initial=5, required=False)
+
+    def __init__(self, *args, datasets, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["dataset"].queryset = datasets
+        self.fields["dataset"].label_from_instance = lambda d: f"{d.name} · {d.get_kind_display()} · {d.row_count:,}"

@@ -11,4 +11,5 @@ urlpatterns = [
     path("runs/<int:pk>/cancel/", views.run_cancel, name="run_cancel"),
     path("passports/<str:key>/versions/<int:number>/runs/", views.version_runs, name="version_runs"),
     path("passports/<str:key>/versions/<int:number>/runs/start/", views.run_start, name="run_start"),
+    path("passports/<str:key>/versions/<int:number>/explain/", views.explain, name="explain"),
 ]

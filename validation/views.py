@@ -175,3 +175,39 @@ def report_issue_url(run) -> str | None:
         return reverse("validation:report_issue", args=[run.pk])
     except NoReverseMatch:
         return None
+
+
+@login_required
+@require_GET
+def explain(request, key: str, number: int):
+    """Explain decisions of a version: the form, and when it is filled the rows' SHAP values and reason codes
+    (GET, so an explanation is a link to share). Bad input is shown on the form with a 400 and nothing else."""
+    from validation.explain.decisions import MAX_ROWS, explain_decisions, parse_row_numbers
+    from validation.forms import ExplainForm
+
+    version = _version(request, key, number)
+    datasets = registry_selectors.dataset_list(user=request.user, passport=version.passport)
+    asked = "dataset" in request.GET
+    form = ExplainForm(request.GET if asked else None, datasets=datasets)
+    result, status = None, 200
+    if asked and form.is_valid():
+        data = form.cleaned_data
+        try:
+            result = explain_decisions(version=version, dataset=data["dataset"],
+                                       row_numbers=parse_row_numbers(data["rows"]),
+                                       algorithm=data["algorithm"] or "interventional",
+                                       output=data["output"] or "probability", top=data["top"] or 5)
+        except DomainError as exc:
+            apply_domain_error(form, exc, default_field="rows" if exc.field == "row_numbers" else None)
+    if asked and result is None:
+        status = 400
+    rows = []
+    if result:
+        for row in result["rows"]:
+            peak = max((abs(c["shap"]) for c in row["reason_codes"]), default=0) or 1
+            rows.append({**row, "bars": [{**c, "width": round(100 * abs(c["shap"]) / peak, 1)}
+                                         for c in row["reason_codes"]]})
+    return render(request, "validation/explain.html", {
+        "version": version, "passport": version.passport, "form": form, "result": result, "rows": rows,
+        "max_rows": MAX_ROWS, "has_datasets": datasets.exists(),
+    }, status=status)

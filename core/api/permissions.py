@@ -17,6 +17,7 @@ class Authenticated(permissions.BasePermission):
     """Authenticated, and when the request carries an API token, the token holds the view's scope.
 
     Views set ``scope = "registry"`` (say); reads need ``registry:read`` (or write), writes need ``registry:write``.
+    A view whose POST only computes and stores nothing sets ``reads_only = True``: the read scope is enough.
     """
 
     message = "Authentication credentials were not provided or the token lacks the scope for this action."
@@ -32,7 +33,7 @@ class Authenticated(permissions.BasePermission):
         if family is None:
             return False
         write = f"{family}:write"
-        if request.method in permissions.SAFE_METHODS:
+        if request.method in permissions.SAFE_METHODS or getattr(view, "reads_only", False):
             if token.has_scope(f"{family}:read") or token.has_scope(write):
                 return True
             needed = f"{family}:read"

@@ -121,7 +121,7 @@
   // A region that scrolls (a wide table, a long JSON block) takes the keyboard focus, so that keyboard users can
   // scroll it too (WCAG 2.1.1); looked at again when a <details> opens and after htmx swaps.
   function focusableScrollers(root) {
-    root.querySelectorAll(".table-responsive, .table-scroll, pre").forEach(function (el) {
+    root.querySelectorAll(".table-responsive, .table-scroll, pre, .event-details dd").forEach(function (el) {
       var scrolls = el.scrollWidth > el.clientWidth || el.scrollHeight > el.clientHeight;
       if (scrolls && !el.hasAttribute("tabindex")) {
         el.setAttribute("tabindex", "0");

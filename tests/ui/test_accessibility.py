@@ -20,7 +20,8 @@ def _pages(w) -> dict[str, list[str]]:
     version = f"/passports/{w.key}/versions/{w.number}/"
     return {
         "val": ["/passports/", f"/passports/{w.key}/", version, f"/validation/runs/{w.run}/",
-                f"/validation/runs/{w.run}/issue/", "/validation/runs/", "/reviews/"],
+                f"/validation/runs/{w.run}/issue/", "/validation/runs/", "/reviews/",
+                f"/validation/passports/{w.key}/versions/{w.number}/explain/?dataset={w.validation.pk}&rows=1-2"],
         "auditor": ["/portfolio/", "/audit/", f"/serving/passports/{w.key}/monitoring/", "/serving/", "/jobs/",
                     "/webhooks/"],
         "fin": ["/finance/", f"/passports/{w.key}/ledger/", f"/passports/{w.key}/ledger/business-case/",

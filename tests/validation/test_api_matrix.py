@@ -25,6 +25,8 @@ ENDPOINTS = [
     Endpoint("GET", "/passports/{w.key}/dossier.pdf", "auditor", 200, (*OUT, ("developer", 403))),
     Endpoint("GET", "/passports/{w.key}/evidence-pack.zip", "auditor", 200, (*OUT, ("developer", 403))),
     Endpoint("GET", "/passports/{w.key}/business-case/", "finance", 200, (*OUT, ("developer", 404))),
+    Endpoint("POST", "/validation/explanations/", "val", 200, OUT,
+             body=lambda w: {"passport": w.key, "version": w.number, "dataset": w.validation.pk, "row_numbers": [1]}),
     Endpoint("POST", "/validation/runs/{w.run}/report/", "val", 201, (*OUT, ("sec", 403)),
              body=lambda w: {"conclusion": "Fit for purpose.", "rating": "fit"}),
     Endpoint("POST", "/validation/runs/", "val", 201, (("outsider", 404), ("sec", 403)),

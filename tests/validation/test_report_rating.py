@@ -99,3 +99,14 @@ def test_the_version_page_the_portfolio_and_the_dossier_show_the_rating(done, ca
     (row,) = [v for v in records["versions"] if v["number"] == version.number]
     assert row["reports"][0]["rating"] == "fit_with_conditions"
     assert row["reports"][0]["conditions"] == CONDITIONS[:1]
+
+
+@pytest.mark.parametrize("bad", [True, 5, "text", {"text": "x", "due_date": "2027-01-01"}])
+def test_conditions_that_are_not_a_list_are_refused_naming_the_field(bad):
+    from core.conditions import clean_conditions
+    from core.errors import DomainError
+
+    with pytest.raises(DomainError) as raised:
+        clean_conditions(bad)
+    assert raised.value.field == "conditions" and raised.value.code == "invalid"
+    assert clean_conditions(None) == [] and clean_conditions([]) == []

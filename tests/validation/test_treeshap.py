@@ -466,3 +466,39 @@ def test_graph_changing_the_tree_output_falls_back(models, data):
     exp = explain_onnx(model.SerializeToString(), data["rows"][:3], background=data["background"][:20])
     assert exp.algorithm == "permutation (model-agnostic)"
     assert "do not reproduce ONNX Runtime" in exp.note
+
+
+@pytest.mark.parametrize(("depth", "engine"), [(3, "patterns"), (3, "pairs"), (9, "patterns"), (9, "pairs")])
+def test_compiled_logistic_is_shaps_definition_with_missing_values_and_repeated_splits(depth, engine):
+    """The probability scale's compiled pairs kernel is shap's definition: for each reference, the exact raw
+    interventional values (here by the table algorithm, one reference at a time) rescaled so that they add up to
+    the change of the probability, averaged. Deep trees split one feature many times on a path; missing values
+    take each node's default branch. On shallow trees it equals shap's own C++ kernel too (which computes in single
+    precision and, on these depth-9 trees, drifts from its own definition)."""
+    from kernels.onnx_trees import parse_tree_ensemble
+
+    rng = np.random.default_rng(depth)
+    X = rng.normal(size=(600, 6)).astype(np.float32)
+    y = (X[:, 0] + np.sin(3 * X[:, 1]) + rng.normal(scale=0.3, size=600) > 0).astype(int)
+    model = GradientBoostingClassifier(n_estimators=25, max_depth=depth, random_state=0).fit(X, y)
+    ens = parse_tree_ensemble(to_onnx(model, X[:1], options={"zipmap": False}).SerializeToString())
+    rows, bg = ens.prepare(X[:12].copy()), ens.prepare(X[400:430].copy())
+    rows[::5, 0] = np.nan
+    bg[::4, 1] = np.nan
+    ours = treeshap._logistic_interventional(ens, rows, bg, engine=engine)
+    assert ours.engine == f"compiled {engine}"
+    assert treeshap.interventional(ens, rows, bg, transform="logistic").engine == "compiled patterns"
+    fx, fr = ens.predict_raw(rows)[:, 0], ens.predict_raw(bg)[:, 0]
+    sig = 1 / (1 + np.exp(-fx)), 1 / (1 + np.exp(-fr))
+    expected = np.zeros((len(rows), rows.shape[1]))
+    for b in range(len(bg)):
+        pair = treeshap.interventional(ens, rows, bg[b:b + 1]).values[:, :, 0]
+        diff = fx - fr[b]
+        scale = np.where(np.abs(diff) > 1e-12, (sig[0] - sig[1][b]) / np.where(diff == 0, 1, diff),
+                         sig[0] * (1 - sig[0]))
+        expected += pair * scale[:, None] / len(bg)
+    assert np.abs(ours.values[:, :, 0] - expected).max() < 1e-12
+    assert np.abs(ours.values[:, :, 0].sum(axis=1) + ours.expected_value[0] - sig[0]).max() < 1e-12
+    if depth <= 6:
+        theirs = treeshap.cext_reference(ens, rows, bg, "interventional", transform="logistic")
+        assert np.abs(ours.values[:, :, 0] - theirs.values[:, :, 0]).max() < 1e-7

@@ -149,3 +149,63 @@ def explainability_of(results: dict) -> dict | None:
             "output_space": found.get("output_space", ""), "note": found.get("note") or "",
             "data": found.get("data"), "expected_value": found.get("expected_value"),
             "importance": found.get("importance") or [], "sample": found.get("sample")}
+
+
+class ExplainRequestSerializer(serializers.Serializer):
+    """Input of ``validation.explain.decisions.explain_decisions``: the version, and rows inline or by number."""
+
+    passport = serializers.CharField(max_length=100, help_text="Key of the passport.")
+    version = serializers.IntegerField(min_value=1, max_value=MAX_ID, help_text="Version number.")
+    rows = serializers.ListField(
+        child=serializers.JSONField(), required=False, allow_null=True, default=None, max_length=1000,
+        help_text="Rows to explain: objects keyed by feature name, or lists in the feature schema's order "
+        "(null is a missing value). Give this, or `dataset` and `row_numbers`.")
+    dataset = serializers.IntegerField(min_value=1, max_value=MAX_ID, required=False, allow_null=True, default=None,
+                                       help_text="Id of one of the passport's datasets to take rows from.")
+    row_numbers = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=10**9), required=False, allow_null=True, default=None,
+        max_length=1000, help_text="Numbers of the dataset's rows (1 is the first data row).")
+    algorithm = serializers.ChoiceField(choices=["interventional", "path_dependent"], default="interventional",
+                                        help_text="Interventional TreeSHAP (against a 200-row sample of the "
+                                        "reference data) or path-dependent (node covers from all of it).")
+    output = serializers.ChoiceField(choices=["raw", "probability"], default="raw",
+                                     help_text="The raw score (margin, log-odds) or the probability.")
+    top = serializers.IntegerField(min_value=1, max_value=20, default=5, help_text="Reason codes a row.")
+
+
+class ReasonCodeSerializer(serializers.Serializer):
+    feature = serializers.CharField()
+    value = serializers.FloatField(allow_null=True)
+    shap = serializers.FloatField()
+    direction = serializers.ChoiceField(choices=["up", "down"])
+    text = serializers.CharField(help_text="The reason in the caller's language.")
+
+
+class ExplainedRowSerializer(serializers.Serializer):
+    row = serializers.IntegerField(help_text="The dataset row number, or the row's position in `rows` (from 1).")
+    inputs = serializers.DictField(child=serializers.FloatField(allow_null=True))
+    prediction = serializers.FloatField(help_text="The model's own output on the explained scale (ONNX Runtime).")
+    shap = serializers.DictField(child=serializers.FloatField(), help_text="SHAP value of every feature.")
+    sum = serializers.FloatField(help_text="Expected value plus the SHAP values.")
+    additivity_error = serializers.FloatField(allow_null=True, help_text="|sum - prediction|.")
+    reason_codes = ReasonCodeSerializer(many=True)
+
+
+class ExplanationSerializer(serializers.Serializer):
+    passport = serializers.CharField()
+    version = serializers.IntegerField()
+    source = serializers.CharField(help_text="`inline`, or the dataset the rows came from.")
+    algorithm = serializers.CharField()
+    method = serializers.CharField(help_text="tree_interventional, tree_path_dependent, or the model-agnostic "
+                                   "permutation explainer for graphs that are not tree ensembles.")
+    exact = serializers.BooleanField()
+    output = serializers.CharField()
+    output_space = serializers.CharField()
+    expected_value = serializers.FloatField()
+    background = serializers.DictField()
+    summary = serializers.CharField(help_text="How the values were computed, in the caller's language.")
+    note = serializers.CharField(help_text="The explainer's technical note (English).")
+    features = serializers.ListField(child=serializers.CharField())
+    rows = ExplainedRowSerializer(many=True)
+    additivity = serializers.DictField()
+    duration_ms = serializers.FloatField()
