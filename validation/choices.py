@@ -64,8 +64,8 @@ class Outcome(models.TextChoices):
 
 
 class ValidationDepth(models.TextChoices):
-    BASIC = "basic", _("Basic: performance and data quality")
-    STANDARD = "standard", _("Standard: + stability, calibration, explainability")
+    BASIC = "basic", _("Basic: performance, data quality and explainability")
+    STANDARD = "standard", _("Standard: + stability, calibration, drift")
     FULL = "full", _("Full: + robustness, segments, champion vs challenger")
 
 

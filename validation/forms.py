@@ -5,6 +5,7 @@ whether the run may start."""
 from __future__ import annotations
 
 from django import forms
+from django.conf import settings
 from django.utils.translation import gettext_lazy
 from django.utils.translation import gettext_lazy as _
 
@@ -124,10 +125,17 @@ class ReportIssueForm(RatedReportMixin, BootstrapFormMixin, forms.Form):
                                "It is frozen into the report with the results."))
 
     rating = rating_field()
+    language = forms.ChoiceField(
+        label=gettext_lazy("Language of the report"), choices=settings.LANGUAGES, required=False,
+        help_text=gettext_lazy("The report, its PDF and its charts are written in this language; it is recorded "
+                               "with the report."))
 
     def __init__(self, data=None, *args, skipped: list[dict] = (), **kwargs):
         """``skipped``: the required tests the run skipped (``validation.gaps.run_gaps``): one justification each."""
         super().__init__(data, *args, **kwargs)
+        from django.utils.translation import get_language
+
+        self.fields["language"].initial = (get_language() or settings.LANGUAGE_CODE).split("-")[0]
         self._init_conditions(data, "cond")
         self.skipped = list(skipped)
         for gap in self.skipped:

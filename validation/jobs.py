@@ -44,7 +44,8 @@ def _issue(actor, params: dict, progress) -> Outcome:
         report = services.report_issue_generated(actor=actor, run=run, conclusion=params["conclusion"],
                                                  exceptions=params.get("exceptions") or {},
                                                  rating=params.get("rating", ""),
-                                                 conditions=params.get("conditions") or [], progress=progress)
+                                                 conditions=params.get("conditions") or [], progress=progress,
+                                                 language=params.get("report_language"))
     return Outcome(url=reverse("validation:report_html", kwargs={"pk": report.pk}),
                    label=_("Report issued. Sign-offs now bind to its SHA-256 %(digest)s.")
                    % {"digest": report.sha256[:12]}, extra={"report": report.pk})
@@ -58,11 +59,12 @@ def _title(params: dict) -> str:
 register(JobKind(name=ISSUE_REPORT, run=_issue, authorize=_authorize, title=_title))
 
 
-def params_for(run: ValidationRun, *, conclusion: str, exceptions: dict, rating: str, conditions: list) -> dict:
+def params_for(run: ValidationRun, *, conclusion: str, exceptions: dict, rating: str, conditions: list,
+               language: str | None = None) -> dict:
     version = run.version
     return {"run": run.pk, "passport": version.passport.key, "number": version.number, "conclusion": conclusion,
             "exceptions": exceptions, "rating": rating, "conditions": conditions,
-            "requested_at": timezone.now().isoformat()}
+            "report_language": services.report_language(language), "requested_at": timezone.now().isoformat()}
 
 
 def back_url(run: ValidationRun) -> str:

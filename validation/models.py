@@ -35,6 +35,8 @@ class ValidationReport(models.Model):
     # Blank only on reports issued before ratings existed.
     rating = models.CharField(_("rating"), max_length=30, choices=Rating.choices, blank=True)
     conditions = models.JSONField(_("conditions"), default=list, blank=True)
+    # The language a generated report is written in (the validator's choice); blank for uploaded documents.
+    language = models.CharField(_("language"), max_length=10, choices=settings.LANGUAGES, blank=True)
     issued_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     issued_at = models.DateTimeField(_("issued"), default=timezone.now)
     # Generated reports: the run they freeze, and the PDF rendered from the same content at issue time (its

@@ -39,7 +39,7 @@ def report_issue(request, pk: int):
             job = job_services.job_start(
                 actor=request.user, kind=jobs.ISSUE_REPORT, back_url=jobs.back_url(run),
                 params=jobs.params_for(run, conclusion=conclusion, exceptions=form.exceptions(), rating=rating,
-                                       conditions=conditions))
+                                       conditions=conditions, language=form.cleaned_data.get("language")))
         except DomainError as exc:
             field = f"exception_{exc.details['skipped'][0]}" if exc.code == "required_test_skipped" else None
             apply_domain_error(form, exc, default_field=field or "conclusion")

@@ -12,6 +12,7 @@ import logging
 import math
 from dataclasses import dataclass, field
 
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from validation.choices import CheckStatus, RunStep
@@ -110,6 +111,7 @@ class Section:
     tables: list
     figures: list
     facts: list  # (label, value) lines: how the test ran
+    note: str = ""  # the test's note in the reader's language where it has one, else as the test wrote it
 
 
 def _num(value) -> Cell:
@@ -270,7 +272,8 @@ def _robustness(result: dict) -> list[Table]:
 def _segments(result: dict) -> list[Table]:
     rows = [[Cell(str(name)), _num(entry.get("rows")), _num(entry.get("share")), _num(entry.get("metric")),
              _num(entry.get("gap")), _num(entry.get("target_mean")), _passed(entry.get("passed")),
-             Cell(str(entry.get("note") or ""))] for name, entry in (result.get("segments") or {}).items()]
+             Cell(gettext(entry["note"]) if entry.get("note") else "")]
+            for name, entry in (result.get("segments") or {}).items()]
     title = _("Performance by %(column)s") % {"column": result.get("column") or _("segment")}
     return [Table("segments", title, [_("Segment"), _("Rows"), _("Share"), _("Metric"), _("Gap"), _("Target mean"),
                                       _("Result"), _("Note")], rows)] if rows else []
@@ -301,6 +304,43 @@ TABLES = {"performance": _confusion, "calibration": _reliability, "stability": _
           "champion": _champion}
 FACTS = {"explainability": _explainability_facts, "champion": _champion_facts}
 
+OUTPUT_SPACES = {
+    "raw margin (log-odds)": _("raw margin (log-odds)"),
+    "probability": _("probability"),
+    "raw (regression output)": _("the regression output"),
+    "probability (the trees vote class probabilities)": _("probability (the trees vote class probabilities)"),
+    "model output": _("the model's output"),
+}
+
+
+def _explainability_note(result: dict) -> str:
+    """How the SHAP values were computed, in the reader's language (the explainer's own note is English)."""
+    algorithm = result.get("algorithm") or ""
+    rows = (result.get("data") or {}).get("background_rows") or result.get("background_rows")
+    output = str(result.get("output_space") or "")
+    values = {"n": fmt(rows) if rows is not None else "—", "output": OUTPUT_SPACES.get(output, output)}
+    if algorithm == "tree_interventional":
+        text = _("Exact interventional TreeSHAP on the trees read from the ONNX graph, against %(n)s reference rows; "
+                 "values on the scale of %(output)s.")
+    elif algorithm == "tree_path_dependent":
+        text = _("Exact path-dependent TreeSHAP on the trees read from the ONNX graph, with node covers counted on "
+                 "%(n)s reference rows; values on the scale of %(output)s.")
+    elif algorithm.startswith("permutation"):
+        text = _("Model-agnostic permutation SHAP (sampled estimates) against %(n)s reference rows; values on the "
+                 "scale of %(output)s.")
+    else:
+        return str(result.get("note") or "")
+    return text % values
+
+
+NOTES = {"explainability": _explainability_note}
+
+
+def _note(result: dict) -> str:
+    """A test's note in the reader's language where the catalogue has it (results keep it in English)."""
+    note = str(result.get("note") or "")
+    return gettext(note) if note else ""
+
 
 def figures_of(results: dict) -> tuple[dict[str, list[dict]], bool]:
     """Charts per test from ``validation.figures.run_figures``; ({}, False) when it cannot draw these results
@@ -325,7 +365,8 @@ def sections(results: dict) -> tuple[list[Section], bool]:
                            tables=TABLES.get(name, lambda r: [])(result),
                            figures=[{**figure, "dom_id": f"fig-{name}-{index}"}
                                     for index, figure in enumerate(figures.get(name) or [])],
-                           facts=FACTS.get(name, lambda r: [])(result)))
+                           facts=FACTS.get(name, lambda r: [])(result),
+                           note=NOTES.get(name, _note)(result)))
     return out, charts
 
 

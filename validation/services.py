@@ -14,7 +14,7 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import Q
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from core import liveness
@@ -105,6 +105,15 @@ def _report_insert(*, actor: Actor, version, stored, staged, filename, conclusio
     return report
 
 
+def report_language(language: str | None) -> str:
+    """The language a report is written in: one the platform speaks, by default the reader's."""
+    language = (language or translation.get_language() or settings.LANGUAGE_CODE).split("-")[0]
+    if language not in dict(settings.LANGUAGES):
+        raise DomainError(_("A report is written in one of: %(languages)s.")
+                          % {"languages": ", ".join(dict(settings.LANGUAGES))}, code="invalid", field="language")
+    return language
+
+
 def report_issue_check(*, actor: Actor, run, conclusion: str, exceptions: dict | None = None, rating: str = "",
                        conditions=None):
     """Everything ``report_issue_generated`` refuses, asked before any rendering: who may issue, the run's state,
@@ -124,7 +133,8 @@ def report_issue_check(*, actor: Actor, run, conclusion: str, exceptions: dict |
 
 
 def report_issue_generated(*, actor: Actor, run, conclusion: str, exceptions: dict | None = None,
-                           rating: str = "", conditions=None, progress=None) -> ValidationReport:
+                           rating: str = "", conditions=None, progress=None,
+                           language: str | None = None) -> ValidationReport:
     """Freeze the report of a succeeded run: render the HTML document (its sha256 is the report digest sign-offs
     bind to) and the PDF (that digest in every footer) once, store both, and record the report in force.
 
@@ -132,13 +142,17 @@ def report_issue_generated(*, actor: Actor, run, conclusion: str, exceptions: di
     for each such test (``exceptions``: {test: justification}), frozen into the report; otherwise refused with
     ``required_test_skipped`` naming them. Rendering happens before anything is stored; a failure stores nothing.
     Files written before the database transaction are removed again if it fails. ``progress(step, percent)``,
-    when given, hears how far the rendering is (the background job's page shows it)."""
+    when given, hears how far the rendering is (the background job's page shows it). ``language``: what the report
+    is written in (English or Russian; by default the validator's), recorded with it."""
+    language = report_language(language)
     run, conclusion, exceptions, (rating, conditions) = report_issue_check(
         actor=actor, run=run, conclusion=conclusion, exceptions=exceptions, rating=rating, conditions=conditions)
     version = run.version
     issued_at = timezone.now().replace(microsecond=0)
-    rendered = report_render.render(run=run, conclusion=conclusion, issued_by=actor, issued_at=issued_at,
-                                    exceptions=exceptions, rating=rating, conditions=conditions, progress=progress)
+    with translation.override(language):
+        rendered = report_render.render(run=run, conclusion=conclusion, issued_by=actor, issued_at=issued_at,
+                                        exceptions=exceptions, rating=rating, conditions=conditions,
+                                        progress=progress)
     if rendered.refused:
         raise DomainError(_("The report asked for resources outside the platform; it was not issued."),
                           code="render_refused", details={"urls": list(rendered.refused)[:10]})
@@ -155,7 +169,7 @@ def report_issue_generated(*, actor: Actor, run, conclusion: str, exceptions: di
         written.append(pdf_name)
         return _generated_insert(actor=actor, run=run, rendered=rendered, html_name=html_name, pdf_name=pdf_name,
                                  conclusion=conclusion, issued_at=issued_at, exceptions=exceptions, rating=rating,
-                                 conditions=conditions)
+                                 conditions=conditions, language=language)
     except Exception:
         for name in written:
             default_storage.delete(name)
@@ -188,7 +202,7 @@ def _report_exceptions(run, given: dict | None) -> dict:
 
 @transaction.atomic(durable=True)
 def _generated_insert(*, actor: Actor, run, rendered, html_name, pdf_name, conclusion, issued_at,
-                      exceptions: dict, rating: str, conditions: list) -> ValidationReport:
+                      exceptions: dict, rating: str, conditions: list, language: str) -> ValidationReport:
 
     version = lock_version(run.version)
     if version.state not in VALIDATION_STATES:
@@ -198,7 +212,7 @@ def _generated_insert(*, actor: Actor, run, rendered, html_name, pdf_name, concl
                               filename=f"validation-report-{version.passport.key}-v{version.number}-run-{run.pk}.html",
                               sha256=rendered.sha256, size=len(rendered.html), conclusion=conclusion,
                               issued_by=actor, issued_at=issued_at, pdf_sha256=rendered.pdf_sha256,
-                              exceptions=exceptions, rating=rating, conditions=conditions)
+                              exceptions=exceptions, rating=rating, conditions=conditions, language=language)
     report.file.name = html_name
     report.pdf_file.name = pdf_name
     validate_model(report)
@@ -207,7 +221,7 @@ def _generated_insert(*, actor: Actor, run, rendered, html_name, pdf_name, concl
                  digests={"report_sha256": report.sha256, "pdf_sha256": report.pdf_sha256,
                           "artifact_sha256": version.sha256, "results_sha256": (run.digests or {}).get("results", "")},
                  data={"version": version.number, "run": run.pk, "source": report.source,
-                       "exceptions": exceptions, "rating": rating, "conditions": conditions})
+                       "exceptions": exceptions, "rating": rating, "conditions": conditions, "language": language})
     signals.report_issued.send(sender=ValidationReport, report=report, actor=actor)
     return report
 

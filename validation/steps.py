@@ -20,6 +20,7 @@ from validation.checks import (
     champion,
     errored,
     generalisation,
+    gettext_noop,
     metric,
     not_applicable,
     outcome,
@@ -118,7 +119,7 @@ def _quality(ctx: Context) -> dict:
 
 def _calibration(ctx: Context, scores: np.ndarray | None = None) -> dict:
     if ctx.task != CLASSIFICATION:
-        return not_applicable("Calibration applies to classifiers.")
+        return not_applicable(gettext_noop("Calibration applies to classifiers."))
     return calibration.calibration(ctx.y_val, ctx.s_val if scores is None else scores,
                                    thresholds=ctx.thresholds("calibration"))
 
@@ -158,7 +159,7 @@ def _robustness(ctx: Context, model: OnnxModel | None = None, features: list[dic
 def _segments(ctx: Context, scores: np.ndarray | None = None) -> dict:
     column = ctx.spec.segment_column
     if not column:
-        return skipped("No segment column was chosen for this run.")
+        return skipped(gettext_noop("No segment column was chosen for this run."))
     return segments.segments(ctx.task, ctx.y_val, ctx.s_val if scores is None else scores,
                              ctx.validation[column][ctx.lab_val], thresholds=ctx.thresholds("segments"), name=column)
 
@@ -166,7 +167,7 @@ def _segments(ctx: Context, scores: np.ndarray | None = None) -> dict:
 def _explainability(ctx: Context) -> dict:
     """Global SHAP importance and per-feature effects, from ``validation.explain``."""
     if ctx.model.layout != "tensor":
-        return skipped("Explainability needs a model with one input tensor of features.")
+        return skipped(gettext_noop("Explainability needs a model with one input tensor of features."))
     limits = ctx.thresholds("explainability")
     rng = np.random.default_rng(ctx.seed("explainability"))
     sample = _sample(ctx.validation, int(limits.get("sample_rows", 500)), rng)
@@ -194,7 +195,8 @@ def _sample(frame: pd.DataFrame, rows: int, rng: np.random.Generator) -> pd.Data
 def _champion(ctx: Context) -> dict:
     source = ctx.spec.champion
     if source is None or ctx.champion_artifact is None:
-        return skipped("No champion to compare with: the passport's champion alias points at no other version.")
+        return skipped(gettext_noop("No champion to compare with: the passport's champion alias points at no other "
+                                    "version."))
     model = OnnxModel(ctx.champion_artifact, source.feature_schema)
     pred_ref, pred_val = model.predict(ctx.reference), model.predict(ctx.validation)
     if (pred_val.kind == "probabilities") != (ctx.pred_val.kind == "probabilities"):

@@ -23,11 +23,11 @@ TEST_ORDER: tuple[str, ...] = (
     "robustness", "segments", "champion",
 )
 
-# The labels of ValidationDepth say the same in words: basic = performance and data quality; standard adds
-# stability, calibration and explainability (and the generalisation gap, as cheap as stability); full adds
-# robustness, segments and champion vs challenger.
+# The labels of ValidationDepth say the same in words: basic = performance, data quality and explainability
+# (every tier's report says why the model decides as it does); standard adds stability and calibration (and
+# the generalisation gap, as cheap as stability); full adds robustness, segments and champion vs challenger.
 TESTS_BY_DEPTH: dict[str, tuple[str, ...]] = {
-    ValidationDepth.BASIC: ("performance", "quality"),
+    ValidationDepth.BASIC: ("performance", "quality", "explainability"),
     ValidationDepth.STANDARD: ("performance", "quality", "calibration", "stability", "drift", "generalisation",
                                "explainability"),
     ValidationDepth.FULL: TEST_ORDER,

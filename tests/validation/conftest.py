@@ -79,6 +79,6 @@ def _setup(passport, developer, cast, model):
 
 @pytest.fixture
 def low(developer, owner, team, cast, credit):
-    """A tier-3 passport (basic depth: performance and data quality) with a version in validation."""
+    """A tier-3 passport (basic depth: performance, data quality and explainability) with a version in validation."""
     passport = make_passport(actor=developer, key="credit-low", team=team, business_owner=owner, **TIER_3)
     return _setup(passport, developer, cast, credit)

@@ -51,7 +51,8 @@ def _world(developer, owner, team, credit, key: str, tiering: dict) -> SimpleNam
 
 @pytest.fixture
 def low(developer, owner, team, credit):
-    """A tier-3 passport (performance and data quality) with a version in validation and an assigned validator."""
+    """A tier-3 passport (performance, data quality and explainability) with a version in validation and an
+    assigned validator."""
     return _world(developer, owner, team, credit, "credit-low", TIER_3)
 
 
@@ -87,7 +88,7 @@ def test_start_is_for_the_assigned_validator_and_invisible_versions_are_404(low,
     assert run["reference"] == {"id": low.reference.pk, "name": "reference", "sha256": low.reference.sha256,
                                 "rows": low.reference.row_count}
     assert run["target"] == low.target and run["tier"] == 3 and run["depth"] == "basic"
-    assert run["planned_tests"] == ["performance", "quality"] and run["tests"] == []
+    assert run["planned_tests"] == ["performance", "quality", "explainability"] and run["tests"] == []
     assert run["digests"]["artifact"] == low.version.sha256 and run["seed"] > 0 and run["outcome"] == ""
     assert run["started_by"] == "val" and run["attempts"] == 0
     assert AuditEvent.objects.filter(action="validation_run.queued", object_id=str(run["id"])).exists()

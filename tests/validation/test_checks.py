@@ -235,7 +235,7 @@ def test_segments_judge_only_large_enough_segments():
 
 def test_thresholds_follow_depth_and_tier():
     basic = thresholds.resolve(tier=3, depth="basic")
-    assert basic["tests"] == ["performance", "quality"]
+    assert basic["tests"] == ["performance", "quality", "explainability"]
     full = thresholds.resolve(tier=1, depth="full")
     assert full["tests"][-1] == "champion" and "robustness" in full["tests"]
     assert full["thresholds"]["performance"]["auc_min"] > thresholds.resolve(

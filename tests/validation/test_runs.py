@@ -91,8 +91,9 @@ def test_a_run_goes_through_the_task_and_records_what_reproduces_it(
     assert len(callbacks) == 1
     run.refresh_from_db()
     assert (run.state, run.step, run.progress, run.attempts) == (RunState.SUCCEEDED, RunStep.DONE, 100, 1)
-    assert (run.tier, run.depth, run.thresholds["tests"]) == (3, "basic", ["performance", "quality"])
-    assert set(run.results["tests"]) == {"performance", "quality"} and run.outcome in ("passed", "failed")
+    assert (run.tier, run.depth, run.thresholds["tests"]) == (3, "basic", ["performance", "quality", "explainability"])
+    assert set(run.results["tests"]) == {"performance", "quality", "explainability"}
+    assert run.outcome in ("passed", "failed")
     assert run.results["tests"]["performance"]["metrics"]["auc"]["value"] > 0.7
     assert run.digests["artifact"] == low.version.sha256 and run.digests["validation"] == low.validation.sha256
     assert len(run.digests["results"]) == 64 and run.duration_seconds > 0 and run.finished_at

@@ -6,6 +6,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import pytest
+from django.conf import settings
 from django.core.files.base import ContentFile
 from django.urls import NoReverseMatch, reverse
 
@@ -218,6 +219,13 @@ def test_a_succeeded_run_shows_every_test_and_what_reproduces_it(w, client, audi
     assert run.environment["packages"]["onnxruntime"] in html
     assert 'id="run-issue-report"' not in html  # an auditor does not issue reports
     _assert_escaped(html)
+    # every tier explains the model; how, in the reader's words (the explainer's own note is English)
+    assert "explainability" in run.results["order"]
+    assert "Exact interventional TreeSHAP on the trees read from the ONNX graph" in html
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "ru"
+    ru = client.get(f"/validation/runs/{run.pk}/").content.decode()
+    assert "Точный интервенционный TreeSHAP по деревьям, прочитанным из графа ONNX" in ru
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
     # the assigned validator gets the link to issue the report, once the report pages exist
     html = _client(client, w.validator).get(f"/validation/runs/{run.pk}/").content.decode()
     try:

@@ -128,7 +128,7 @@ def test_a_worker_killed_mid_run_leaves_the_run_retried_or_failed(shared_databas
     assert done.attempt_log[0]["ended"] == "lost" and first.name in done.attempt_log[0]["reason"]
     if ends == RunState.SUCCEEDED:
         assert done.attempts == 2 and done.worker == second.name and done.environment["worker"] == second.name
-        assert set(done.results["tests"]) == {"performance", "quality"} and done.failure_reason == ""
+        assert set(done.results["tests"]) == {"performance", "quality", "explainability"} and done.failure_reason == ""
     else:
         assert done.results == {} and done.outcome == ""
         assert "interrupted once" in done.failure_reason and first.name in done.failure_reason

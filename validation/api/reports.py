@@ -7,6 +7,7 @@ call, which decides who may issue (403) and what is refused (400/409).
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.http import HttpResponse
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
@@ -46,6 +47,9 @@ class ReportIssueSerializer(serializers.Serializer):
     conditions = ReportConditionSerializer(many=True, required=False, default=list,
                                      help_text="Required for `fit_with_conditions` (each becomes a dated finding "
                                                "owned by the technical owner); none for the other ratings.")
+    language = serializers.ChoiceField(choices=[code for code, _name in settings.LANGUAGES], required=False,
+                                       help_text="The language the report is written in (recorded with it); by "
+                                       "default the caller's (`Accept-Language`).")
     exceptions = serializers.DictField(
         child=serializers.CharField(max_length=5000), required=False, default=dict,
         help_text="{test: justification} for each test the tier policy requires that the run skipped (at least 20 "
@@ -64,7 +68,7 @@ class ValidationReportSerializer(serializers.ModelSerializer):
     class Meta:
         model = ValidationReport
         fields = ["id", "passport", "version", "source", "run", "filename", "sha256", "size", "pdf_sha256",
-                  "conclusion", "rating", "conditions", "exceptions", "issued_by", "issued_at", "html_url",
+                  "conclusion", "rating", "conditions", "language", "exceptions", "issued_by", "issued_at", "html_url",
                   "pdf_url"]
 
     def get_html_url(self, report) -> str | None:
@@ -110,7 +114,8 @@ class ReportIssueView(_ReportView):
         report = services.report_issue_generated(
             actor=request.user, run=run, conclusion=data["conclusion"], exceptions=data.get("exceptions") or {},
             rating=data["rating"], conditions=[{"text": c["text"], "due_date": c["due_date"].isoformat()}
-                                               for c in data.get("conditions") or []])
+                                               for c in data.get("conditions") or []],
+            language=data.get("language"))
         return Response(ValidationReportSerializer(self.report(report.pk)).data, status=status.HTTP_201_CREATED)
 
 

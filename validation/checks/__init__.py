@@ -75,6 +75,12 @@ def outcome(*, headline: str | None = None, metrics: dict | None = None, passed:
     }
 
 
+def gettext_noop(message: str) -> str:
+    """Marks a reason for translation (makemessages collects it) while the results keep it in English, as every
+    run records it; pages show it in the reader's language (``validation.run_display``)."""
+    return message
+
+
 def skipped(reason: str) -> dict:
     return {"status": "skipped", "passed": None, "headline": None, "value": None, "threshold": None, "op": None,
             "metrics": {}, "charts": {}, "note": reason}

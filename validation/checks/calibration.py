@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from validation.checks import errored, metric, num, nums, outcome
+from validation.checks import errored, gettext_noop, metric, num, nums, outcome
 
 
 def reliability(y: np.ndarray, score: np.ndarray, *, bins: int = 10) -> dict:
@@ -42,7 +42,7 @@ def calibration(y: np.ndarray, score: np.ndarray, *, thresholds: dict) -> dict:
     finite = np.isfinite(score)
     y, score = y[finite], np.clip(score[finite], 0.0, 1.0)
     if not len(y):
-        return errored("No row could be scored.")
+        return errored(gettext_noop("No row could be scored."))
     bins = int(thresholds.get("bins", 10))
     curve = reliability(y, score, bins=bins)
     ece = expected_calibration_error(y, score, bins=bins)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
-from validation.checks import errored, metric, num, outcome
+from validation.checks import errored, gettext_noop, metric, num, outcome
 from validation.checks.performance import CLASSIFICATION, headline
 
 
@@ -37,7 +37,7 @@ def generalisation(task: str, y_train: np.ndarray, s_train: np.ndarray, y_holdou
                    s_holdout: np.ndarray, *, thresholds: dict) -> dict:
     train, holdout = headline(task, y_train, s_train), headline(task, y_holdout, s_holdout)
     if train is None or holdout is None:
-        return errored("The headline metric cannot be computed on both datasets.")
+        return errored(gettext_noop("The headline metric cannot be computed on both datasets."))
     attack = membership_attack_auc(task, y_train, s_train, y_holdout, s_holdout)
     return outcome(headline="gap", metrics={
         "gap": metric(train - holdout, thresholds.get("gap_max"), "<="),

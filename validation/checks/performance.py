@@ -8,7 +8,7 @@ import math
 import numpy as np
 from sklearn import metrics as skm
 
-from validation.checks import downsample, errored, metric, num, nums, outcome
+from validation.checks import downsample, errored, gettext_noop, metric, num, nums, outcome
 
 CLASSIFICATION = "classification"
 REGRESSION = "regression"
@@ -46,7 +46,7 @@ def classification(y: np.ndarray, score: np.ndarray, *, thresholds: dict) -> dic
     """Binary classifier metrics; ``y`` holds 0/1, ``score`` the positive-class probability."""
     y, score, note = _finite(np.asarray(y).astype(int), np.asarray(score, dtype=np.float64))
     if len(np.unique(y)) < 2:
-        return errored("The data hold only one class of the target, so AUC and KS cannot be computed.")
+        return errored(gettext_noop("The data hold only one class of the target, so AUC and KS cannot be computed."))
     cut = float(thresholds.get("decision_threshold", 0.5))
     predicted = (score >= cut).astype(int)
     fpr, tpr, _ = skm.roc_curve(y, score)
@@ -91,7 +91,7 @@ def regression(y: np.ndarray, prediction: np.ndarray, *, thresholds: dict) -> di
     """Regressor metrics on the target ``y`` and the model's ``prediction``."""
     y, prediction, note = _finite(np.asarray(y, dtype=np.float64), np.asarray(prediction, dtype=np.float64))
     if len(y) < 2:
-        return errored("Fewer than two rows could be scored.")
+        return errored(gettext_noop("Fewer than two rows could be scored."))
     values = {
         "r2": metric(skm.r2_score(y, prediction), thresholds.get("r2_min")),
         "mae": metric(skm.mean_absolute_error(y, prediction), thresholds.get("mae_max"), "<="),

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from validation.checks import errored, metric, num, outcome
+from validation.checks import errored, gettext_noop, metric, num, outcome
 from validation.checks.performance import CLASSIFICATION, headline
 
 MISSING = "(missing)"
@@ -35,7 +35,7 @@ def segments(task: str, y: np.ndarray, score: np.ndarray, column: pd.Series, *, 
              name: str = "") -> dict:
     overall = headline(task, y, score)
     if overall is None:
-        return errored("The overall headline metric cannot be computed.")
+        return errored(gettext_noop("The overall headline metric cannot be computed."))
     labels = segment_labels(column.reset_index(drop=True), bins=int(thresholds.get("bins", 5)),
                             max_segments=int(thresholds.get("max_segments", 20)))
     min_rows, gap_max = int(thresholds.get("min_rows", 200)), thresholds.get("gap_max")
@@ -49,7 +49,8 @@ def segments(task: str, y: np.ndarray, score: np.ndarray, column: pd.Series, *, 
             "rows": int(mask.sum()), "share": num(mask.mean()), "metric": num(value), "gap": num(gap),
             "target_mean": num(np.mean(y[mask])),
             "passed": (gap <= gap_max if gap_max is not None else None) if judged else None,
-            "note": "" if judged else ("too few rows" if mask.sum() < min_rows else "metric undefined"),
+            "note": "" if judged else (gettext_noop("too few rows") if mask.sum() < min_rows
+                                       else gettext_noop("metric undefined")),
         }
     judged = {k: v for k, v in table.items() if v["passed"] is not None}
     worst = max(judged, key=lambda k: judged[k]["gap"]) if judged else None
