@@ -226,12 +226,15 @@ if _numba is not None:
                     out[r, j] += phi[j] * scale / n_ref
 
     @_jit
-    def _nb_logistic_leaves(PX, PR, F, DL, VALS, FX, FR, W_IN, W_OUT, logistic, out, r0,
+    def _nb_logistic_groups(PX, GP, GSTART, GOFF, MEMBERS, F, DL, VALS, FX, FR, W_IN, W_OUT, logistic, out, r0,
                             r1):  # pragma: no cover - compiled
-        """The same as ``_nb_logistic`` from the leaves' path patterns: for a row and a reference, a leaf counts
-        when every feature on its path is satisfied by one of the two (``PX | PR`` full); the features only the
-        row satisfies are taken from it, those only the reference satisfies from the reference."""
-        n_ref = PR.shape[1]
+        """The same as ``_nb_logistic`` from the leaves' path patterns. A row and a reference reach a leaf together
+        when every feature on its path is satisfied by one of the two (the row's pattern OR the reference's is
+        full); the features only the row satisfies are taken from it, those only the reference satisfies from the
+        reference. Each leaf's references are grouped by pattern: a group that cannot reach the leaf with the row
+        is skipped whole, a group that can adds its contribution once, weighted by the sum of its references'
+        rescaling factors."""
+        n_ref = FR.shape[0]
         n_features = out.shape[1]
         scale = np.zeros(n_ref)
         phi = np.zeros(n_features)
@@ -254,23 +257,25 @@ if _numba is not None:
                 d = DL[leaf]
                 full = (1 << d) - 1
                 ax = PX[leaf, r]
-                prow = PR[leaf]
-                for b in range(n_ref):
-                    p = prow[b]
-                    if (ax | p) != full:
+                need = full & ~ax
+                for g in range(GSTART[leaf], GSTART[leaf + 1]):
+                    p = GP[g]
+                    if (p & need) != need:
                         continue
                     only_x = ax & ~p & full
                     only_r = p & ~ax & full
                     if only_x == 0 and only_r == 0:
                         continue
+                    weight = 0.0
+                    for m in range(GOFF[g], GOFF[g + 1]):
+                        weight += scale[MEMBERS[m]]
                     nu = 0
                     nv = 0
                     for k in range(d):
                         nu += (only_x >> k) & 1
                         nv += (only_r >> k) & 1
-                    w = v * scale[b]
-                    w_in = W_IN[nu, nv] * w
-                    w_out = W_OUT[nu, nv] * w
+                    w_in = W_IN[nu, nv] * v * weight
+                    w_out = W_OUT[nu, nv] * v * weight
                     for k in range(d):
                         if (only_x >> k) & 1:
                             phi[F[leaf, k]] += w_in
@@ -278,6 +283,31 @@ if _numba is not None:
                             phi[F[leaf, k]] -= w_out
             for j in range(n_features):
                 out[r, j] = phi[j]
+
+    @_jit
+    def _nb_group_patterns(PR, GP, GSTART, GOFF, MEMBERS):  # pragma: no cover - compiled
+        """Each leaf's references sorted by pattern: the distinct patterns (GP, per leaf from GSTART) and the
+        references of each (MEMBERS, per pattern from GOFF)."""
+        n_ref = PR.shape[1]
+        g = 0
+        m = 0
+        for leaf in range(PR.shape[0]):
+            GSTART[leaf] = g
+            order = np.argsort(PR[leaf], kind="mergesort")
+            previous = -1
+            for i in range(n_ref):
+                b = order[i]
+                p = PR[leaf, b]
+                if p != previous:
+                    GP[g] = p
+                    GOFF[g] = m
+                    g += 1
+                    previous = p
+                MEMBERS[m] = b
+                m += 1
+        GSTART[PR.shape[0]] = g
+        GOFF[g] = m
+        return g
 
     @_jit
     def _nb_leaves(XT, CL, CR, CD, FEAT, THR, out, r0, r1):  # pragma: no cover - compiled
@@ -814,10 +844,17 @@ def _logistic_interventional(ens: ParsedTreeEnsemble, X: np.ndarray, background:
         vals = np.concatenate([_leaf_values(ens, g)[:, 0] for g in paths.groups]) if paths.groups else np.zeros(0)
         px = np.concatenate([m.T for m in _group_patterns(paths, X)]) if paths.groups else np.zeros((0, 0))
         pr = np.concatenate([m.T for m in _group_patterns(paths, background)]) if paths.groups else np.zeros((0, 0))
+        pr = np.ascontiguousarray(pr)
+        n_leaves, n_ref = pr.shape
+        gp = np.zeros(n_leaves * n_ref + 1, dtype=np.int64)
+        gstart = np.zeros(n_leaves + 1, dtype=np.int64)
+        goff = np.zeros(n_leaves * n_ref + 1, dtype=np.int64)
+        members = np.zeros(n_leaves * n_ref, dtype=np.int64)
+        groups = _nb_group_patterns(pr, gp, gstart, goff, members)
         _parallel_rows(
-            _nb_logistic_leaves, X.shape[0], background.shape[0] * max(len(vals), 1),
-            np.ascontiguousarray(px), np.ascontiguousarray(pr), p["F"], p["DL"], np.ascontiguousarray(vals),
-            fx, fr, w_in, w_out, logistic, out,
+            _nb_logistic_groups, X.shape[0], (groups + n_ref) * 4,
+            np.ascontiguousarray(px), gp[: groups + 1], gstart, goff[: groups + 1], members, p["F"], p["DL"],
+            np.ascontiguousarray(vals), fx, fr, w_in, w_out, logistic, out,
         )
         expected = (1.0 / (1.0 + np.exp(-fr))).mean(keepdims=True)
         return TreeShapResult(values=out[:, :, None], expected_value=expected, engine="compiled patterns")

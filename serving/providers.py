@@ -4,6 +4,8 @@ ML09 and ML10 get serving's automatic evidence (a person still confirms each ite
 
 from __future__ import annotations
 
+from django.utils.translation import gettext_noop
+
 from governance.dossier import hooks as dossier_hooks
 from governance.workflow import hooks as workflow_hooks
 from registry import hooks as registry_hooks
@@ -27,6 +29,18 @@ def deployed_where(request, version, **_state) -> dict:
                          for d in rows.prefetch_related("hosts").order_by("pk")]}
 
 
+# Recorded in the checklist in English (sign-offs bind to it); the checklist shows them in the reader's language.
+RELEASE_ACCESS = gettext_noop("per-host token (stored hashed, rotatable, revocable); a host downloads only the "
+                              "releases in its own desired state")
+ENROLMENT = gettext_noop("one-time, expiring enrolment tokens created by administrators")
+DRIFT_MONITORING = gettext_noop("PSI per feature and of the score against the release's reference histograms, every "
+                                "monitoring window")
+RELEASE_SIGNATURE = gettext_noop("OpenSSF Model Signing (sigstore bundle), EC P-256, verified by the host before "
+                                 "loading")
+DIGEST_CHECK = gettext_noop("the host recomputes every file's sha256 against the signed manifest before loading; a "
+                            "mismatch is refused and raises an alert")
+
+
 @workflow_hooks.checklist_evidence.provide
 def serving_evidence(code: str, version) -> dict:
     """What serving guarantees for any release of ``version``'s passport. Only what changes with a decision (the
@@ -41,23 +55,17 @@ def serving_evidence(code: str, version) -> dict:
         return {}
     passport = version.passport
     if code == "ML05":
-        return {"serving_release_access": "per-host token (stored hashed, rotatable, revocable); a host downloads "
-                                          "only the releases in its own desired state",
-                "serving_enrolment": "one-time, expiring enrolment tokens created by administrators",
+        return {"serving_release_access": RELEASE_ACCESS, "serving_enrolment": ENROLMENT,
                 "serving_agent_rate_limit": settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"].get("agent")}
     if code == "ML08":
         thresholds = passport.monitoring_thresholds or {}
-        return {"drift_monitoring": "PSI per feature and of the score against the release's reference histograms, "
-                                    "every monitoring window",
+        return {"drift_monitoring": DRIFT_MONITORING,
                 "psi_alert_threshold": thresholds.get("psi", 0.2),
                 "score_psi_alert_threshold": thresholds.get("score_psi", 0.2),
                 "on_alert": policy_action(passport)}
     if code == "ML09":
-        return {"release_signature": "OpenSSF Model Signing (sigstore bundle), EC P-256, verified by the host before "
-                                     "loading", "signing_key_id": key_id()}
-    return {"digest_verified_at_load": True,
-            "release_digest_check": "the host recomputes every file's sha256 against the signed manifest before "
-                                    "loading; a mismatch is refused and raises an alert"}
+        return {"release_signature": RELEASE_SIGNATURE, "signing_key_id": key_id()}
+    return {"digest_verified_at_load": True, "release_digest_check": DIGEST_CHECK}
 
 
 def _when(value) -> str | None:

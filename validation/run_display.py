@@ -250,7 +250,7 @@ def _explainability_facts(result: dict) -> list[tuple]:
     algorithm = result.get("algorithm") or ""
     named = ALGORITHMS.get(algorithm)
     facts = [(_("Algorithm"), f"{named} ({algorithm})" if named else algorithm or "—"),
-             (_("Output"), result.get("output_space") or "—"),
+             (_("Output"), OUTPUT_SPACES.get(result.get("output_space") or "", result.get("output_space") or "—")),
              (_("Exact"), {True: _("yes"), False: _("no")}.get(result.get("exact"), "—"))]
     if data:
         facts.append((_("Explained rows"), _rows_of(str(data.get("explained", "")), data.get("explained_rows"))))

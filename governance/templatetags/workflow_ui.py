@@ -74,7 +74,8 @@ def evidence_text(value) -> str:
         return "—"
     if isinstance(value, (list, tuple)):
         return ", ".join(str(v) for v in value)
-    return str(value)
+    # Evidence is recorded in English (what sign-offs bind to); sentences the catalogue knows read translated.
+    return _(value) if isinstance(value, str) else str(value)
 
 
 @register.filter
@@ -163,6 +164,18 @@ EVIDENCE_LABELS = {
     "holdout_metric": gettext_lazy("Metric on holdout"),
     "membership_attack_auc": gettext_lazy("Membership-attack AUC"),
     "membership_advantage": gettext_lazy("Membership advantage"),
+    # ML05 / ML08 / ML09 / ML10, what serving guarantees (serving.providers.serving_evidence)
+    "serving_release_access": gettext_lazy("Access to releases"),
+    "serving_enrolment": gettext_lazy("Serving enrolment"),
+    "serving_agent_rate_limit": gettext_lazy("Serving agent rate limit"),
+    "drift_monitoring": gettext_lazy("Drift monitoring"),
+    "psi_alert_threshold": gettext_lazy("PSI alert threshold"),
+    "score_psi_alert_threshold": gettext_lazy("Score PSI alert threshold"),
+    "on_alert": gettext_lazy("On alert"),
+    "release_signature": gettext_lazy("Release signature"),
+    "signing_key_id": gettext_lazy("Signing key id"),
+    "digest_verified_at_load": gettext_lazy("Digest verified at load"),
+    "release_digest_check": gettext_lazy("Release digest check"),
 }
 
 
