@@ -13,6 +13,7 @@ import json
 import string
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cache
 
 from django.utils.functional import Promise
 from django.utils.html import format_html
@@ -355,13 +356,10 @@ def key_label(key: str) -> str:
     return capfirst(str(label)) if label else key.replace("_", " ").capitalize()
 
 
+@cache
 def _field_labels() -> dict:
-    if _FIELD_LABELS is None:
-        globals()["_FIELD_LABELS"] = key_labels()
-    return _FIELD_LABELS
-
-
-_FIELD_LABELS: dict | None = None
+    """The rooms' field names (lazy labels, so one answer serves every language)."""
+    return key_labels()
 
 
 @dataclass

@@ -27,11 +27,11 @@ AUDIT_PAGE_SIZE = 50
 EXPORT_BATCH = 500
 
 
-def _filters(request) -> tuple[AuditFilterForm, dict, dict]:
-    options = selectors.audit_filter_options(user=request.user)
-    form = AuditFilterForm(request.GET or None, actions=options["actions"])
+def _filters(request, options: dict | None = None) -> tuple[AuditFilterForm, dict]:
+    """The filter form (``options`` fill its action choices; the export needs none) and the valid filters."""
+    form = AuditFilterForm(request.GET or None, actions=(options or {}).get("actions", ()))
     filters = {k: v for k, v in form.cleaned_data.items() if v not in (None, "")} if form.is_valid() else {}
-    return form, filters, options
+    return form, filters
 
 
 @login_required
@@ -39,7 +39,8 @@ def _filters(request) -> tuple[AuditFilterForm, dict, dict]:
 def audit_log(request):
     """Newest first, fifty to a page, each event a sentence with links; bad filters show their error and no rows
     are hidden by them."""
-    form, filters, options = _filters(request)
+    options = selectors.audit_filter_options(user=request.user)
+    form, filters = _filters(request, options)
     page = paginate(request, selectors.audit_event_list(user=request.user, filters=filters), AUDIT_PAGE_SIZE)
     context = {
         "form": form,
@@ -76,7 +77,7 @@ def _export_rows(events):
 def audit_export(request):
     """The filtered events as CSV, oldest first, streamed; the summary column is in the reader's language and
     text cells that a spreadsheet would run as formulas are neutralised. Invalid filters export nothing."""
-    form, filters, _options = _filters(request)
+    form, filters = _filters(request)
     if form.is_bound and not form.is_valid():
         messages.error(request, _("Correct the filters before exporting."))
         return redirect(f"{reverse('governance:audit_log')}?{request.GET.urlencode()}")

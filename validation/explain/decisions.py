@@ -14,11 +14,12 @@ Nothing is stored: this reads the registry and computes. Bad input is a ``Domain
 from __future__ import annotations
 
 import hashlib
+import io
+import json
 import math
-import threading
 import time
-from collections import OrderedDict
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -41,28 +42,6 @@ ADDITIVITY_TOLERANCE = 1e-4  # of the output's scale (at least 1)
 CACHE_ITEMS = 8
 
 
-class _Cache:
-    """The last few artifacts and data frames read, by sha256 (so a second request is warm)."""
-
-    def __init__(self, size: int):
-        self.size, self.items, self.lock = size, OrderedDict(), threading.Lock()
-
-    def get(self, key, make):
-        with self.lock:
-            if key in self.items:
-                self.items.move_to_end(key)
-                return self.items[key]
-        value = make()
-        with self.lock:
-            self.items[key] = value
-            while len(self.items) > self.size:
-                self.items.popitem(last=False)
-        return value
-
-
-_CACHE = _Cache(CACHE_ITEMS)
-
-
 def _read(name: str, sha256: str, label: str) -> bytes:
     with default_storage.open(name, "rb") as handle:
         data = handle.read()
@@ -73,24 +52,28 @@ def _read(name: str, sha256: str, label: str) -> bytes:
 
 
 def _artifact(version: ModelVersion) -> tuple[bytes, OnnxModel]:
-    def load():
-        data = _read(version.artifact.name, version.sha256, _("the artifact of version %(n)s") % {"n": version.number})
-        return data, OnnxModel(data, version.feature_schema or {})
-    return _CACHE.get(("artifact", version.sha256, repr(version.feature_schema)), load)
+    return _load_artifact(version.artifact.name, version.sha256, json.dumps(version.feature_schema or {},
+                                                                            sort_keys=True), version.number)
+
+
+@lru_cache(maxsize=CACHE_ITEMS)  # the last few artifacts read, by digest, so that a second request is warm
+def _load_artifact(name: str, sha256: str, schema: str, number: int) -> tuple[bytes, OnnxModel]:
+    data = _read(name, sha256, _("the artifact of version %(n)s") % {"n": number})
+    return data, OnnxModel(data, json.loads(schema))
 
 
 def _frame(dataset: Dataset) -> pd.DataFrame:
-    def load():
-        import io
+    return _load_frame(dataset.file.name, dataset.sha256, dataset.format, dataset.name)
 
-        label = _("the dataset '%(name)s'") % {"name": dataset.name}
-        data = io.BytesIO(_read(dataset.file.name, dataset.sha256, label))
-        try:
-            return pd.read_parquet(data) if dataset.format == "parquet" else pd.read_csv(data, low_memory=False)
-        except Exception as exc:  # pandas raises many types for malformed files
-            raise DomainError(_("The dataset '%(name)s' cannot be read: %(error)s")
-                              % {"name": dataset.name, "error": str(exc)[:200]}, code="invalid_dataset")
-    return _CACHE.get(("dataset", dataset.sha256), load)
+
+@lru_cache(maxsize=CACHE_ITEMS)  # the last few datasets read, by digest
+def _load_frame(name: str, sha256: str, fmt: str, label: str) -> pd.DataFrame:
+    data = io.BytesIO(_read(name, sha256, _("the dataset '%(name)s'") % {"name": label}))
+    try:
+        return pd.read_parquet(data) if fmt == "parquet" else pd.read_csv(data, low_memory=False)
+    except Exception as exc:  # pandas raises many types for malformed files
+        raise DomainError(_("The dataset '%(name)s' cannot be read: %(error)s")
+                          % {"name": label, "error": str(exc)[:200]}, code="invalid_dataset")
 
 
 def background_dataset(version: ModelVersion) -> Dataset | None:
