@@ -9,5 +9,6 @@ class RegistryConfig(AppConfig):
     def ready(self) -> None:
         from registry import (
             audit_texts,  # noqa: F401  the audit log's sentences and links
+            jobs,  # noqa: F401  MLflow import as a background job
             permissions,  # noqa: F401  registers the relation rules
         )

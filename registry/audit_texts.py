@@ -6,9 +6,17 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from governance.audit.describe import ObjectRef, action_text, ids_of, key_labels, object_refs, value_labels
+from governance.audit.describe import (
+    ObjectRef,
+    action_text,
+    ids_of,
+    key_labels,
+    object_refs,
+    system_actor,
+    value_labels,
+)
 from registry.choices import DatasetKind, DecisionType, Materiality, RegulatoryExposure, VersionState
-from registry.models import Alias, Dataset, ModelPassport, ModelVersion
+from registry.models import Alias, Dataset, MlflowFollow, ModelPassport, ModelVersion
 
 action_text("passport.created", gettext_lazy("Passport created"),
             gettext_lazy("{actor} created the passport {object}."))
@@ -22,6 +30,14 @@ action_text("version.schema_refined", gettext_lazy("Feature schema refined"),
             gettext_lazy("{actor} refined the feature schema of {object}."))
 action_text("dataset.registered", gettext_lazy("Dataset registered"),
             gettext_lazy("{actor} registered the dataset {object} ({kind})."))
+action_text("mlflow.follow_started", gettext_lazy("MLflow model followed"),
+            gettext_lazy("{actor} started following {object}; its versions after {from_version} are imported as "
+                         "drafts."))
+action_text("mlflow.follow_stopped", gettext_lazy("MLflow model no longer followed"),
+            gettext_lazy("{actor} stopped following {object}."))
+action_text("mlflow.follow_refused", gettext_lazy("Followed MLflow version not imported"),
+            gettext_lazy("{actor} did not import {model_uri} into {passport}: {reason}"))
+system_actor("mlflow follower", gettext_lazy("The MLflow follower"))
 action_text("alias.moved", gettext_lazy("Alias moved"),
             gettext_lazy("{actor} pointed the alias {object} at version {to_version}."))
 
@@ -46,6 +62,11 @@ def registry_refs(events) -> dict:
         refs["registry.dataset", str(dataset.pk)] = ObjectRef(
             label=dataset.name,
             url=reverse("registry:passport_detail", args=[dataset.passport.key]) + "#datasets-title")
+    for follow in MlflowFollow.objects.filter(pk__in=ids_of(events, "registry.mlflowfollow")).select_related(
+            "passport").only("registered_model", "tracking_uri", "passport__key"):
+        refs["registry.mlflowfollow", str(follow.pk)] = ObjectRef(
+            label=_("MLflow model %(name)s") % {"name": follow.registered_model},
+            url=reverse("registry:version_import_mlflow", args=[follow.passport.key]) + "#mlflow-follows")
     for alias in Alias.objects.filter(pk__in=ids_of(events, "registry.alias")).select_related(
             "passport").only("name", "passport__key"):
         refs["registry.alias", str(alias.pk)] = ObjectRef(

@@ -262,3 +262,16 @@ class MlflowImportForm(BootstrapFormMixin, forms.Form):
     def __init__(self, *args, servers: list[str], **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["tracking_uri"].choices = [(uri, uri) for uri in servers]
+
+
+class MlflowFollowForm(BootstrapFormMixin, forms.Form):
+    prefix = "follow"
+    registered_model = forms.CharField(label=_("Registered model"), max_length=256,
+                                       help_text=_("Its name as MLflow shows it; each version registered from now on "
+                                                   "is imported as a draft."))
+    tracking_uri = forms.ChoiceField(label=_("Tracking server"))
+    tolerance = forms.FloatField(label=_("Parity tolerance"), min_value=0, max_value=1, initial=1e-4)
+
+    def __init__(self, *args, servers: list[str], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["tracking_uri"].choices = [(uri, uri) for uri in servers]

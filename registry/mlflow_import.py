@@ -5,8 +5,10 @@ An ``onnx`` flavour is taken as it is; a scikit-learn, XGBoost or LightGBM flavo
 ``XGBClassifier``, ``LGBMRegressor``...) is converted to ONNX (skl2onnx, onnxmltools) and checked for **parity**:
 the converted model's predictions against the original's on the model's input example, the largest absolute
 difference recorded on the version and refused over the tolerance. The run's parameters, metrics, tags and source
-commit come along, with links back to the run and the model version; the ONNX bytes then go through the same checks
-as an upload (``registry.services.version_register``). Importing the same MLflow model version
+commit come along, with links back to the run and the model version, and the datasets the run logged become the
+passport's datasets where their files are reachable (``registry.mlflow_datasets``; the training one is the version's
+training dataset, and the parity sample when the model has no input example); the ONNX bytes then go through the
+same checks as an upload (``registry.services.version_register``). Importing the same MLflow model version
 twice creates nothing new and says so.
 
 Only tracking servers in ``MG_MLFLOW_TRACKING_URIS`` are read: a scikit-learn flavour is a pickle, which runs code
@@ -25,8 +27,10 @@ import numpy as np
 from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from core.errors import DomainError
+from registry import mlflow_datasets
 from registry import permissions as perms
 from registry.models import ModelPassport, ModelVersion
 
@@ -41,6 +45,9 @@ class MlflowRefused(DomainError):
     pass
 
 
+URI_HINT = gettext_lazy("Give a model URI such as models:/name/3, models:/name@champion or runs:/<run id>/model.")
+
+
 @dataclass
 class Source:
     tracking_uri: str
@@ -51,6 +58,7 @@ class Source:
     metrics: dict = field(default_factory=dict)
     tags: dict = field(default_factory=dict)
     run_url: str = ""
+    datasets: list = field(default_factory=list)  # registry.mlflow_datasets.Logged, one per logged dataset input
 
 
 def allowed(tracking_uri: str) -> bool:
@@ -84,8 +92,7 @@ def resolve(tracking_uri: str, model_uri: str) -> Source:
     """What ``model_uri`` names on the server: the canonical URI, the run and its parameters, metrics and tags."""
     match = MODEL_URI.match(model_uri.strip())
     if match is None:
-        raise MlflowRefused(_("Give a model URI such as models:/name/3, models:/name@champion or "
-                              "runs:/<run id>/model."), code="invalid", field="model_uri")
+        raise MlflowRefused(URI_HINT, code="invalid", field="model_uri")
     client = _client(tracking_uri)
     try:
         if match["name"]:
@@ -103,6 +110,7 @@ def resolve(tracking_uri: str, model_uri: str) -> Source:
             source.metrics = {k: float(v) for k, v in run.data.metrics.items()}
             source.tags = {k: v for k, v in run.data.tags.items() if not k.startswith("mlflow.log-model")}
             source.run_url = f"{tracking_uri.rstrip('/')}/#/experiments/{run.info.experiment_id}/runs/{source.run_id}"
+            source.datasets = mlflow_datasets.logged_inputs(run)
     except DomainError:
         raise
     except Exception as exc:  # MlflowException, requests' errors: a message for the person, never a 500
@@ -118,12 +126,33 @@ class Converted:
     parity: dict | None
 
 
+def artifact_location(client, uri: str) -> str:
+    """Where the files ``uri`` names are stored, asked of ``client``'s server: MLflow's own resolution of
+    ``models:/`` and ``runs:/`` URIs reads the process-wide tracking and registry URIs, not the ones given."""
+    match = MODEL_URI.match(uri)
+    if match is not None and match["name"] and match["number"]:
+        return client.get_model_version_download_uri(match["name"], match["number"])
+    parts = re.match(r"^runs:/(?P<run>[0-9a-f]{8,64})/(?P<path>.+)$", uri)
+    if parts is None:
+        return uri
+    run = client.get_run(parts["run"])
+    path = parts["path"].strip("/")
+    for output in getattr(getattr(run, "outputs", None), "model_outputs", None) or []:  # MLflow 3's logged models
+        model = client.get_logged_model(output.model_id)
+        if model.name == path.split("/")[0]:
+            rest = path[len(model.name):].strip("/")
+            return model.artifact_location.rstrip("/") + (f"/{rest}" if rest else "")
+    return f"{run.info.artifact_uri.rstrip('/')}/{path}"  # a run's own artifact
+
+
 def _download(source: Source, folder: Path) -> Path:
     import mlflow.artifacts
 
     try:
-        return Path(mlflow.artifacts.download_artifacts(artifact_uri=source.model_uri, dst_path=str(folder),
-                                                        tracking_uri=source.tracking_uri))
+        uri = artifact_location(_client(source.tracking_uri), source.model_uri)
+        return Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(folder),
+                                                        tracking_uri=source.tracking_uri,
+                                                        registry_uri=source.tracking_uri))
     except Exception as exc:
         raise _mlflow_error(exc, source.tracking_uri, source.model_uri) from None
 
@@ -179,13 +208,43 @@ def _to_onnx(flavor: str, model, sample: np.ndarray):
     return convert_lightgbm(model, initial_types=initial, **({"zipmap": False} if classifier else {}))
 
 
-def _convert(flavor: str, model_dir: Path, tolerance: float) -> Converted:
-    example = _example(model_dir)
-    if example is None or example.empty:
-        raise MlflowRefused(_("The model has no input example, so the converted ONNX model cannot be checked "
-                              "against it; log the model with input_example=..."), code="no_parity_sample")
+def _columns(model, model_dir: Path) -> list[str] | None:
+    """The model's input columns: its MLflow signature's names, else the names it was fitted with."""
+    from mlflow.models import Model
+
+    try:
+        signature = Model.load(str(model_dir)).signature
+        names = signature.inputs.input_names() if signature is not None and signature.inputs is not None else []
+    except Exception:
+        names = []
+    if names and all(isinstance(n, str) for n in names):
+        return list(names)
+    fitted = getattr(model, "feature_names_in_", None)
+    return [str(n) for n in fitted] if fitted is not None else None
+
+
+def _convert(flavor: str, model_dir: Path, tolerance: float, logged: list | None = None) -> Converted:
     model = _load(flavor, model_dir)
-    sample = example.to_numpy(dtype=np.float32)
+    example, sample_from, dataset_name = _example(model_dir), "input example", ""
+    if example is None or example.empty:
+        from registry import mlflow_datasets
+
+        found = mlflow_datasets.sample_frame(logged or [], _columns(model, model_dir), SAMPLE_ROWS)
+        if found is None:
+            raise MlflowRefused(_("The model has no input example and the run logged no reachable dataset with its "
+                                  "columns, so the converted ONNX model cannot be checked against the original; log "
+                                  "the model with input_example=... or log its training data with "
+                                  "mlflow.log_input."), code="no_parity_sample")
+        example, dataset_name = found
+        example, sample_from = example.dropna(), "dataset"
+        if example.empty:
+            raise MlflowRefused(_("The logged dataset's rows all have missing values; nothing to check parity on."),
+                                code="no_parity_sample")
+    try:
+        sample = example.to_numpy(dtype=np.float32)
+    except (TypeError, ValueError):
+        raise MlflowRefused(_("The parity sample has columns that are not numbers; only numeric inputs can be "
+                              "converted."), code="conversion_failed") from None
     try:
         data = _to_onnx(flavor, model, sample).SerializeToString()
     except DomainError:
@@ -205,20 +264,23 @@ def _convert(flavor: str, model_dir: Path, tolerance: float) -> Converted:
     difference = float(np.max(np.abs(np.asarray(expected, dtype=np.float64).reshape(converted.shape)
                                      - converted.astype(np.float64))))
     parity = {"max_abs_diff": difference, "tolerance": tolerance, "rows": len(sample), "compared": what,
-              "sample": "input example"}
+              "sample": sample_from, "dataset": dataset_name}
     if not np.isfinite(difference) or difference > tolerance:
-        raise MlflowRefused(_("The converted ONNX model differs from the original by up to %(diff).3g on its input "
-                              "example (%(rows)s rows), above the tolerance %(tol).3g; nothing was imported.")
-                            % {"diff": difference, "rows": len(sample), "tol": tolerance},
+        where = (_("rows of the logged dataset %(name)s") % {"name": dataset_name} if dataset_name
+                 else _("rows of its input example"))
+        raise MlflowRefused(_("The converted ONNX model differs from the original by up to %(diff).3g on %(rows)s "
+                              "%(where)s, above the tolerance %(tol).3g; nothing was imported.")
+                            % {"diff": difference, "rows": len(sample), "tol": tolerance, "where": where},
                             code="parity_failed", details=parity)
     names = [str(c) for c in example.columns] if not all(isinstance(c, int) for c in example.columns) else None
     return Converted(data, flavor, names, parity)
 
 
-def convert(source: Source, folder: Path, tolerance: float) -> Converted:
+def convert(source: Source, folder: Path, tolerance: float, logged: list | None = None) -> Converted:
     import yaml
 
-    model_dir = _download(source, folder)
+    (folder / "model").mkdir(parents=True, exist_ok=True)
+    model_dir = _download(source, folder / "model")
     try:
         flavors = yaml.safe_load((model_dir / "MLmodel").read_text()).get("flavors") or {}
     except (OSError, yaml.YAMLError, AttributeError):
@@ -231,31 +293,40 @@ def convert(source: Source, folder: Path, tolerance: float) -> Converted:
         return Converted(data_file.read_bytes(), "onnx", None, None)
     for flavor in CONVERTIBLE:
         if flavor in flavors:
-            return _convert(flavor, model_dir, tolerance)
+            return _convert(flavor, model_dir, tolerance, logged)
     raise MlflowRefused(_("The model's flavours (%(flavors)s) include none of onnx, sklearn, xgboost, lightgbm.")
                         % {"flavors": ", ".join(sorted(flavors)) or "-"}, code="unsupported_flavor",
                         details={"flavors": sorted(flavors)})
 
 
+def _quiet(step: str, percent: int) -> None:
+    return None
+
+
 def version_import(*, actor, passport: ModelPassport, model_uri: str, tracking_uri: str = "",
-                   tolerance: float = DEFAULT_TOLERANCE) -> tuple[ModelVersion, bool]:
-    """The version imported from MLflow, and whether it is new (False: that MLflow version was imported before)."""
+                   tolerance: float = DEFAULT_TOLERANCE, progress=_quiet) -> tuple[ModelVersion, bool]:
+    """The version imported from MLflow, and whether it is new (False: that MLflow version was imported before).
+    ``progress(step, percent)`` hears how far it is (a background job shows it)."""
     from registry.services import version_register
 
-    perms.require(actor, perms.UPLOAD, passport, _("import versions"))
+    check(actor=actor, passport=passport, tracking_uri=tracking_uri, tolerance=tolerance)
     tracking_uri = (tracking_uri or settings.MG_MLFLOW_TRACKING_URI).strip()
-    if not tracking_uri or not allowed(tracking_uri):
-        raise MlflowRefused(_("Versions are imported only from the MLflow servers the operator allows "
-                              "(MG_MLFLOW_TRACKING_URIS); %(uri)s is not one of them.") % {"uri": tracking_uri or "-"},
-                            code="tracking_uri_not_allowed", field="tracking_uri")
-    if not 0 <= tolerance <= 1:
-        raise MlflowRefused(_("The tolerance is a number between 0 and 1."), code="invalid", field="tolerance")
+    progress(_("Asking MLflow for %(uri)s") % {"uri": model_uri}, 5)
     source = resolve(tracking_uri, model_uri)
     existing = passport.versions.filter(mlflow_model_uri=source.model_uri).order_by("number").first()
     if existing is not None:
         return existing, False
     with tempfile.TemporaryDirectory(prefix="mlflow-import-") as folder:
-        converted = convert(source, Path(folder), tolerance)
+        if source.datasets:
+            progress(_("Fetching the datasets the run logged"), 15)
+            mlflow_datasets.locate(source.datasets, client=_client(tracking_uri), run_id=source.run_id,
+                                   tracking_uri=tracking_uri, folder=Path(folder) / "datasets")
+        progress(_("Downloading and converting the model, checking parity"), 35)
+        converted = convert(source, Path(folder), tolerance, source.datasets)
+        if any(item.path is not None for item in source.datasets):
+            progress(_("Storing the datasets"), 65)
+            mlflow_datasets.register(source.datasets, actor=actor, passport=passport, run_id=source.run_id)
+    progress(_("Checking and registering the ONNX model"), 80)
     metrics = {k: v for k, v in source.metrics.items() if np.isfinite(v)}
     commit = source.tags.get("mlflow.source.git.commit", "")
     description = _("Imported from MLflow %(uri)s (run %(run)s%(commit)s).") % {
@@ -264,9 +335,25 @@ def version_import(*, actor, passport: ModelPassport, model_uri: str, tracking_u
     provenance = {"source": "mlflow", "tracking_uri": tracking_uri, "model_uri": source.model_uri,
                   "requested_uri": model_uri, "registered_model": source.registered, "run_id": source.run_id,
                   "run_url": source.run_url, "flavor": converted.flavor, "params": source.params,
-                  "tags": source.tags, "commit": commit, "parity": converted.parity}
+                  "tags": source.tags, "commit": commit, "parity": converted.parity,
+                  "datasets": [item.record() for item in source.datasets]}
     version = version_register(actor=actor, passport=passport, upload=upload, feature_names=converted.feature_names,
-                               metrics=metrics, change_description=description, mlflow_run_id=source.run_id,
+                               training_dataset=mlflow_datasets.training(source.datasets), metrics=metrics,
+                               change_description=description, mlflow_run_id=source.run_id,
                                mlflow_model_uri=source.model_uri, provenance=provenance)
     return version, True
 
+
+def check(*, actor, passport: ModelPassport, tracking_uri: str = "", tolerance: float = DEFAULT_TOLERANCE,
+          model_uri: str | None = None) -> None:
+    """What can be refused before MLflow is asked anything: the person, the server, the tolerance, the URI's form."""
+    perms.require(actor, perms.UPLOAD, passport, _("import versions"))
+    tracking_uri = (tracking_uri or settings.MG_MLFLOW_TRACKING_URI).strip()
+    if not tracking_uri or not allowed(tracking_uri):
+        raise MlflowRefused(_("Versions are imported only from the MLflow servers the operator allows "
+                              "(MG_MLFLOW_TRACKING_URIS); %(uri)s is not one of them.") % {"uri": tracking_uri or "-"},
+                            code="tracking_uri_not_allowed", field="tracking_uri")
+    if not isinstance(tolerance, int | float) or not 0 <= tolerance <= 1:
+        raise MlflowRefused(_("The tolerance is a number between 0 and 1."), code="invalid", field="tolerance")
+    if model_uri is not None and MODEL_URI.match(model_uri.strip()) is None:
+        raise MlflowRefused(URI_HINT, code="invalid", field="model_uri")

@@ -176,3 +176,32 @@ class Alias(models.Model):
 
     def __str__(self) -> str:
         return f"{self.passport.key}@{self.name}"
+
+
+class MlflowFollow(models.Model):
+    """A registered model of an MLflow server that the platform follows for a passport: each version registered
+    there after ``last_version`` is imported as a draft by a periodic task (``registry.mlflow_follow``), as the
+    person who set it up and with the checks of any import."""
+
+    passport = models.ForeignKey(ModelPassport, on_delete=models.CASCADE, related_name="mlflow_follows")
+    tracking_uri = models.CharField(_("tracking server"), max_length=500)
+    registered_model = models.CharField(_("registered model"), max_length=256)
+    tolerance = models.FloatField(_("parity tolerance"), default=1e-4)
+    active = models.BooleanField(_("active"), default=True)
+    last_version = models.PositiveIntegerField(_("last MLflow version handled"), default=0)
+    last_checked_at = models.DateTimeField(_("last checked"), null=True, blank=True)
+    last_error_code = models.CharField(max_length=60, blank=True)
+    last_error = models.TextField(_("last problem"), blank=True, **limited(LONG_TEXT))
+    imported = models.PositiveIntegerField(_("versions imported"), default=0)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(_("started"), default=timezone.now)
+
+    class Meta:
+        ordering = ["passport_id", "registered_model"]
+        verbose_name = _("followed MLflow model")
+        verbose_name_plural = _("followed MLflow models")
+        constraints = [models.UniqueConstraint(fields=["passport", "tracking_uri", "registered_model"],
+                                               name="unique_mlflow_follow")]
+
+    def __str__(self) -> str:
+        return f"{self.passport.key} <- {self.registered_model} ({self.tracking_uri})"

@@ -5,7 +5,9 @@ from __future__ import annotations
 from django.db.models import Count, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.http import Http404
+from django.utils.translation import gettext as _
 
+from core import errors
 from registry.models import Alias, Dataset, ModelPassport, ModelVersion
 from registry.permissions import restrict_passports
 
@@ -47,6 +49,16 @@ def passport_get(*, user, key: str) -> ModelPassport:
     ).filter(key=key).first()
     if passport is None:
         raise Http404("No such passport.")
+    return passport
+
+
+def passport_for_job(*, user, key: str) -> ModelPassport:
+    """The passport with ``key`` for background work ``user`` asked for; a DomainError (the job fails with it) when
+    they may not see it (any more): roles change between the request and the worker."""
+    passport = restrict_passports(ModelPassport.objects.all(), user).filter(key=key).first()
+    if passport is None:
+        raise errors.PermissionDenied(_("Passport '%(key)s' is not visible to you (any more).") % {"key": key},
+                                      code="not_visible")
     return passport
 
 

@@ -14,6 +14,7 @@ urlpatterns = [
     path("<slug:key>/retier/", views.passport_retier, name="passport_retier"),
     path("<slug:key>/versions/upload/", views.version_upload, name="version_upload"),
     path("<slug:key>/versions/import-mlflow/", views.version_import_mlflow, name="version_import_mlflow"),
+    path("<slug:key>/mlflow-follows/<int:pk>/stop/", views.mlflow_follow_stop, name="mlflow_follow_stop"),
     path("<slug:key>/versions/<int:number>/", views.version_detail, name="version_detail"),
     path("<slug:key>/versions/<int:number>/schema/", views.version_refine_schema, name="version_refine_schema"),
     path("<slug:key>/datasets/upload/", views.dataset_upload, name="dataset_upload"),

@@ -10,7 +10,8 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
@@ -18,13 +19,15 @@ from core.errors import DomainError
 from core.forms import apply_domain_error
 from core.uploads import upload_limit
 from core.views import paginate
-from registry import hooks, mlflow_import, selectors, services
+from governance.jobs import services as job_services
+from registry import hooks, jobs, mlflow_follow, selectors, services
 from registry import permissions as perms
 from registry.choices import VersionState
 from registry.forms import (
     SORT_KEYS,
     AliasForm,
     DatasetUploadForm,
+    MlflowFollowForm,
     MlflowImportForm,
     PassportEditForm,
     PassportFilterForm,
@@ -198,22 +201,47 @@ def version_import_mlflow(request, key: str):
     servers = [uri for uri in settings.MG_MLFLOW_TRACKING_URIS if uri]
     form = MlflowImportForm(request.POST or None, servers=servers,
                             initial={"tracking_uri": settings.MG_MLFLOW_TRACKING_URI or (servers or [""])[0]})
-    if request.method == "POST" and form.is_valid():
-        try:
-            version, created = mlflow_import.version_import(actor=request.user, passport=passport,
-                                                            **form.cleaned_data)
+    initial = {"tracking_uri": settings.MG_MLFLOW_TRACKING_URI or (servers or [""])[0]}
+    follow_form = MlflowFollowForm(request.POST if "follow-registered_model" in request.POST else None,
+                                   servers=servers, initial=initial)
+    if follow_form.is_bound:
+        form = MlflowImportForm(servers=servers, initial=initial)
+        if follow_form.is_valid():
+            try:
+                follow = mlflow_follow.follow_start(actor=request.user, passport=passport, **follow_form.cleaned_data)
+            except DomainError as exc:
+                follow_form.add_error(exc.field if exc.field in follow_form.fields else None, exc.message)
+            else:
+                messages.success(request, _("%(name)s is followed: each version registered after version %(n)s is "
+                                            "imported as a draft.") % {"name": follow.registered_model,
+                                                                       "n": follow.last_version})
+                return redirect(reverse("registry:version_import_mlflow", args=[passport.key]) + "#mlflow-follows")
+    elif request.method == "POST" and form.is_valid():
+        try:  # refused at once with the form's errors; the download, conversion and parity check run in a worker
+            job = job_services.job_start(actor=request.user, kind=jobs.IMPORT_MLFLOW,
+                                         back_url=reverse("registry:passport_detail", kwargs={"key": passport.key}),
+                                         params=jobs.params_for(passport, **form.cleaned_data))
         except DomainError as exc:
             form.add_error(exc.field if exc.field in form.fields else None, exc.message)
         else:
-            if created:
-                messages.success(request, _("Version %(number)s imported from %(uri)s as a draft.")
-                                 % {"number": version.number, "uri": version.mlflow_model_uri})
-            else:
-                messages.info(request, _("%(uri)s was imported before, as version %(number)s: nothing new.")
-                              % {"number": version.number, "uri": version.mlflow_model_uri})
-            return redirect("registry:version_detail", key=passport.key, number=version.number)
-    return render(request, "registry/version_import_mlflow.html", {"passport": passport, "form": form,
-                                                                   "servers": servers})
+            messages.info(request, _("The import has started; this page shows how far it is."))
+            return redirect("governance:job_detail", pk=job.pk)
+    follows = passport.mlflow_follows.order_by("-active", "registered_model")
+    invalid = form.errors or follow_form.errors
+    return render(request, "registry/version_import_mlflow.html",
+                  {"passport": passport, "form": form, "follow_form": follow_form, "servers": servers,
+                   "follows": follows}, status=400 if invalid else 200)
+
+
+@login_required
+@require_POST
+def mlflow_follow_stop(request, key: str, pk: int):
+    passport = selectors.passport_get(user=request.user, key=key)
+    _require(request.user, perms.UPLOAD, passport)
+    follow = get_object_or_404(passport.mlflow_follows, pk=pk)
+    mlflow_follow.follow_stop(actor=request.user, follow=follow)
+    messages.info(request, _("%(name)s is no longer followed.") % {"name": follow.registered_model})
+    return redirect(reverse("registry:version_import_mlflow", args=[passport.key]) + "#mlflow-follows")
 
 
 def render_version_page(request, version, *, schema_form=None, status=200, **state):

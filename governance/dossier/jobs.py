@@ -7,21 +7,16 @@ from __future__ import annotations
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
-from core import errors
 from governance.dossier import services as evidence
 from governance.jobs.kinds import JobKind, Outcome, register
 from registry.models import ModelPassport
-from registry.permissions import restrict_passports
+from registry.selectors import passport_for_job
 
 DOSSIER, EVIDENCE_PACK = "dossier.pdf", "dossier.evidence_pack"
 
 
 def _passport(actor, params: dict) -> ModelPassport:
-    passport = restrict_passports(ModelPassport.objects.all(), actor).filter(key=params.get("passport")).first()
-    if passport is None:
-        raise errors.PermissionDenied(_("Passport '%(key)s' is not visible to you (any more).")
-                                      % {"key": params.get("passport")}, code="not_visible")
-    return passport
+    return passport_for_job(user=actor, key=params.get("passport"))
 
 
 def _authorize(actor, params: dict) -> None:

@@ -202,6 +202,9 @@ CELERY_BEAT_SCHEDULE: dict = {
     "serving-book-usage": {"task": "serving.book_usage", "schedule": 3600.0},
     "jobs-sweep": {"task": "governance.jobs.sweep", "schedule": 60.0},
     "webhooks-sweep": {"task": "governance.webhooks.tasks.webhooks_sweep", "schedule": 60.0},
+    # followed MLflow models: their new versions imported as drafts
+    "registry-mlflow-follow": {"task": "registry.mlflow_follow",
+                               "schedule": env.float("MG_MLFLOW_FOLLOW_SECONDS", default=300.0)},
 }
 
 # --- MLflow import -------------------------------------------------------------------------------
@@ -212,6 +215,8 @@ MG_MLFLOW_TRACKING_URI = env.str("MG_MLFLOW_TRACKING_URI", default="")
 MG_MLFLOW_TARGET_OPSET = env.int("MG_MLFLOW_TARGET_OPSET", default=17)
 MG_MLFLOW_HTTP_RETRIES = env.int("MG_MLFLOW_HTTP_RETRIES", default=2)
 MG_MLFLOW_HTTP_TIMEOUT_SECONDS = env.int("MG_MLFLOW_HTTP_TIMEOUT_SECONDS", default=30)
+# Local folders (a share the training jobs also mount) a run's logged datasets may be read from.
+MG_MLFLOW_DATASET_ROOTS = env.list("MG_MLFLOW_DATASET_ROOTS", default=[])
 
 # --- Webhooks -----------------------------------------------------------------------------------
 # Attempts per message (then it is failed; an administrator can redeliver), the first retry's delay (each next

@@ -36,3 +36,20 @@ def shape(dims) -> str:
     if not dims:
         return "[]"
     return "[" + ", ".join("?" if d is None else str(d) for d in dims) + "]"
+
+
+@register.filter
+def mlflow_dataset_note(record: dict) -> str:
+    """What became of a dataset an MLflow run logged (``registry.mlflow_datasets``), in the reader's language."""
+    if not isinstance(record, dict):
+        return ""
+    if record.get("skipped"):
+        try:
+            reason = _(record["skipped"]) % (record.get("skipped_args") or {})
+        except (KeyError, TypeError, ValueError):
+            reason = _(record["skipped"])
+        return _("left behind: %(reason)s") % {"reason": reason}
+    if record.get("reused"):
+        return _("already held by the passport (same SHA-256)")
+    via = {"artifact": _("an artifact of the run"), "shared folder": _("a file under MG_MLFLOW_DATASET_ROOTS")}
+    return _("stored from %(via)s") % {"via": via.get(record.get("via"), record.get("via") or "-")}

@@ -24,8 +24,8 @@ from sklearn.linear_model import LogisticRegression
 
 from core.errors import DomainError
 from governance.audit.models import AuditEvent
-from registry import mlflow_import
-from registry.models import ModelVersion
+from registry import mlflow_datasets, mlflow_import
+from registry.models import Dataset, ModelVersion
 from tests.api_helpers import assert_error, bearer_client
 from tests.factories import linear_onnx
 
@@ -111,7 +111,42 @@ def mlflow_server(tmp_path_factory):
             regressor = lightgbm.LGBMRegressor(n_estimators=20, num_leaves=8, verbose=-1).fit(X, X["age"])
             mlflow.lightgbm.log_model(regressor, name="model", input_example=X.head(20),
                                       registered_model_name="age-lgbm", serialization_format="cloudpickle")
-        yield {"url": url, "sklearn_run": sklearn_run}
+        # A model logged without an input example, with its data logged as run inputs: the training sample as an
+        # artifact of the run (named by its path on the training machine), the holdout on a shared folder, one
+        # source behind a URL and one local file outside the shared folders (neither is read), and a symlink in the
+        # shared folder that points out of it.
+        shared, elsewhere = root / "shared", root / "elsewhere"
+        shared.mkdir()
+        elsewhere.mkdir()
+        data = X.assign(y=y)
+        train_file, holdout_file = elsewhere / "train.csv", shared / "holdout.csv"
+        data.head(200).to_csv(train_file, index=False)
+        data.tail(100).to_csv(holdout_file, index=False)
+        (elsewhere / "secret.csv").write_text("token\nhunter2\n")
+        (shared / "escape.csv").symlink_to(elsewhere / "secret.csv")
+        with mlflow.start_run() as run:
+            mlflow.log_artifact(str(train_file), "data")
+            for frame, source, name, context in (
+                    (data.head(200), str(train_file), "train", "training"),
+                    (data.tail(100), str(holdout_file), "holdout", "validation"),
+                    (data.tail(50), "https://data.example.com/holdout-2025.csv", "remote", "test"),
+                    (data.tail(10), str(elsewhere / "secret.csv"), "outside", "other"),
+                    (data.tail(10), str(shared / "escape.csv"), "escape", "other")):
+                mlflow.log_input(mlflow.data.from_pandas(frame, source=source, name=name, targets="y"),
+                                 context=context)
+            mlflow.sklearn.log_model(LogisticRegression().fit(X, y), name="model", registered_model_name="credit-data",
+                                     serialization_format="cloudpickle")
+            mlflow.sklearn.log_model(LogisticRegression(C=0.05).fit(X, y), name="strong-prior",
+                                     serialization_format="cloudpickle")
+            data_run = run.info.run_id
+        with mlflow.start_run():  # its only data is behind a URL: no sample to check the conversion on
+            mlflow.log_input(mlflow.data.from_pandas(data, source="https://data.example.com/all.csv", name="all"),
+                             context="training")
+            mlflow.sklearn.log_model(LogisticRegression().fit(X, y), name="model",
+                                     registered_model_name="credit-remote", serialization_format="cloudpickle")
+        mlflow.set_tracking_uri("")  # the platform never relies on the process-wide MLflow URIs
+        yield {"url": url, "sklearn_run": sklearn_run, "data_run": data_run, "shared": shared,
+               "train_file": train_file, "holdout_file": holdout_file}
     finally:
         mlflow.set_tracking_uri("")
         server.terminate()
@@ -122,6 +157,7 @@ def mlflow_server(tmp_path_factory):
 def allowed(settings, mlflow_server):
     settings.MG_MLFLOW_TRACKING_URIS = [mlflow_server["url"]]
     settings.MG_MLFLOW_TRACKING_URI = mlflow_server["url"]
+    settings.MG_MLFLOW_DATASET_ROOTS = [str(mlflow_server["shared"])]
     return mlflow_server
 
 
@@ -158,6 +194,59 @@ def test_an_onnx_model_is_taken_as_it_is_and_a_run_uri_works_too(allowed, passpo
     by_run, created = mlflow_import.version_import(actor=developer, passport=passport,
                                                    model_uri=f"runs:/{allowed['sklearn_run']}/model")
     assert created and by_run.provenance["flavor"] == "sklearn" and by_run.number == 2
+
+
+@pytest.mark.django_db
+def test_the_datasets_the_run_logged_become_the_passports_where_their_files_are_reachable(allowed, passport,
+                                                                                       developer, client):
+    version, created = mlflow_import.version_import(actor=developer, passport=passport,
+                                                    model_uri="models:/credit-data/1")
+    assert created
+    records = {d["name"]: d for d in version.provenance["datasets"]}
+    assert list(records) == ["train", "holdout", "remote", "outside", "escape"]
+    train = Dataset.objects.get(pk=records["train"]["dataset"])
+    holdout = Dataset.objects.get(pk=records["holdout"]["dataset"])
+    # the training sample, found among the run's artifacts by its file name, and the holdout on the shared folder
+    assert records["train"]["via"] == "artifact" and records["holdout"]["via"] == "shared folder"
+    assert train.kind == "reference" and holdout.kind == "validation" and train.passport == passport
+    assert train.sha256 == hashlib.sha256(allowed["train_file"].read_bytes()).hexdigest() and train.row_count == 200
+    assert holdout.sha256 == hashlib.sha256(allowed["holdout_file"].read_bytes()).hexdigest()
+    assert holdout.row_count == 100 and "MLflow run" in holdout.name
+    assert version.training_dataset == train and version.training_data_digest == train.sha256
+    # nothing the run merely points at is read: a URL, a file outside the shared folders, a symlink out of them
+    assert {records[n]["skipped"] for n in ("remote", "outside", "escape")} == {mlflow_datasets.NOT_REACHABLE}
+    assert Dataset.objects.filter(passport=passport).count() == 2
+    assert not Dataset.objects.filter(name__contains="secret").exists()
+    # no input example: parity was checked on the training sample's rows, in the model's own columns
+    parity = version.provenance["parity"]
+    assert parity["sample"] == "dataset" and parity["dataset"] == "train" and parity["rows"] == 200
+    assert parity["max_abs_diff"] < 1e-4
+    assert [f["name"] for f in version.feature_schema["features"]] == ["income", "debt", "age"]
+
+    # the version page says what became of each, in the reader's language
+    client.force_login(developer)
+    page = client.get(f"/passports/{passport.key}/versions/{version.number}/").content.decode()
+    assert "rows of the logged dataset train" in page and "stored from an artifact of the run" in page
+    assert "left behind: its file is neither an artifact of the run nor under MG_MLFLOW_DATASET_ROOTS" in page
+    client.cookies["django_language"] = "ru"
+    page = client.get(f"/passports/{passport.key}/versions/{version.number}/").content.decode()
+    del client.cookies["django_language"]
+    assert "left behind" not in page and "не взят: его файл не артефакт прогона" in page
+
+    # the same files again (another model of the same run) are taken as the passport holds them
+    by_run, created = mlflow_import.version_import(actor=developer, passport=passport,
+                                                   model_uri=f"runs:/{allowed['data_run']}/strong-prior")
+    assert created and by_run.training_dataset == train
+    assert all(d["reused"] for d in by_run.provenance["datasets"] if d["dataset"])
+    assert Dataset.objects.filter(passport=passport).count() == 2
+
+
+@pytest.mark.django_db
+def test_a_model_without_an_input_example_or_reachable_data_is_refused_for_parity(allowed, passport, developer):
+    with pytest.raises(DomainError) as refused:
+        mlflow_import.version_import(actor=developer, passport=passport, model_uri="models:/credit-remote/1")
+    assert refused.value.code == "no_parity_sample" and "mlflow.log_input" in refused.value.message
+    assert not passport.versions.exists() and not Dataset.objects.filter(passport=passport).exists()
 
 
 @pytest.mark.django_db
@@ -210,6 +299,40 @@ def test_bad_input_and_unknown_or_unreachable_servers_are_clear_4xx(allowed, pas
 
 
 @pytest.mark.django_db
+def test_the_passport_page_imports_in_the_background_and_refuses_what_it_can_at_once(
+        allowed, passport, developer, outsider, client, eager, django_capture_on_commit_callbacks):
+    from governance.jobs.models import Job
+
+    url = f"/passports/{passport.key}/versions/import-mlflow/"
+    client.force_login(developer)
+    form = {"tracking_uri": allowed["url"], "tolerance": "0.0001"}
+    bad = client.post(url, {**form, "model_uri": "s3://bucket/model"})
+    assert bad.status_code == 400 and "models:/name@champion" in bad.content.decode()
+    assert not Job.objects.exists()  # refused at once: nothing started
+    with django_capture_on_commit_callbacks(execute=True):
+        skewed = client.post(url, {**form, "model_uri": "models:/skewed/1"})
+    job = Job.objects.get()
+    assert skewed["Location"] == f"/jobs/{job.pk}/"
+    assert job.state == "failed" and job.error_code == "parity_failed" and "tolerance" in job.error
+    assert not passport.versions.exists()
+    with django_capture_on_commit_callbacks(execute=True):
+        done = client.post(url, {**form, "model_uri": "models:/credit@champion"})
+    job = Job.objects.get(pk=int(done["Location"].strip("/").split("/")[-1]))
+    version = passport.versions.get()
+    assert job.state == "succeeded" and job.result_url == f"/passports/{passport.key}/versions/{version.number}/"
+    assert job.title == f"Import of models:/credit@champion into {passport.key}"
+    page = client.get(done["Location"]).content.decode()
+    assert "imported from models:/credit/1 as a draft" in page
+    with django_capture_on_commit_callbacks(execute=True):
+        again = client.post(url, {**form, "model_uri": "models:/credit/1"})
+    job = Job.objects.get(pk=int(again["Location"].strip("/").split("/")[-1]))
+    assert job.state == "succeeded" and "nothing new" in job.result_label and passport.versions.count() == 1
+    client.force_login(outsider)  # who may not import sees no form and starts nothing
+    assert client.post(url, {**form, "model_uri": "models:/credit/1"}).status_code in (403, 404)
+    assert Job.objects.count() == 3
+
+
+@pytest.mark.django_db
 def test_the_management_command(allowed, passport, developer, capsys):
     call_command("mlflow_import", passport.key, "models:/credit-onnx/1", "--as", developer.username)
     assert "imported from models:/credit-onnx/1" in capsys.readouterr().out
@@ -221,7 +344,8 @@ def test_the_management_command(allowed, passport, developer, capsys):
 
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
-def test_a_developer_imports_from_the_passport_page_in_the_browser(allowed, live_server, passport, developer):
+def test_a_developer_imports_from_the_passport_page_in_the_browser(allowed, live_server, passport, developer,
+                                                                   job_worker):
     from tests.ui.test_browser_signoff import CHROMIUM, open_as, shoot_pages
 
     if not Path(CHROMIUM).exists():
@@ -237,6 +361,10 @@ def test_a_developer_imports_from_the_passport_page_in_the_browser(allowed, live
             page.click("#mlflow-import-link")
             page.fill("#id_model_uri", "models:/credit@champion")
             page.click("#mlflow-import-form button[type=submit]")
+            page.wait_for_url("**/jobs/*/")  # downloaded, converted and checked by a worker; its page follows it
+            page.locator("#job-open").wait_for(timeout=120_000)
+            assert "Version 1 imported from models:/credit/1 as a draft." in page.locator("#job-result").inner_text()
+            page.click("#job-open")
             page.wait_for_url(f"{live_server.url}/passports/{passport.key}/versions/1/")
             provenance = page.locator("#mlflow-provenance").inner_text()
             assert "models:/credit/1" in provenance and "converted to ONNX" in provenance
@@ -271,3 +399,111 @@ def test_the_command_line_client_imports_and_says_when_it_was_imported_before(al
     assert again.returncode == 0 and "was imported before as" in again.stdout
     skewed = run("--json", "import", passport.key, "models:/skewed/1")
     assert skewed.returncode == 5 and json.loads(skewed.stdout)["error"]["code"] == "parity_failed"
+
+
+def _log_version(url: str, name: str, model) -> None:
+    import mlflow
+
+    rng = np.random.default_rng(1)
+    X = pd.DataFrame(rng.normal(size=(200, 3)), columns=["income", "debt", "age"]).astype("float32")
+    y = (X["income"] > X["debt"]).astype(int)
+    mlflow.set_tracking_uri(url)
+    try:
+        with mlflow.start_run():
+            mlflow.sklearn.log_model(model.fit(X, y), name="model", input_example=X.head(20),
+                                     registered_model_name=name, serialization_format="cloudpickle")
+    finally:
+        mlflow.set_tracking_uri("")
+
+
+@pytest.mark.django_db
+def test_a_followed_model_has_each_new_version_imported_once_and_refusals_recorded(allowed, passport, developer,
+                                                                                   settings):
+    from governance.audit.models import AuditEvent
+    from registry.mlflow_follow import follow_start, follow_stop, follows_poll
+    from registry.models import MlflowFollow
+
+    url = allowed["url"]
+    _log_version(url, "followed", LogisticRegression())  # there before the follow: not imported by it
+    follow = follow_start(actor=developer, passport=passport, registered_model="followed", tracking_uri=url)
+    assert follow.last_version == 1 and follow.active
+    with pytest.raises(DomainError) as twice:
+        follow_start(actor=developer, passport=passport, registered_model="followed", tracking_uri=url)
+    assert twice.value.code == "already_followed"
+    with pytest.raises(DomainError) as absent:
+        follow_start(actor=developer, passport=passport, registered_model="no-such-model", tracking_uri=url)
+    assert absent.value.code == "mlflow_not_found"
+    assert follows_poll()["imported"] == 0  # nothing new yet
+
+    _log_version(url, "followed", LogisticRegression(C=0.3))  # v2: imported
+    _log_version(url, "followed", Skewed())  # v3: refused by the parity check, recorded, passed over
+    _log_version(url, "followed", LogisticRegression(C=3.0))  # v4: imported
+    got = follows_poll()
+    follow.refresh_from_db()
+    assert got == {"follows": 1, "imported": 2, "refused": 1, "busy": 0}, (follow.last_error, follow.last_version)
+    follow.refresh_from_db()
+    assert follow.last_version == 4 and follow.imported == 2 and follow.last_checked_at
+    assert [v.mlflow_model_uri for v in passport.versions.order_by("number")] == ["models:/followed/2",
+                                                                                 "models:/followed/4"]
+    assert all(v.state == "draft" and v.author == developer for v in passport.versions.all())
+    refused = AuditEvent.objects.get(action="mlflow.follow_refused")
+    assert refused.data["model_uri"] == "models:/followed/3" and refused.data["code"] == "parity_failed"
+    assert refused.actor_repr == "mlflow follower"
+    assert follows_poll()["imported"] == 0 and passport.versions.count() == 2  # polled again: nothing twice
+
+    # the server goes away: the follow waits and tries the same versions again later
+    settings.MG_MLFLOW_TRACKING_URIS = [url, "http://127.0.0.1:9"]
+    MlflowFollow.objects.create(passport=passport, tracking_uri="http://127.0.0.1:9", registered_model="gone",
+                                last_version=0, created_by=developer)
+    follows_poll()
+    gone = MlflowFollow.objects.get(registered_model="gone")
+    assert gone.last_error_code == "mlflow_unreachable" and gone.last_version == 0 and gone.active
+
+    # stopped: no more imports
+    follow_stop(actor=developer, follow=follow)
+    _log_version(url, "followed", LogisticRegression(C=10.0))
+    follows_poll()
+    assert passport.versions.count() == 2
+    assert AuditEvent.objects.filter(action="mlflow.follow_started").count() == 1
+    assert AuditEvent.objects.filter(action="mlflow.follow_stopped").count() == 1
+
+
+@pytest.mark.django_db
+def test_a_follow_ends_when_the_person_who_set_it_up_may_no_longer_import(allowed, passport, developer):
+    from registry.mlflow_follow import follow_start, follows_poll
+
+    _log_version(allowed["url"], "followed-owner", LogisticRegression())
+    follow = follow_start(actor=developer, passport=passport, registered_model="followed-owner",
+                          tracking_uri=allowed["url"])
+    _log_version(allowed["url"], "followed-owner", LogisticRegression(C=0.2))
+    passport.development_team.members.remove(developer)  # moved to another team, and no longer its technical owner
+    type(passport).objects.filter(pk=passport.pk).update(technical_owner=passport.business_owner)
+    follows_poll()
+    follow.refresh_from_db()
+    assert not follow.active and follow.last_error_code and not passport.versions.exists()
+
+
+@pytest.mark.django_db
+def test_the_import_page_starts_and_stops_a_follow(allowed, passport, developer, outsider, client):
+    from registry.models import MlflowFollow
+
+    _log_version(allowed["url"], "followed-page", LogisticRegression())
+    url = f"/passports/{passport.key}/versions/import-mlflow/"
+    client.force_login(developer)
+    form = {"follow-tracking_uri": allowed["url"], "follow-tolerance": "0.0001"}
+    bad = client.post(url, {**form, "follow-registered_model": "followed-page/1"})
+    assert bad.status_code == 400 and not MlflowFollow.objects.exists()
+    started = client.post(url, {**form, "follow-registered_model": "followed-page"})
+    assert started.status_code == 302 and started["Location"].endswith("#mlflow-follows")
+    follow = MlflowFollow.objects.get()
+    page = client.get(url).content.decode()
+    assert 'data-follow="followed-page"' in page and "Stop following" in page
+    stop = f"/passports/{passport.key}/mlflow-follows/{follow.pk}/stop/"
+    client.force_login(outsider)
+    assert client.post(stop).status_code in (403, 404)
+    follow.refresh_from_db()
+    assert follow.active
+    client.force_login(developer)
+    assert client.post(stop).status_code == 302
+    follow.refresh_from_db()
+    assert not follow.active

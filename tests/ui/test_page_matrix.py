@@ -93,8 +93,10 @@ PAGES = [
     Page("registry:passport_edit", key, "owner", 302, (*OUT, ("val", 403)), "POST", lambda w: _edit_data(w)),
     Page("registry:version_refine_schema", lambda w: [w.key, w.draft], "developer", 302, (*OUT, ("owner", 403)),
          "POST", lambda w: {"feature_schema": json.dumps(w.passport.versions.get(number=w.draft).feature_schema)}),
-    Page("registry:version_import_mlflow", key, "developer", 200, (*OUT, ("owner", 403)), "POST",
+    Page("registry:version_import_mlflow", key, "developer", 400, (*OUT, ("owner", 403)), "POST",
          lambda w: {"model_uri": "models:/credit/1"}),  # no server allowed here: the form says so, nothing changes
+    Page("registry:mlflow_follow_stop", lambda w: [w.key, _follow(w)], "developer", 302, (*OUT, ("owner", 403)),
+         "POST", lambda w: {}),
     Page("registry:alias_set", key, "developer", 302, (*OUT, ("val", 403)), "POST",
          lambda w: {"name": "candidate", "version": w.passport.versions.get(number=w.draft).pk}),
     Page("governance:version_submit", lambda w: [w.key, w.draft], "developer", 302, (*OUT, ("val", 403)), "POST",
@@ -145,6 +147,16 @@ PAGES = [
                     "business_owner": w.passport.business_owner_id, "reason": "Exposure grew past the threshold."}),
     Page("logout", lambda w: [], "developer", 302, method="POST", data=lambda w: {}, public=True),
 ]
+
+
+def _follow(w) -> int:
+    """A followed MLflow model of the passport (made once per world)."""
+    if not hasattr(w, "follow"):
+        from registry.models import MlflowFollow
+
+        w.follow = MlflowFollow.objects.create(passport=w.passport, tracking_uri="http://mlflow.invalid",
+                                               registered_model="credit", created_by=w.users["developer"]).pk
+    return w.follow
 
 
 def _job(w) -> int:
