@@ -21,7 +21,7 @@ from django.utils.translation import gettext as _
 
 from core import liveness
 from core.actors import SystemActor
-from core.errors import DomainError, PermissionDenied
+from core.errors import Conflict, DomainError, PermissionDenied
 from governance.audit.services import audit_append
 from registry import mlflow_import
 from registry import permissions as perms
@@ -52,7 +52,7 @@ def follow_start(*, actor, passport: ModelPassport, registered_model: str, track
                           code="invalid", field="registered_model")
     if MlflowFollow.objects.filter(passport=passport, tracking_uri=tracking_uri, registered_model=name,
                                    active=True).exists():
-        raise DomainError(_("%(name)s on %(server)s is followed already.") % {"name": name, "server": tracking_uri},
+        raise Conflict(_("%(name)s on %(server)s is followed already.") % {"name": name, "server": tracking_uri},
                           code="already_followed", field="registered_model")
     try:
         mlflow_import._client(tracking_uri).get_registered_model(name)

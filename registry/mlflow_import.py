@@ -172,13 +172,59 @@ def _example(model_dir: Path):
     return frame.head(SAMPLE_ROWS)
 
 
-def _load(flavor: str, model_dir: Path):
-    """The original model, through MLflow's own loader for its flavour."""
+def _inside(model_dir: Path, name: str) -> Path:
+    path = (model_dir / name).resolve()
+    if not path.is_file() or not path.is_relative_to(model_dir.resolve()):
+        raise MlflowRefused(_("The model names no data file inside the model."), code="not_a_model")
+    return path
+
+
+def _load_skops(model_dir: Path, conf: dict):
+    """A scikit-learn model saved with skops: loaded without unpickling, trusting the types skops trusts and those
+    the operator lists (``MG_MLFLOW_SKOPS_TRUSTED_TYPES``), never the ones the model file asks to be trusted."""
+    import skops.io as sio
+
+    path = _inside(model_dir, conf.get("pickled_model") or "model.skops")
+    try:
+        untrusted = sio.get_untrusted_types(file=path)
+    except Exception as exc:
+        raise MlflowRefused(_("The skops file cannot be read: %(error)s") % {"error": str(exc)[:300]},
+                            code="model_load_failed") from None
+    allowed = set(settings.MG_MLFLOW_SKOPS_TRUSTED_TYPES)
+    refused = sorted(t for t in untrusted if t not in allowed)
+    if refused:
+        raise MlflowRefused(_("The skops model holds types the platform does not trust: %(types)s. An operator who "
+                              "trusts them lists them in MG_MLFLOW_SKOPS_TRUSTED_TYPES.")
+                            % {"types": ", ".join(refused)}, code="untrusted_types", details={"types": refused})
+    try:
+        return sio.load(path, trusted=list(untrusted))
+    except Exception as exc:
+        raise MlflowRefused(_("The skops model cannot be loaded here: %(error)s") % {"error": str(exc)[:300]},
+                            code="model_load_failed") from None
+
+
+def _pickled(flavor: str, conf: dict) -> bool:
+    """Whether loading the flavour unpickles (runs code the model's author chose)."""
+    if flavor == "sklearn":
+        return conf.get("serialization_format", "cloudpickle") != "skops"
+    return str(conf.get("data", "")).endswith((".pkl", ".pickle"))  # LightGBM's scikit-learn models; XGBoost's are not
+
+
+def _load(flavor: str, model_dir: Path, conf: dict | None = None):
+    """The original model: a skops file through skops' own safe loader, the rest through MLflow's loader for the
+    flavour (refused when it would unpickle and the operator has turned pickles off)."""
     import importlib
 
+    conf = conf or {}
+    if flavor == "sklearn" and conf.get("serialization_format") == "skops":
+        return _load_skops(model_dir, conf)
+    if _pickled(flavor, conf) and not settings.MG_MLFLOW_ALLOW_PICKLE:
+        raise MlflowRefused(_("The %(flavor)s model is a pickle, and this platform loads no pickles "
+                              "(MG_MLFLOW_ALLOW_PICKLE is off); log it with serialization_format=\"skops\" or as ONNX.")
+                            % {"flavor": flavor}, code="pickle_refused")
     try:
         return importlib.import_module(f"mlflow.{flavor}").load_model(str(model_dir))
-    except Exception as exc:  # a package this installation lacks (xgboost, lightgbm, skops), a foreign class...
+    except Exception as exc:  # a package this installation lacks (xgboost, lightgbm), a foreign class...
         raise MlflowRefused(_("The %(flavor)s model cannot be loaded here: %(error)s")
                             % {"flavor": flavor, "error": str(exc)[:300]}, code="model_load_failed") from None
 
@@ -223,8 +269,9 @@ def _columns(model, model_dir: Path) -> list[str] | None:
     return [str(n) for n in fitted] if fitted is not None else None
 
 
-def _convert(flavor: str, model_dir: Path, tolerance: float, logged: list | None = None) -> Converted:
-    model = _load(flavor, model_dir)
+def _convert(flavor: str, model_dir: Path, tolerance: float, logged: list | None = None,
+             conf: dict | None = None) -> Converted:
+    model = _load(flavor, model_dir, conf)
     example, sample_from, dataset_name = _example(model_dir), "input example", ""
     if example is None or example.empty:
         from registry import mlflow_datasets
@@ -293,7 +340,7 @@ def convert(source: Source, folder: Path, tolerance: float, logged: list | None 
         return Converted(data_file.read_bytes(), "onnx", None, None)
     for flavor in CONVERTIBLE:
         if flavor in flavors:
-            return _convert(flavor, model_dir, tolerance, logged)
+            return _convert(flavor, model_dir, tolerance, logged, flavors[flavor] or {})
     raise MlflowRefused(_("The model's flavours (%(flavors)s) include none of onnx, sklearn, xgboost, lightgbm.")
                         % {"flavors": ", ".join(sorted(flavors)) or "-"}, code="unsupported_flavor",
                         details={"flavors": sorted(flavors)})

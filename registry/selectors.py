@@ -8,7 +8,7 @@ from django.http import Http404
 from django.utils.translation import gettext as _
 
 from core import errors
-from registry.models import Alias, Dataset, ModelPassport, ModelVersion
+from registry.models import Alias, Dataset, MlflowFollow, ModelPassport, ModelVersion
 from registry.permissions import restrict_passports
 
 
@@ -74,6 +74,13 @@ def version_get(*, user, passport_key: str, number: int) -> ModelVersion:
     if version is None:
         raise Http404("No such version.")
     return version
+
+
+def mlflow_follow_list(*, user, passport: ModelPassport | None = None) -> QuerySet[MlflowFollow]:
+    qs = restrict_passports(MlflowFollow.objects.all(), user, prefix="passport__")
+    if passport is not None:
+        qs = qs.filter(passport=passport)
+    return qs.select_related("passport", "created_by").order_by("-active", "registered_model", "pk")
 
 
 def dataset_list(*, user, passport: ModelPassport | None = None) -> QuerySet[Dataset]:

@@ -20,6 +20,7 @@ from governance.accounts.choices import TokenScope
 from governance.accounts.services import token_create
 from governance.audit.models import AuditEvent
 from registry import services as registry_services
+from registry.models import MlflowFollow
 from tests.factories import csv_upload, linear_onnx, onnx_upload
 
 ALL_SCOPES = list(TokenScope.values)
@@ -138,5 +139,7 @@ def world(passport, developer):
     version = registry_services.version_register(
         actor=developer, passport=passport, upload=onnx_upload(linear_onnx(seed=1)), training_dataset=dataset)
     alias = registry_services.alias_set(actor=developer, passport=passport, name="challenger", version=version)
+    follow = MlflowFollow.objects.create(passport=passport, tracking_uri="http://mlflow.invalid",
+                                         registered_model="credit", created_by=developer)
     return SimpleNamespace(passport=passport, key=passport.key, version=version.number, version_obj=version,
-                           dataset=dataset.pk, dataset_obj=dataset, alias=alias.name)
+                           dataset=dataset.pk, dataset_obj=dataset, alias=alias.name, follow=follow.pk)

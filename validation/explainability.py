@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from validation.checks import metric, num, nums, outcome
+from validation.checks import errored, gettext_noop, metric, num, nums, outcome
 
 EFFECT_POINTS = 200
 SAMPLE_ROWS = 50  # rows whose per-row SHAP values the results keep (the API and the report show them)
@@ -19,8 +19,8 @@ def explanation_result(explanation, x: np.ndarray, names: list[str], *, top: int
     if values.ndim == 3:  # one slice per class: explain the positive class
         values = values[..., -1]
     if values.ndim != 2 or values.shape[1] != len(names):
-        return {**outcome(note=f"The explainer returned values of shape {values.shape}, expected "
-                               f"[rows, {len(names)}]."), "status": "error", "passed": False}
+        return errored(gettext_noop("The explainer returned values of shape %(shape)s, expected [rows, %(n)s]."),
+                       {"shape": values.shape, "n": len(names)})
     importance = np.abs(values).mean(axis=0)
     order = [int(i) for i in np.argsort(-importance)]
     total = float(importance.sum()) or 1.0

@@ -5,6 +5,10 @@ acceptance before the version can be approved (``governance.workflow``)."""
 
 from __future__ import annotations
 
+from django.utils.translation import gettext as _
+
+from validation.checks import note_text
+
 FAILED, EXCEPTED = "failed", "excepted"
 
 
@@ -18,11 +22,11 @@ def run_gaps(run) -> dict[str, list[dict]]:
     for test in required:
         result = results.get(test)
         if result is None:
-            gaps["skipped"].append({"test": test, "note": "not run"})
+            gaps["skipped"].append({"test": test, "note": _("not run")})
         elif result.get("status") == "skipped" and result.get("applicable", True):
-            gaps["skipped"].append({"test": test, "note": result.get("note") or ""})
+            gaps["skipped"].append({"test": test, "note": note_text(result)})
         elif result.get("status") in ("failed", "error"):
-            gaps["failed"].append({"test": test, "note": result.get("note") or result.get("headline") or ""})
+            gaps["failed"].append({"test": test, "note": note_text(result) or result.get("headline") or ""})
     return gaps
 
 
@@ -38,7 +42,8 @@ def report_gaps(report) -> list[dict]:
         return []
     if report.run_id is None:
         return [{"test": UPLOADED, "kind": EXCEPTED,
-                 "note": f"uploaded report '{report.filename}': the platform ran none of the tier policy's tests"}]
+                 "note": _("uploaded report '%(name)s': the platform ran none of the tier policy's tests")
+                 % {"name": report.filename}}]
     if report.run.state != "succeeded":
         return []
     gaps = run_gaps(report.run)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from validation.checks import note_text
 from validation.choices import CheckStatus, RunStep
 from validation.figures import run_figures
 
@@ -337,9 +338,7 @@ NOTES = {"explainability": _explainability_note}
 
 
 def _note(result: dict) -> str:
-    """A test's note in the reader's language where the catalogue has it (results keep it in English)."""
-    note = str(result.get("note") or "")
-    return gettext(note) if note else ""
+    return note_text(result)
 
 
 def figures_of(results: dict) -> tuple[dict[str, list[dict]], bool]:

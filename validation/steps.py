@@ -179,7 +179,8 @@ def _explainability(ctx: Context) -> dict:
         try:
             explanation = explain_onnx(str(path), x, background=b, algorithm="auto", output="raw")
         except Exception as exc:  # the explainer is another module: its failure is this test's error, not the run's
-            return errored(f"The explainer failed: {type(exc).__name__}: {str(exc)[:300]}")
+            return errored(gettext_noop("The explainer failed: %(error)s"),
+                           {"error": f"{type(exc).__name__}: {str(exc)[:300]}"})
     data = {"explained": "validation", "explained_rows": len(sample), "background": "reference",
             "background_rows": len(background)}
     return explanation_result(explanation, x, [f["name"] for f in ctx.features],
@@ -200,7 +201,8 @@ def _champion(ctx: Context) -> dict:
     model = OnnxModel(ctx.champion_artifact, source.feature_schema)
     pred_ref, pred_val = model.predict(ctx.reference), model.predict(ctx.validation)
     if (pred_val.kind == "probabilities") != (ctx.pred_val.kind == "probabilities"):
-        return errored(f"{source.label} is not the same kind of model (classifier or regressor) as this version.")
+        return errored(gettext_noop("%(champion)s is not the same kind of model (classifier or regressor) as this "
+                                    "version."), {"champion": source.label})
     s_ref, s_val = pred_ref.scores[ctx.lab_ref], pred_val.scores[ctx.lab_val]
     tests = ctx.spec.tests
     theirs = {"performance": performance.evaluate(ctx.task, ctx.y_val, s_val,

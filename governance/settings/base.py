@@ -215,6 +215,10 @@ MG_MLFLOW_TRACKING_URI = env.str("MG_MLFLOW_TRACKING_URI", default="")
 MG_MLFLOW_TARGET_OPSET = env.int("MG_MLFLOW_TARGET_OPSET", default=17)
 MG_MLFLOW_HTTP_RETRIES = env.int("MG_MLFLOW_HTTP_RETRIES", default=2)
 MG_MLFLOW_HTTP_TIMEOUT_SECONDS = env.int("MG_MLFLOW_HTTP_TIMEOUT_SECONDS", default=30)
+# Whether flavours that unpickle (scikit-learn saved with pickle or cloudpickle, LightGBM's scikit-learn models) may
+# be loaded at all; skops files load without unpickling, trusting skops' own safe types and these others.
+MG_MLFLOW_ALLOW_PICKLE = env.bool("MG_MLFLOW_ALLOW_PICKLE", default=True)
+MG_MLFLOW_SKOPS_TRUSTED_TYPES = env.list("MG_MLFLOW_SKOPS_TRUSTED_TYPES", default=[])
 # Local folders (a share the training jobs also mount) a run's logged datasets may be read from.
 MG_MLFLOW_DATASET_ROOTS = env.list("MG_MLFLOW_DATASET_ROOTS", default=[])
 

@@ -26,7 +26,7 @@ from registry.choices import (
     RiskTier,
     VersionState,
 )
-from registry.models import Alias, Dataset, ModelPassport, ModelVersion
+from registry.models import Alias, Dataset, MlflowFollow, ModelPassport, ModelVersion
 from registry.schema import FEATURE_TYPES
 
 # --------------------------------------------------------------------------- passports
@@ -273,3 +273,21 @@ class MlflowImportSerializer(serializers.Serializer):
 class MlflowImportResultSerializer(serializers.Serializer):
     already_imported = serializers.BooleanField()
     version = VersionSerializer()
+
+
+class MlflowFollowSerializer(serializers.ModelSerializer):
+    passport = serializers.CharField(source="passport.key", read_only=True)
+    created_by = serializers.CharField(source="created_by.username", read_only=True)
+
+    class Meta:
+        model = MlflowFollow
+        fields = ["id", "passport", "tracking_uri", "registered_model", "tolerance", "active", "last_version",
+                  "imported", "last_checked_at", "last_error_code", "last_error", "created_by", "created_at"]
+        read_only_fields = fields
+
+
+class MlflowFollowCreateSerializer(serializers.Serializer):
+    registered_model = serializers.CharField(max_length=256, help_text="The registered model's name in MLflow.")
+    tracking_uri = serializers.CharField(max_length=500, required=False, allow_blank=True,
+                                         help_text="One of the servers the operator allows; its default if empty.")
+    tolerance = serializers.FloatField(required=False, min_value=0, max_value=1, default=1e-4)

@@ -13,5 +13,6 @@ router.register("passports", views.PassportViewSet, basename="passport")
 router.register(f"{PASSPORT}/versions", views.VersionViewSet, basename="passport-version")
 router.register(f"{PASSPORT}/datasets", views.DatasetViewSet, basename="passport-dataset")
 router.register(f"{PASSPORT}/aliases", views.AliasViewSet, basename="passport-alias")
+router.register(f"{PASSPORT}/mlflow-follows", views.MlflowFollowViewSet, basename="passport-mlflow-follow")
 
 urlpatterns = router.urls

@@ -26,13 +26,15 @@ from core.api.permissions import Authenticated
 from core.api.serializers import error_responses
 from core.api.serializers import validated as _validated
 from core.uploads import upload_limit
-from registry import mlflow_import, selectors, services
+from registry import mlflow_follow, mlflow_import, selectors, services
 from registry.api.serializers import (
     AliasSerializer,
     AliasSetSerializer,
     DatasetSerializer,
     DatasetUploadSerializer,
     FeatureSchemaRefineSerializer,
+    MlflowFollowCreateSerializer,
+    MlflowFollowSerializer,
     MlflowImportResultSerializer,
     MlflowImportSerializer,
     PassportCreateSerializer,
@@ -43,7 +45,7 @@ from registry.api.serializers import (
     VersionUploadSerializer,
 )
 from registry.filtersets import PassportFilterSet
-from registry.models import Alias, Dataset, ModelPassport, ModelVersion
+from registry.models import Alias, Dataset, MlflowFollow, ModelPassport, ModelVersion
 
 # The per-passport annotations of registry.selectors.passport_list.
 PASSPORT_ANNOTATIONS = ("version_count", "latest_version", "latest_state")
@@ -223,11 +225,15 @@ class VersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, PassportC
         summary="Import a version from MLflow",
         description="A registered model's version or alias (`models:/name/3`, `models:/name@champion`) or a run's "
         "model (`runs:/<run id>/model`) from an MLflow server the operator allows. An `onnx` flavour is taken as "
-        "is; a scikit-learn flavour is converted to ONNX and its predictions compared with the original's on the "
-        "model's input example (`parity_failed` over `tolerance`, `no_parity_sample` without an example). Then "
-        "the same checks as an upload. 201 with the new version; 200 with `already_imported: true` when that "
-        "MLflow version was imported before. Other refusals: `tracking_uri_not_allowed`, `mlflow_not_found`, "
-        "`mlflow_unreachable`, `unsupported_flavor`, `conversion_failed`, `not_a_model`.",
+        "is; a scikit-learn, XGBoost or LightGBM flavour is converted to ONNX and its predictions compared with "
+        "the original's on the model's input example or, without one, rows of the training data the run logged "
+        "(`parity_failed` over `tolerance`, `no_parity_sample` without either). The datasets the run logged become "
+        "the passport's datasets where reachable (the version's `provenance.datasets` says what became of each). "
+        "A skops file loads without unpickling (`untrusted_types` for types the operator does not trust); "
+        "`pickle_refused` where the operator turned pickles off. Then the same checks as an upload. 201 with the "
+        "new version; 200 with `already_imported: true` when that MLflow version was imported before. Other "
+        "refusals: `tracking_uri_not_allowed`, `mlflow_not_found`, `mlflow_unreachable`, `unsupported_flavor`, "
+        "`conversion_failed`, `model_load_failed`, `not_a_model`.",
         request=MlflowImportSerializer,
         responses={201: MlflowImportResultSerializer, 200: MlflowImportResultSerializer,
                    **error_responses(400, 403, 404, 409)},
@@ -300,6 +306,47 @@ class DatasetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, PassportC
         dataset = services.dataset_register(actor=request.user, passport=self.passport, upload=data["file"],
                                             name=data.get("name", ""), kind=data["kind"], fmt=data.get("format"))
         return Response(self.get_serializer(dataset).data, status=status.HTTP_201_CREATED)
+
+
+FOLLOW_ID = OpenApiParameter("id", OpenApiTypes.INT, OpenApiParameter.PATH, description="The follow's id.")
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List the MLflow models a passport follows",
+                       responses={200: MlflowFollowSerializer(many=True), **error_responses(403, 404)}),
+    retrieve=extend_schema(summary="Get a followed MLflow model", parameters=[FOLLOW_ID],
+                           responses={200: MlflowFollowSerializer, **error_responses(403, 404)}),
+)
+class MlflowFollowViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, PassportChildViewSet):
+    """Registered MLflow models the platform follows for a passport: each version registered after the follow
+    starts is imported as a draft by a periodic task (``MG_MLFLOW_FOLLOW_SECONDS``), as the person who started it,
+    with the checks of any import. A refused version is recorded (``last_error``) and passed over."""
+
+    model = MlflowFollow
+    selector = staticmethod(selectors.mlflow_follow_list)
+    serializer_class = MlflowFollowSerializer
+    parser_classes = [JSONParser]
+    lookup_value_regex = "[0-9]+"
+
+    @extend_schema(
+        summary="Follow a registered MLflow model",
+        description="Starts from the model's latest version (import what is there with `import-mlflow`). "
+        "Refusals: `tracking_uri_not_allowed`, `mlflow_not_found`, `mlflow_unreachable`, `already_followed`, "
+        "`invalid`.",
+        request=MlflowFollowCreateSerializer,
+        responses={201: MlflowFollowSerializer, **error_responses(400, 403, 404, 409)},
+    )
+    def create(self, request, passport_key=None):
+        data = _validated(MlflowFollowCreateSerializer, request.data)
+        follow = mlflow_follow.follow_start(actor=request.user, passport=self.passport, **data)
+        return Response(self.get_serializer(follow).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(summary="Stop following", parameters=[FOLLOW_ID], request=None,
+                   responses={200: MlflowFollowSerializer, **error_responses(403, 404)})
+    @action(detail=True, methods=["post"])
+    def stop(self, request, passport_key=None, pk=None):
+        follow = mlflow_follow.follow_stop(actor=request.user, follow=self.get_object())
+        return Response(self.get_serializer(follow).data)
 
 
 @extend_schema_view(

@@ -6,18 +6,13 @@ the same MLflow version creates nothing; bad input and unreachable or unknown se
 from __future__ import annotations
 
 import hashlib
-import os
-import socket
 import subprocess
-import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
 import pandas as pd
 import pytest
-from django.conf import settings as django_settings
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from sklearn.linear_model import LogisticRegression
@@ -28,8 +23,8 @@ from registry import mlflow_datasets, mlflow_import
 from registry.models import Dataset, ModelVersion
 from tests.api_helpers import assert_error, bearer_client
 from tests.factories import linear_onnx
+from tests.registry.mlflow_server import SERVER, tracking_server
 
-SERVER = Path(django_settings.BASE_DIR) / "var" / "mlflow-server" / "bin" / "mlflow"
 pytestmark = [pytest.mark.skipif(not SERVER.exists(), reason="needs var/mlflow-server (scripts/bootstrap.sh test)"),
               pytest.mark.xdist_group("mlflow")]
 
@@ -42,12 +37,6 @@ class Skewed(LogisticRegression):
         p[:, 1] = np.clip(p[:, 1] + 0.05, 0, 1)
         p[:, 0] = 1 - p[:, 1]
         return p
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -63,23 +52,7 @@ def mlflow_server(tmp_path_factory):
                                                                             "nocl": [True, False],
                                                                             "raw_scores": [True, False]})
     root = tmp_path_factory.mktemp("mlflow")
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen(
-        [str(SERVER), "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-         "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}", "--artifacts-destination", str(root / "artifacts")],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true",
-                                                                   "DO_NOT_TRACK": "true"})
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/health", timeout=2):  # noqa: S310
-                    break
-            except OSError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise RuntimeError("the MLflow server did not start") from None
-                time.sleep(0.5)
+    with tracking_server(root) as url:
         mlflow.set_tracking_uri(url)
         rng = np.random.default_rng(0)
         X = pd.DataFrame(rng.normal(size=(300, 3)), columns=["income", "debt", "age"]).astype("float32")
@@ -111,6 +84,13 @@ def mlflow_server(tmp_path_factory):
             regressor = lightgbm.LGBMRegressor(n_estimators=20, num_leaves=8, verbose=-1).fit(X, X["age"])
             mlflow.lightgbm.log_model(regressor, name="model", input_example=X.head(20),
                                       registered_model_name="age-lgbm", serialization_format="cloudpickle")
+        with mlflow.start_run():  # skops: loaded without unpickling; a class of its own is not trusted
+            mlflow.sklearn.log_model(LogisticRegression().fit(X, y), name="model", input_example=X.head(20),
+                                     registered_model_name="credit-skops", serialization_format="skops")
+        with mlflow.start_run():
+            mlflow.sklearn.log_model(Skewed().fit(X, y), name="model", input_example=X.head(20),
+                                     registered_model_name="skewed-skops", serialization_format="skops",
+                                     skops_trusted_types=[f"{Skewed.__module__}.Skewed"])  # the platform ignores it
         # A model logged without an input example, with its data logged as run inputs: the training sample as an
         # artifact of the run (named by its path on the training machine), the holdout on a shared folder, one
         # source behind a URL and one local file outside the shared folders (neither is read), and a symlink in the
@@ -147,10 +127,7 @@ def mlflow_server(tmp_path_factory):
         mlflow.set_tracking_uri("")  # the platform never relies on the process-wide MLflow URIs
         yield {"url": url, "sklearn_run": sklearn_run, "data_run": data_run, "shared": shared,
                "train_file": train_file, "holdout_file": holdout_file}
-    finally:
         mlflow.set_tracking_uri("")
-        server.terminate()
-        server.wait(timeout=30)
 
 
 @pytest.fixture
@@ -194,6 +171,32 @@ def test_an_onnx_model_is_taken_as_it_is_and_a_run_uri_works_too(allowed, passpo
     by_run, created = mlflow_import.version_import(actor=developer, passport=passport,
                                                    model_uri=f"runs:/{allowed['sklearn_run']}/model")
     assert created and by_run.provenance["flavor"] == "sklearn" and by_run.number == 2
+
+
+@pytest.mark.django_db
+def test_skops_models_load_without_unpickling_and_pickles_can_be_turned_off(allowed, passport, developer, settings):
+    version, created = mlflow_import.version_import(actor=developer, passport=passport,
+                                                    model_uri="models:/credit-skops/1")
+    assert created and version.provenance["flavor"] == "sklearn"
+    assert version.provenance["parity"]["max_abs_diff"] < 1e-4
+    # a type skops does not trust by default is refused unless the operator lists it
+    with pytest.raises(DomainError) as untrusted:
+        mlflow_import.version_import(actor=developer, passport=passport, model_uri="models:/skewed-skops/1")
+    assert untrusted.value.code == "untrusted_types"
+    assert untrusted.value.details["types"] == [f"{Skewed.__module__}.Skewed"]
+    settings.MG_MLFLOW_SKOPS_TRUSTED_TYPES = [f"{Skewed.__module__}.Skewed"]
+    with pytest.raises(DomainError) as parity:  # trusted now: loaded, and then its skew is caught
+        mlflow_import.version_import(actor=developer, passport=passport, model_uri="models:/skewed-skops/1")
+    assert parity.value.code == "parity_failed"
+    # an operator who loads no pickles: cloudpickle and pickle flavours are refused before anything is loaded
+    settings.MG_MLFLOW_ALLOW_PICKLE = False
+    with pytest.raises(DomainError) as pickled:
+        mlflow_import.version_import(actor=developer, passport=passport, model_uri="models:/credit/1")
+    assert pickled.value.code == "pickle_refused" and "skops" in pickled.value.message
+    with pytest.raises(DomainError) as lgbm:
+        mlflow_import.version_import(actor=developer, passport=passport, model_uri="models:/age-lgbm/1")
+    assert lgbm.value.code == "pickle_refused"
+    assert passport.versions.count() == 1
 
 
 @pytest.mark.django_db
@@ -507,3 +510,27 @@ def test_the_import_page_starts_and_stops_a_follow(allowed, passport, developer,
     assert client.post(stop).status_code == 302
     follow.refresh_from_db()
     assert not follow.active
+
+
+@pytest.mark.django_db
+def test_the_api_starts_lists_and_stops_a_follow(allowed, passport, developer, outsider, owner):
+    _log_version(allowed["url"], "followed-api", LogisticRegression())
+    api = bearer_client(developer)
+    url = f"/api/v1/passports/{passport.key}/mlflow-follows/"
+    assert_error(api.post(url, {"registered_model": "followed-api/1"}, format="json"), 400, "invalid")
+    assert_error(api.post(url, {"registered_model": "followed-api", "tracking_uri": "http://10.0.0.1:5000"},
+                          format="json"), 400, "tracking_uri_not_allowed")
+    assert_error(api.post(url, {"registered_model": "nothing-here"}, format="json"), 400, "mlflow_not_found")
+    assert_error(api.post(url, {"registered_model": "followed-api", "tolerance": 7}, format="json"), 400)
+    created = api.post(url, {"registered_model": "followed-api"}, format="json")
+    assert created.status_code == 201, created.content
+    body = created.json()
+    assert body["active"] and body["last_version"] == 1 and body["created_by"] == developer.username
+    assert_error(api.post(url, {"registered_model": "followed-api"}, format="json"), 409, "already_followed")
+    assert [f["registered_model"] for f in api.get(url).json()["results"]] == ["followed-api"]
+    # the owner sees it but may not stop it; an outsider does not see the passport at all
+    assert_error(bearer_client(owner).post(f"{url}{body['id']}/stop/"), 403)
+    assert_error(bearer_client(outsider).get(url), 404)
+    assert_error(bearer_client(outsider).post(f"{url}{body['id']}/stop/"), 404)
+    stopped = api.post(f"{url}{body['id']}/stop/")
+    assert stopped.status_code == 200 and stopped.json()["active"] is False

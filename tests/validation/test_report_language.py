@@ -70,3 +70,31 @@ def test_a_tests_note_is_shown_in_the_readers_language_and_kept_in_english():
     assert results["tests"]["segments"]["note"] == note
     with override("en"):
         assert run_display.sections(results)[0][0].note == note
+
+
+def test_a_note_with_values_and_the_gaps_read_in_the_readers_language(succeeded):
+    """A reason that carries values (the explainer's error) is kept in English with its message and values apart,
+    and shown in Russian with the same values; the sign-off card's gaps follow the reader too."""
+    from django.utils.translation import override
+
+    from validation.checks import errored, gettext_noop, note_text
+    from validation.gaps import run_gaps
+
+    result = errored(gettext_noop("The explainer failed: %(error)s"), {"error": "ValueError: <b>no trees</b>"})
+    assert result["note"] == "The explainer failed: ValueError: <b>no trees</b>" and result["status"] == "error"
+    with override("ru"):
+        assert note_text(result) == "Объяснитель завершился ошибкой: ValueError: <b>no trees</b>"
+    broken = {**result, "note_args": {"other": "x"}}  # values that do not fit the message: the English, not a 500
+    with override("ru"):
+        assert note_text(broken) == result["note"]
+
+    _low, run = succeeded
+    run.thresholds = {**run.thresholds, "tests": [*run.thresholds["tests"], "robustness_extra"]}
+    run.results["tests"]["explainability"] = result
+    with override("ru"):
+        gaps = run_gaps(run)
+    assert {"test": "robustness_extra", "note": "не выполнен"} in gaps["skipped"]
+    assert {"test": "explainability", "note": "Объяснитель завершился ошибкой: ValueError: <b>no trees</b>"} \
+        in gaps["failed"]
+    with override("en"):
+        assert {"test": "robustness_extra", "note": "not run"} in run_gaps(run)["skipped"]

@@ -81,9 +81,28 @@ def gettext_noop(message: str) -> str:
     return message
 
 
-def skipped(reason: str) -> dict:
-    return {"status": "skipped", "passed": None, "headline": None, "value": None, "threshold": None, "op": None,
-            "metrics": {}, "charts": {}, "note": reason}
+def skipped(reason: str, args: dict | None = None) -> dict:
+    """A test that did not run, with its reason. A reason with values (``%(name)s``) keeps its message and the
+    values apart as well (``note_msgid``, ``note_args``) so that pages can say it in the reader's language."""
+    if not args:
+        return {"status": "skipped", "passed": None, "headline": None, "value": None, "threshold": None, "op": None,
+                "metrics": {}, "charts": {}, "note": reason}
+    args = {key: str(value) for key, value in args.items()}
+    return {**skipped(reason % args), "note_msgid": reason, "note_args": args}
+
+
+def note_text(result: dict) -> str:
+    """A test's note in the reader's language where the catalogue has it (results keep it in English)."""
+    from django.utils.translation import gettext
+
+    msgid, args = result.get("note_msgid"), result.get("note_args")
+    if msgid and isinstance(args, dict):
+        try:
+            return gettext(msgid) % args
+        except (KeyError, TypeError, ValueError):
+            pass
+    note = str(result.get("note") or "")
+    return gettext(note) if note else ""
 
 
 def not_applicable(reason: str) -> dict:
@@ -92,8 +111,8 @@ def not_applicable(reason: str) -> dict:
     return {**skipped(reason), "applicable": False}
 
 
-def errored(reason: str) -> dict:
-    return {**skipped(reason), "status": "error", "passed": False}
+def errored(reason: str, args: dict | None = None) -> dict:
+    return {**skipped(reason, args), "status": "error", "passed": False}
 
 
 def downsample(xs: np.ndarray, ys: np.ndarray, points: int = 200) -> tuple[list, list]:
