@@ -3,6 +3,7 @@
     export MG_URL=https://governance.example.com MG_TOKEN=mgt_...
     mg register credit-score model.onnx --dataset 12 --describe "Retrained on Q3"      # prints the version
     mg import credit-score models:/credit@champion                                     # or from MLflow
+    mg follow credit-score credit                    # or let the platform import each new MLflow version itself
     mg dataset credit-score train.csv --kind reference
     mg submit credit-score 4
     mg wait credit-score 4 --timeout 3600                                              # exit code = outcome
@@ -173,6 +174,15 @@ def cmd_import(client: Client, args) -> tuple[dict, str]:
     return flat, f"{version['mlflow_model_uri']} {what} {args.passport} v{version['number']} ({version['state']}){note}"
 
 
+def cmd_follow(client: Client, args) -> tuple[dict, str]:
+    """Have the platform follow a registered MLflow model: each later version is imported as a draft."""
+    payload = {"registered_model": args.registered_model, "tolerance": args.tolerance,
+               **({"tracking_uri": args.tracking_uri} if args.tracking_uri else {})}
+    follow = client.post_json(f"/passports/{_quote(args.passport)}/mlflow-follows/", payload)
+    return follow, (f"{args.passport} follows {follow['registered_model']} on {follow['tracking_uri']}: versions "
+                    f"after {follow['last_version']} are imported as drafts (follow {follow['id']})")
+
+
 def cmd_dataset(client: Client, args) -> tuple[dict, str]:
     path = Path(args.file)
     if not path.is_file():
@@ -272,12 +282,17 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--mlflow-run-id")
     p.set_defaults(run=cmd_register)
 
-    p = sub.add_parser("import", help="import a version from MLflow (converted to ONNX with a parity check)")
-    p.add_argument("passport")
-    p.add_argument("model_uri", help="models:/name/3, models:/name@alias or runs:/<run id>/model")
-    p.add_argument("--tracking-uri", help="one of the servers the platform allows (its default if omitted)")
-    p.add_argument("--tolerance", type=float, default=1e-4, help="largest prediction difference (default 1e-4)")
-    p.set_defaults(run=cmd_import)
+    for name, what, help_text, run in (
+            ("import", "model_uri", "import a version from MLflow (converted to ONNX with a parity check)", cmd_import),
+            ("follow", "registered_model", "import each new version of a registered MLflow model as a draft",
+             cmd_follow)):
+        p = sub.add_parser(name, help=help_text)
+        p.add_argument("passport")
+        p.add_argument(what, help="models:/name/3, models:/name@alias or runs:/<run id>/model" if what == "model_uri"
+                       else "the registered model's name in MLflow")
+        p.add_argument("--tracking-uri", help="one of the servers the platform allows (its default if omitted)")
+        p.add_argument("--tolerance", type=float, default=1e-4, help="largest prediction difference (default 1e-4)")
+        p.set_defaults(run=run)
 
     p = sub.add_parser("dataset", help="attach a dataset (CSV or Parquet) to a passport")
     p.add_argument("passport")

@@ -14,3 +14,24 @@ REPORT_TEXT = 50_000  # a validation report's conclusion
 def limited(limit: int) -> dict:
     """Keyword arguments of a TextField limited to ``limit`` characters."""
     return {"validators": [MaxLengthValidator(limit)]}
+
+
+def said(msgid: str, **args) -> tuple[str, dict]:
+    """A sentence the platform writes on its own (an alert, a timeline entry): the English text to store, and
+    ``{"msgid", "args"}`` to keep beside it so that pages can say it in the reader's language (:func:`say`).
+    Mark ``msgid`` with ``gettext_noop`` where it is written."""
+    values = {key: str(value) for key, value in args.items()}
+    return msgid % values, {"msgid": msgid, "args": values}
+
+
+def say(record: dict | None, fallback: str) -> str:
+    """The sentence ``record`` (from :func:`said`) in the active language; ``fallback`` (the stored English) when
+    there is no record or its values do not fit the translation."""
+    from django.utils.translation import gettext
+
+    if isinstance(record, dict) and record.get("msgid") and isinstance(record.get("args"), dict):
+        try:
+            return gettext(record["msgid"]) % record["args"]
+        except (KeyError, TypeError, ValueError):
+            return fallback
+    return fallback

@@ -15,9 +15,11 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from core.actors import Actor, SystemActor
 from core.errors import Conflict, DomainError
+from core.text import said
 from governance.accounts.choices import Role
 from governance.audit.services import audit_append
 from governance.workflow.notifications import notify, users_in_role
@@ -76,14 +78,20 @@ def _people(passport) -> list:
     return [passport.technical_owner, passport.business_owner, *users_in_role(Role.RISK_OFFICER)]
 
 
-def _entry(incident, entry_kind: str, actor: str, text: str, **data) -> None:
+def _entry(incident, entry_kind: str, actor: str, text: str | tuple[str, dict], **data) -> None:
+    """A timeline entry; ``text`` is a person's words, or the platform's sentence from ``said`` (kept to be said in
+    the reader's language)."""
+    if isinstance(text, tuple):
+        text, data["said"] = text
     TimelineEntry.objects.create(incident=incident, kind=entry_kind, actor=actor, text=text, data=data)
 
 
-def raise_alert(*, kind: str, message: str, deployment: Deployment | None = None, host: Host | None = None,
-                version=None, subject: str = "", value: float | None = None,
+def raise_alert(*, kind: str, message: str | tuple[str, dict], deployment: Deployment | None = None,
+                host: Host | None = None, version=None, subject: str = "", value: float | None = None,
                 threshold: float | None = None) -> Alert:
-    """Record an alert and do what the policy says. Returns the alert row (new, or the one seen again)."""
+    """Record an alert and do what the policy says. Returns the alert row (new, or the one seen again).
+    ``message`` is the sentence from ``core.text.said`` (or plain English)."""
+    message, record = message if isinstance(message, tuple) else (message, {})
     with transaction.atomic():
         scope = {"deployment": deployment} if deployment is not None else {"host": host}
         incident = Incident.objects.select_for_update().filter(
@@ -101,9 +109,10 @@ def raise_alert(*, kind: str, message: str, deployment: Deployment | None = None
             incident = Incident.objects.create(passport=passport, deployment=deployment, host=host, title=str(title),
                                                kind=kind)
         alert = Alert.objects.create(incident=incident, kind=kind, deployment=deployment, host=host, version=version,
-                                     subject=subject[:200], value=value, threshold=threshold, message=message)
-        _entry(incident, TimelineKind.ALERT, str(MONITOR), message, kind=kind, value=value, threshold=threshold,
-               subject=subject)
+                                     subject=subject[:200], value=value, threshold=threshold, message=message,
+                                     said=record)
+        _entry(incident, TimelineKind.ALERT, str(MONITOR), (message, record), kind=kind, value=value,
+               threshold=threshold, subject=subject)
         audit_append(actor=MONITOR, action="alert.raised", obj=alert, passport_key=passport.key if passport else "",
                      data={"incident": incident.pk, "kind": kind, "subject": subject, "value": value,
                            "threshold": threshold, "message": message,
@@ -113,7 +122,8 @@ def raise_alert(*, kind: str, message: str, deployment: Deployment | None = None
         addresses = notify(people, f"Alert: {incident.title}", message,
                            path=reverse("serving:incident_detail", kwargs={"pk": incident.pk}))
         _entry(incident, TimelineKind.NOTIFICATION, str(MONITOR),
-               f"E-mail to {len(addresses)} recipient(s)." if addresses else "Nobody to e-mail.",
+               said(gettext_noop("E-mail to %(n)s recipient(s)."), n=len(addresses)) if addresses
+               else said(gettext_noop("Nobody to e-mail.")),
                recipients=addresses)
     if deployment is not None and kind in POLICY_KINDS:
         _apply_policy(alert, incident, deployment)
@@ -135,18 +145,18 @@ def _apply_policy(alert: Alert, incident: Incident, deployment: Deployment) -> N
             elif alert.version is not None and deployment.version_id != alert.version.pk:
                 return  # the alert is about a version that no longer serves here
             done = services.deployment_rollback(actor=POLICY, deployment=deployment, reason=reason, by_policy=True)
-            text = f"Rolled back: v{done.version.number} answers."
+            text = said(gettext_noop("Rolled back: v%(n)s answers."), n=done.version.number)
         else:
             done = services.deployment_stop(actor=POLICY, deployment=deployment, reason=reason, by_policy=True)
-            text = "Stopped serving."
+            text = said(gettext_noop("Stopped serving."))
     except (Conflict, DomainError) as exc:
-        text = f"Policy {action} not applied: {exc.message}"
+        text = said(gettext_noop("Policy %(action)s not applied: %(reason)s"), action=action, reason=exc.message)
         done = None
     with transaction.atomic():
         _entry(incident, TimelineKind.ACTION, str(POLICY), text, action=action,
                generation=done.generation if done else None)
         if done is None:
-            notify(_people(deployment.passport), f"Action failed: {incident.title}", text,
+            notify(_people(deployment.passport), f"Action failed: {incident.title}", text[0],
                    path=reverse("serving:incident_detail", kwargs={"pk": incident.pk}))
 
 
@@ -199,22 +209,27 @@ def windows_check(windows: list[MonitoringWindow]) -> list[Alert]:
                 if value > psi_max:
                     raised.append(raise_alert(
                         kind=AlertKind.FEATURE_PSI, subject=feature, value=value, threshold=psi_max,
-                        message=f"{label}: PSI of '{feature}' is {value:.3f}, above {psi_max:g}.", **common))
+                        message=said(gettext_noop("%(label)s: PSI of '%(feature)s' is %(value)s, above %(limit)s."),
+                                     label=label, feature=feature, value=f"{value:.3f}", limit=f"{psi_max:g}"),
+                        **common))
             if window.score_psi is not None and window.score_psi > score_max:
                 raised.append(raise_alert(
                     kind=AlertKind.SCORE_PSI, value=window.score_psi, threshold=score_max,
-                    message=f"{label}: PSI of the score is {window.score_psi:.3f}, above {score_max:g}.", **common))
+                    message=said(gettext_noop("%(label)s: PSI of the score is %(value)s, above %(limit)s."),
+                                 label=label, value=f"{window.score_psi:.3f}", limit=f"{score_max:g}"), **common))
         if window.latency_p95_ms is not None and window.latency_p95_ms > latency_max and window.requests:
             raised.append(raise_alert(
                 kind=AlertKind.LATENCY, value=window.latency_p95_ms, threshold=latency_max,
-                message=f"{label}: p95 latency {window.latency_p95_ms:.1f} ms, over the SLO of {latency_max:g} ms.",
+                message=said(gettext_noop("%(label)s: p95 latency %(value)s ms, over the SLO of %(limit)s ms."),
+                             label=label, value=f"{window.latency_p95_ms:.1f}", limit=f"{latency_max:g}"),
                 **common))
         if window.requests and enough:
             rate = window.error_count / window.requests
             if rate > error_max:
                 raised.append(raise_alert(
                     kind=AlertKind.ERROR_RATE, value=rate, threshold=error_max,
-                    message=f"{label}: {rate:.1%} of requests failed, above {error_max:.1%}.", **common))
+                    message=said(gettext_noop("%(label)s: %(value)s of requests failed, above %(limit)s."),
+                                 label=label, value=f"{rate:.1%}", limit=f"{error_max:.1%}"), **common))
     return raised
 
 
@@ -249,7 +264,8 @@ def hosts_check_lost(now=None) -> list[Alert]:
         silent = int((now - host.last_heartbeat_at).total_seconds())
         deployments = list(Deployment.objects.filter(hosts=host, status=DeploymentStatus.ACTIVE)
                            .select_related("passport"))
-        message = f"{host.name} has been silent for {silent} s (last heartbeat {host.last_heartbeat_at:%H:%M:%S} UTC)."
+        message = said(gettext_noop("%(host)s has been silent for %(seconds)s s (last heartbeat %(time)s UTC)."),
+                       host=host.name, seconds=silent, time=f"{host.last_heartbeat_at:%H:%M:%S}")
         if not deployments:
             raised.append(raise_alert(kind=AlertKind.HOST_LOST, host=host, subject=host.name, message=message))
         for deployment in deployments:
@@ -271,7 +287,8 @@ def incident_acknowledge(*, actor: Actor, incident: Incident, note: str = "") ->
     incident.status, incident.acknowledged_at, incident.acknowledged_by = (
         IncidentStatus.ACKNOWLEDGED, timezone.now(), actor)
     incident.save(update_fields=["status", "acknowledged_at", "acknowledged_by"])
-    _entry(incident, TimelineKind.ACKNOWLEDGED, actor.get_username(), note.strip() or "Acknowledged.")
+    _entry(incident, TimelineKind.ACKNOWLEDGED, actor.get_username(),
+           note.strip() or said(gettext_noop("Acknowledged.")))
     audit_append(actor=actor, action="incident.acknowledged", obj=incident,
                  passport_key=incident.passport.key if incident.passport else "", data={"note": note.strip()})
     return incident

@@ -13,6 +13,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from core.text import say
 from serving.choices import (
     AlertKind,
     DeploymentStatus,
@@ -331,7 +332,8 @@ class Alert(models.Model):
     subject = models.CharField(_("subject"), max_length=200, blank=True)  # the feature, the release...
     value = models.FloatField(_("value"), null=True, blank=True)
     threshold = models.FloatField(_("threshold"), null=True, blank=True)
-    message = models.TextField(_("message"))
+    message = models.TextField(_("message"))  # in English; ``said`` keeps it to be said in the reader's language
+    said = models.JSONField(default=dict, blank=True)
     raised_at = models.DateTimeField(_("raised"), default=timezone.now)
     last_seen_at = models.DateTimeField(_("last seen"), default=timezone.now)
     count = models.PositiveIntegerField(_("times seen"), default=1)
@@ -343,6 +345,10 @@ class Alert(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()}: {self.message[:80]}"
+
+    @property
+    def display_message(self) -> str:
+        return say(self.said, self.message)
 
 
 class TimelineEntry(models.Model):
@@ -358,6 +364,12 @@ class TimelineEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.at:%Y-%m-%d %H:%M:%S}: {self.text[:80]}"
+
+    @property
+    def display_text(self) -> str:
+        """The entry in the reader's language where the platform wrote it (``data["said"]``); people's notes as
+        they wrote them."""
+        return say(self.data.get("said") if isinstance(self.data, dict) else None, self.text)
 
 
 class UsageBooking(models.Model):

@@ -14,6 +14,13 @@ from django.utils.translation import gettext as _
 PASS, FAIL, WARN, NEUTRAL, MUTED = "#198754", "#dc3545", "#fd7e14", "#0d6efd", "#adb5bd"
 FONT = {"family": "DejaVu Sans, Segoe UI, Helvetica, Arial, sans-serif", "size": 12}
 
+# Headline metrics as people write them on an axis (the results keep the keys).
+METRIC_NAMES = {"auc": "AUC", "ks": "KS", "rmse": "RMSE", "mae": "MAE", "r2": "R²", "mape": "MAPE"}
+
+
+def _metric_name(name) -> str:
+    return METRIC_NAMES.get(str(name or "").lower(), str(name or ""))
+
 
 def _layout(title: str = "", x: str = "", y: str = "", **extra) -> dict:
     layout = {
@@ -153,7 +160,7 @@ def _generalisation(test: dict, results: dict) -> list[dict]:
         {"type": "bar", "x": gap.get("labels"), "y": gap.get("values"), "marker": {"color": [MUTED, NEUTRAL]},
          "text": [f"{v:.3f}" if isinstance(v, float) else "" for v in gap.get("values") or []],
          "textposition": "outside", "cliponaxis": False},
-    ], _layout("", "", test.get("metric_name") or results.get("headline") or "", margin={"t": 30}))]
+    ], _layout("", "", _metric_name(test.get("metric_name") or results.get("headline")), margin={"t": 30}))]
 
 
 def _explainability(test: dict, results: dict) -> list[dict]:
@@ -181,7 +188,7 @@ def _robustness(test: dict, results: dict) -> list[dict]:
     return [_fig("robustness", _("Metric drop under noise in one feature"), [
         {"type": "bar", "x": drop.get("features"), "y": values,
          "marker": {"color": [FAIL if (v or 0) > 0.02 else NEUTRAL for v in values]}},
-    ], _layout("", "", _("Drop of %(metric)s") % {"metric": results.get("headline") or ""}, xaxis=SLANTED))]
+    ], _layout("", "", _("Drop of %(metric)s") % {"metric": _metric_name(results.get("headline"))}, xaxis=SLANTED))]
 
 
 def _segments(test: dict, results: dict) -> list[dict]:
@@ -192,12 +199,12 @@ def _segments(test: dict, results: dict) -> list[dict]:
     shapes = [] if overall is None else [{"type": "line", "xref": "paper", "x0": 0, "x1": 1, "y0": overall,
                                           "y1": overall, "line": {"color": MUTED, "dash": "dash"}}]
     return [_fig("segments", _("%(metric)s by %(column)s (dashed: overall)")
-                 % {"metric": test.get("metric_name") or results.get("headline") or "",
+                 % {"metric": _metric_name(test.get("metric_name") or results.get("headline")),
                     "column": test.get("column") or ""}, [
         {"type": "bar", "x": [str(v) for v in seg.get("labels") or []], "y": seg.get("metric"),
          "text": seg.get("rows"), "hovertemplate": "%{x}: %{y:.3f} (%{text} rows)<extra></extra>",
          "marker": {"color": NEUTRAL}},
-    ], _layout("", test.get("column") or "", test.get("metric_name") or "", shapes=shapes,
+    ], _layout("", test.get("column") or "", _metric_name(test.get("metric_name")), shapes=shapes,
                xaxis={"type": "category"}))]
 
 

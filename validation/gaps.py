@@ -8,6 +8,7 @@ from __future__ import annotations
 from django.utils.translation import gettext as _
 
 from validation.checks import note_text
+from validation.run_display import bound, check_label, fmt, metric_label
 
 FAILED, EXCEPTED = "failed", "excepted"
 
@@ -22,12 +23,24 @@ def run_gaps(run) -> dict[str, list[dict]]:
     for test in required:
         result = results.get(test)
         if result is None:
-            gaps["skipped"].append({"test": test, "note": _("not run")})
+            gaps["skipped"].append({"test": test, "label": check_label(test), "note": _("not run")})
         elif result.get("status") == "skipped" and result.get("applicable", True):
-            gaps["skipped"].append({"test": test, "note": note_text(result)})
+            gaps["skipped"].append({"test": test, "label": check_label(test), "note": note_text(result)})
         elif result.get("status") in ("failed", "error"):
-            gaps["failed"].append({"test": test, "note": note_text(result) or result.get("headline") or ""})
+            gaps["failed"].append({"test": test, "label": check_label(test),
+                                   "note": note_text(result) or _headline(result)})
     return gaps
+
+
+def _headline(result: dict) -> str:
+    """Why a test without a note failed: its headline metric against its threshold ("Generalisation gap 0.1206,
+    allowed <= 0.05")."""
+    name = result.get("headline")
+    if not name:
+        return ""
+    return _("%(metric)s %(value)s, allowed %(bound)s") % {
+        "metric": metric_label(name), "value": fmt(result.get("value")),
+        "bound": bound(result.get("threshold"), result.get("op"))}
 
 
 UPLOADED = "uploaded_report"
@@ -41,13 +54,13 @@ def report_gaps(report) -> list[dict]:
     if report is None:
         return []
     if report.run_id is None:
-        return [{"test": UPLOADED, "kind": EXCEPTED,
+        return [{"test": UPLOADED, "label": _("Uploaded report"), "kind": EXCEPTED,
                  "note": _("uploaded report '%(name)s': the platform ran none of the tier policy's tests")
                  % {"name": report.filename}}]
     if report.run.state != "succeeded":
         return []
     gaps = run_gaps(report.run)
     exceptions = report.exceptions or {}
-    return ([{"test": g["test"], "kind": FAILED, "note": g["note"]} for g in gaps["failed"]]
-            + [{"test": g["test"], "kind": EXCEPTED, "note": (exceptions.get(g["test"]) or {}).get("justification", "")}
-               for g in gaps["skipped"]])
+    return ([{"test": g["test"], "label": g["label"], "kind": FAILED, "note": g["note"]} for g in gaps["failed"]]
+            + [{"test": g["test"], "label": g["label"], "kind": EXCEPTED,
+                "note": (exceptions.get(g["test"]) or {}).get("justification", "")} for g in gaps["skipped"]])

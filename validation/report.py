@@ -20,6 +20,7 @@ from django.utils.translation import gettext as _
 from core.links import absolute_url
 from core.pdf import StaticOnlyFetcher, figure_data_uri, html_to_pdf
 from validation import hooks, run_display
+from validation.checks import note_text
 from validation.choices import Rating
 from validation.gaps import run_gaps
 
@@ -60,8 +61,22 @@ def build_context(*, run, version, passport, findings: list, signoffs: list, con
         "conditions": conditions or [],
         "issued_at": issued_at, "environment": environment,
         "packages": sorted((environment.get("packages") or {}).items()), "toc": toc,
-        "exceptions": sorted((exceptions or {}).items()), "failed_tests": run_gaps(run)["failed"],
+        "exceptions": _exceptions(run, exceptions), "failed_tests": run_gaps(run)["failed"],
     }
+
+
+def _exceptions(run, exceptions: dict | None) -> list[dict]:
+    """The validator's exceptions, each with the test's name and why the run skipped it in the report's language
+    (the reason recorded with the exception is in the language it was issued in)."""
+    results = (run.results or {}).get("tests") or {}
+    rows = []
+    for test, exception in sorted((exceptions or {}).items()):
+        exception = exception if isinstance(exception, dict) else {"justification": str(exception)}
+        result = results.get(test)
+        rows.append({"test": test, "label": run_display.check_label(test),
+                     "justification": exception.get("justification", ""),
+                     "skipped_because": note_text(result) if result else exception.get("skipped_because", "")})
+    return rows
 
 
 def render_html(context: dict) -> bytes:

@@ -183,13 +183,20 @@ def _reliability(result: dict) -> list[Table]:
                   [_("Score bin"), _("Rows"), _("Mean forecast"), _("Observed rate")], rows)]
 
 
+BANDS = {"stable": _("stable"), "moderate": _("moderate shift"), "significant": _("significant shift")}
+
+
+def _band(band) -> str:
+    return str(BANDS.get(band, band or "—"))
+
+
 def _stability(result: dict) -> list[Table]:
-    rows = [[Cell(name), _num(entry.get("value")), Cell(str(entry.get("band") or "—")),
+    rows = [[Cell(name), _num(entry.get("value")), Cell(_band(entry.get("band"))),
              Cell(bound(entry.get("threshold"), entry.get("op")), numeric=True), _passed(entry.get("passed"))]
             for name, entry in (result.get("features") or {}).items()]
     score = result.get("score")
     if score:
-        rows.append([Cell(str(_("model score"))), _num(score.get("value")), Cell(str(score.get("band") or "—")),
+        rows.append([Cell(str(_("model score"))), _num(score.get("value")), Cell(_band(score.get("band"))),
                      Cell(bound(score.get("threshold"), score.get("op")), numeric=True), _passed(score.get("passed"))])
     return [Table("psi", _("PSI per feature (0.1 / 0.2 bands)"),
                   [_("Feature"), "PSI", _("Band"), _("Threshold"), _("Result")], rows)] if rows else []

@@ -372,6 +372,15 @@ def test_a_developer_imports_from_the_passport_page_in_the_browser(allowed, live
             provenance = page.locator("#mlflow-provenance").inner_text()
             assert "models:/credit/1" in provenance and "converted to ONNX" in provenance
             assert "0123456789ab" in provenance  # the source commit
+            from registry.models import MlflowFollow
+
+            MlflowFollow.objects.create(  # one follow with a problem, one stopped: the table at both widths
+                passport=passport, tracking_uri=allowed["url"], registered_model="credit-scoring-gradient-boosting",
+                created_by=developer, last_version=7, imported=3, last_error_code="parity_failed",
+                last_error="models:/credit-scoring-gradient-boosting/7 was not imported: the converted ONNX model "
+                           "differs from the original by up to 0.05 on 20 rows of its input example.")
+            MlflowFollow.objects.create(passport=passport, tracking_uri=allowed["url"], registered_model="credit",
+                                        created_by=developer, active=False, last_version=1)
             shoot_pages(page, live_server, {"import": f"/passports/{passport.key}/versions/import-mlflow/",
                                             "version": f"/passports/{passport.key}/versions/1/"}, "mlflow")
             assert page.console_errors == []
@@ -402,6 +411,10 @@ def test_the_command_line_client_imports_and_says_when_it_was_imported_before(al
     assert again.returncode == 0 and "was imported before as" in again.stdout
     skewed = run("--json", "import", passport.key, "models:/skewed/1")
     assert skewed.returncode == 5 and json.loads(skewed.stdout)["error"]["code"] == "parity_failed"
+    followed = run("follow", passport.key, "credit")
+    assert followed.returncode == 0 and "versions after 1 are imported as drafts" in followed.stdout
+    again = run("--json", "follow", passport.key, "credit")
+    assert again.returncode == 5 and json.loads(again.stdout)["error"]["code"] == "already_followed"
 
 
 def _log_version(url: str, name: str, model) -> None:

@@ -72,6 +72,32 @@ def test_drift_raises_a_psi_alert_and_the_tier_1_default_rolls_back(promoted, dj
     assert served_versions(w) == [("champion", 1)]
 
 
+def test_what_the_platform_wrote_on_an_incident_reads_in_the_readers_language(promoted, client,
+                                                                              django_capture_on_commit_callbacks):
+    """Alerts and timeline entries are stored in English (the API, the e-mails, the evidence pack) with their
+    message and values kept apart, so the incident page says them in Russian to a Russian reader; a person's own
+    note stays as they wrote it."""
+    w = promoted
+    with django_capture_on_commit_callbacks(execute=True):
+        post_windows(w, window(w, 1, psi={"x0": 0.41, "x1": 0.02, "x2": 0.01}))
+    alert = Alert.objects.get()
+    assert alert.message.endswith("PSI of 'x0' is 0.410, above 0.2.")
+    assert alert.said["msgid"] == "%(label)s: PSI of '%(feature)s' is %(value)s, above %(limit)s."
+    incident = alert.incident
+    alerts.incident_acknowledge(actor=w.engineer, incident=incident, note="<b>Смотрю</b> feed")
+    client.force_login(w.engineer)
+    client.cookies["django_language"] = "ru"
+    page = client.get(f"/serving/incidents/{incident.pk}/").content.decode()
+    assert "PSI признака «x0» равен 0.410, выше 0.2." in page
+    assert "Откат выполнен: отвечает v1." in page and "Письмо отправлено получателям" in page
+    assert "&lt;b&gt;Смотрю&lt;/b&gt; feed" in page  # a person's words: as written, escaped
+    assert "PSI of &#x27;x0&#x27;" not in page and "Rolled back" not in page
+    client.cookies["django_language"] = "en"
+    page = client.get(f"/serving/incidents/{incident.pk}/").content.decode()
+    assert "PSI of &#x27;x0&#x27; is 0.410, above 0.2." in page and "Rolled back: v1 answers." in page
+    assert incident.timeline.filter(data__said__msgid="Rolled back: v%(n)s answers.").exists()
+
+
 def test_a_window_delivered_again_raises_nothing_again(promoted):
     w = promoted
     services.deployment_stop  # noqa: B018 (the policy below is notify: nothing moves)

@@ -91,10 +91,34 @@ def test_a_note_with_values_and_the_gaps_read_in_the_readers_language(succeeded)
     _low, run = succeeded
     run.thresholds = {**run.thresholds, "tests": [*run.thresholds["tests"], "robustness_extra"]}
     run.results["tests"]["explainability"] = result
+    run.results["tests"]["performance"] = {**run.results["tests"]["performance"], "status": "failed", "note": "",
+                                           "headline": "auc", "value": 0.61, "threshold": 0.7, "op": ">="}
     with override("ru"):
         gaps = run_gaps(run)
-    assert {"test": "robustness_extra", "note": "не выполнен"} in gaps["skipped"]
-    assert {"test": "explainability", "note": "Объяснитель завершился ошибкой: ValueError: <b>no trees</b>"} \
-        in gaps["failed"]
+    assert {"test": "robustness_extra", "label": "Robustness extra", "note": "не выполнен"} in gaps["skipped"]
+    failed = {g["test"]: g for g in gaps["failed"]}
+    assert failed["explainability"]["note"] == "Объяснитель завершился ошибкой: ValueError: <b>no trees</b>"
+    assert failed["explainability"]["label"] == "Объяснимость (SHAP)"
+    # a failed test without a note says which metric failed it, by its name and not its key
+    assert failed["performance"]["note"] == "AUC 0.61, допустимо >= 0.7"
+    assert failed["performance"]["label"] == "Предсказательная сила"
     with override("en"):
-        assert {"test": "robustness_extra", "note": "not run"} in run_gaps(run)["skipped"]
+        gaps = run_gaps(run)
+    assert {"test": "robustness_extra", "label": "Robustness extra", "note": "not run"} in gaps["skipped"]
+    assert {g["test"]: g["note"] for g in gaps["failed"]}["performance"] == "AUC 0.61, allowed >= 0.7"
+
+
+def test_psi_bands_read_in_the_readers_language():
+    from django.utils.translation import override
+
+    from validation import run_display
+
+    result = {"status": "passed", "passed": True, "metrics": {},
+              "features": {"income": {"value": 0.12, "band": "moderate", "threshold": 0.2, "op": "<=", "passed": True}},
+              "score": {"value": 0.01, "band": "stable", "threshold": 0.1, "op": "<=", "passed": True}}
+    with override("ru"):
+        (table,) = run_display.TABLES["stability"](result)
+    assert [row[2].text for row in table.rows] == ["умеренный сдвиг", "стабильно"]
+    with override("en"):
+        (table,) = run_display.TABLES["stability"](result)
+    assert [row[2].text for row in table.rows] == ["moderate shift", "stable"]
