@@ -16,7 +16,7 @@ import logging
 
 from django.conf import settings
 from django.db import transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from core import liveness
@@ -63,6 +63,7 @@ def follow_start(*, actor, passport: ModelPassport, registered_model: str, track
         follow, _created = MlflowFollow.objects.update_or_create(
             passport=passport, tracking_uri=tracking_uri, registered_model=name,
             defaults={"tolerance": tolerance, "active": True, "last_version": latest, "created_by": actor,
+                      "language": translation.get_language() or settings.LANGUAGE_CODE,
                       "created_at": timezone.now(), "last_error": "", "last_error_code": "",
                       "last_checked_at": timezone.now()})
         audit_append(actor=actor, action="mlflow.follow_started", obj=follow, passport_key=passport.key,
@@ -87,7 +88,13 @@ def _note(follow: MlflowFollow, **fields) -> None:
 
 
 def follow_poll(follow: MlflowFollow) -> dict:
-    """Import what is new for one follow; returns counts (imported, refused) for logs and tests."""
+    """Import what is new for one follow, in the language of the person who set it up (what it records of a
+    refusal reads as their own import would); returns counts (imported, refused) for logs and tests."""
+    with translation.override(follow.language or settings.LANGUAGE_CODE):
+        return _poll(follow)
+
+
+def _poll(follow: MlflowFollow) -> dict:
     done = {"imported": 0, "refused": 0}
     try:
         numbers = [n for n in _versions(follow.tracking_uri, follow.registered_model) if n > follow.last_version]

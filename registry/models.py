@@ -193,6 +193,7 @@ class MlflowFollow(models.Model):
     last_error_code = models.CharField(max_length=60, blank=True)
     last_error = models.TextField(_("last problem"), blank=True, **limited(LONG_TEXT))
     imported = models.PositiveIntegerField(_("versions imported"), default=0)
+    language = models.CharField(_("language"), max_length=10, default="en")  # what it writes is in this language
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(_("started"), default=timezone.now)
 

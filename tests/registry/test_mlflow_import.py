@@ -547,3 +547,21 @@ def test_the_api_starts_lists_and_stops_a_follow(allowed, passport, developer, o
     assert_error(bearer_client(outsider).post(f"{url}{body['id']}/stop/"), 404)
     stopped = api.post(f"{url}{body['id']}/stop/")
     assert stopped.status_code == 200 and stopped.json()["active"] is False
+
+
+@pytest.mark.django_db
+def test_a_follow_records_what_it_refused_in_the_language_it_was_set_up_in(allowed, passport, developer):
+    from django.utils.translation import override
+
+    from registry.mlflow_follow import follow_start, follows_poll
+
+    _log_version(allowed["url"], "followed-ru", LogisticRegression())
+    with override("ru"):
+        follow = follow_start(actor=developer, passport=passport, registered_model="followed-ru",
+                              tracking_uri=allowed["url"])
+    assert follow.language == "ru"
+    _log_version(allowed["url"], "followed-ru", Skewed())
+    follows_poll()  # a worker, in no particular language
+    follow.refresh_from_db()
+    assert follow.last_error_code == "parity_failed" and follow.last_version == 2
+    assert follow.last_error.startswith("models:/followed-ru/2 не импортирована: Преобразованная ONNX-модель")
