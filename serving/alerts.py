@@ -150,7 +150,9 @@ def _apply_policy(alert: Alert, incident: Incident, deployment: Deployment) -> N
             done = services.deployment_stop(actor=POLICY, deployment=deployment, reason=reason, by_policy=True)
             text = said(gettext_noop("Stopped serving."))
     except (Conflict, DomainError) as exc:
-        text = said(gettext_noop("Policy %(action)s not applied: %(reason)s"), action=action, reason=exc.message)
+        text = (said(gettext_noop("Rollback not applied: %(reason)s"), reason=exc.message)
+                if action == PolicyAction.ROLLBACK else said(gettext_noop("Stop not applied: %(reason)s"),
+                                                             reason=exc.message))
         done = None
     with transaction.atomic():
         _entry(incident, TimelineKind.ACTION, str(POLICY), text, action=action,

@@ -12,6 +12,8 @@ from serving.models import Alert, Deployment, EnrolmentToken, Host, Incident, Se
 
 system_actor("host", gettext_lazy("Host %(name)s"))
 system_actor("serving monitor", gettext_lazy("The serving monitor"))
+system_actor("serving policy", gettext_lazy("The serving policy"))
+system_actor("serving usage", gettext_lazy("Serving usage booking"))
 
 action_text("deployment.created", gettext_lazy("Deployed"),
             gettext_lazy("{actor} deployed version {version} of {passport} as {object} ({strategy})."))

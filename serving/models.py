@@ -366,6 +366,13 @@ class TimelineEntry(models.Model):
         return f"{self.get_kind_display()} {self.at:%Y-%m-%d %H:%M:%S}: {self.text[:80]}"
 
     @property
+    def display_actor(self) -> str:
+        """A person by their user name; the platform's own actors in the reader's language."""
+        from governance.audit.describe import system_actor_label
+
+        return system_actor_label(self.actor)
+
+    @property
     def display_text(self) -> str:
         """The entry in the reader's language where the platform wrote it (``data["said"]``); people's notes as
         they wrote them."""

@@ -271,7 +271,12 @@ def actor_label(event: AuditEvent) -> str:
     """A person by their display name; the platform's own actors in the reader's language."""
     if event.actor_id is not None and event.actor is not None:
         return str(event.actor)
-    name = event.actor_repr
+    return system_actor_label(event.actor_repr)
+
+
+def system_actor_label(name: str) -> str:
+    """The platform's own actor ``name`` ("serving monitor", "worker vm-1") in the reader's language; any other
+    name as it is."""
     if name in SYSTEM_ACTORS:
         return str(SYSTEM_ACTORS[name])
     first, _sep, rest = name.partition(" ")

@@ -9,6 +9,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from core.text import said
 from serving import alerts, services
 from tests.serving.conftest import serving  # noqa: F401  (fixture)
 from tests.ui.test_browser_signoff import CHROMIUM, browser, open_as, shoot_pages  # noqa: F401  (fixture)
@@ -40,7 +41,9 @@ def test_serving_pages_read_well_in_both_languages_and_widths(live_server, brows
     services.host_heartbeat(host=w.host_a, facts={"agent_version": "1.0.0"}, status={})
     _traffic(w, deployment)
     alert = alerts.raise_alert(kind="feature_psi", deployment=deployment, version=w.v1, subject="x0", value=0.31,
-                               threshold=0.2, message=f"{w.passport.key} v1: PSI of 'x0' is 0.310, above 0.2.")
+                               threshold=0.2, message=said("%(label)s: PSI of '%(feature)s' is %(value)s, above "
+                                                           "%(limit)s.", label=f"{w.passport.key} v1 (champion, gpu-a)",
+                                                           feature="x0", value="0.310", limit="0.2"))
     pages = {
         "overview": "/serving/",
         "monitoring": f"/serving/passports/{w.passport.key}/monitoring/",
@@ -56,4 +59,8 @@ def test_serving_pages_read_well_in_both_languages_and_widths(live_server, brows
 
     shoot_pages(page, live_server, pages, "serving", charts)
     assert "Обслуживание и мониторинг" in page.goto(f"{live_server.url}{pages['monitoring']}").text()
+    page.goto(f"{live_server.url}{pages['incident']}")
+    incident = page.locator("main").inner_text()
+    assert "PSI признака «x0» равен 0.310, выше 0.2." in incident
+    assert "Политика обслуживания" in incident and "serving policy" not in incident
     assert page.console_errors == []
