@@ -16,12 +16,16 @@ def limited(limit: int) -> dict:
     return {"validators": [MaxLengthValidator(limit)]}
 
 
-def said(msgid: str, **args) -> tuple[str, dict]:
+def said(msgid: str, *, translated: tuple[str, ...] = (), **args) -> tuple[str, dict]:
     """A sentence the platform writes on its own (an alert, a timeline entry): the English text to store, and
     ``{"msgid", "args"}`` to keep beside it so that pages can say it in the reader's language (:func:`say`).
-    Mark ``msgid`` with ``gettext_noop`` where it is written."""
+    Mark ``msgid`` with ``gettext_noop`` where it is written. The values named in ``translated`` are themselves
+    sentences of the catalogue (a domain rule's message) and are said in the reader's language too."""
     values = {key: str(value) for key, value in args.items()}
-    return msgid % values, {"msgid": msgid, "args": values}
+    record = {"msgid": msgid, "args": values}
+    if translated:
+        record["translated"] = [key for key in translated if key in values]
+    return msgid % values, record
 
 
 def say(record: dict | None, fallback: str) -> str:
@@ -30,8 +34,12 @@ def say(record: dict | None, fallback: str) -> str:
     from django.utils.translation import gettext
 
     if isinstance(record, dict) and record.get("msgid") and isinstance(record.get("args"), dict):
+        args = dict(record["args"])
+        for key in record.get("translated") or []:
+            if isinstance(args.get(key), str):
+                args[key] = gettext(args[key])
         try:
-            return gettext(record["msgid"]) % record["args"]
+            return gettext(record["msgid"]) % args
         except (KeyError, TypeError, ValueError):
             return fallback
     return fallback

@@ -150,9 +150,11 @@ def _apply_policy(alert: Alert, incident: Incident, deployment: Deployment) -> N
             done = services.deployment_stop(actor=POLICY, deployment=deployment, reason=reason, by_policy=True)
             text = said(gettext_noop("Stopped serving."))
     except (Conflict, DomainError) as exc:
-        text = (said(gettext_noop("Rollback not applied: %(reason)s"), reason=exc.message)
+        # the rule's message is a sentence of the catalogue when the worker wrote it in English: said again in
+        # the reader's language
+        text = (said(gettext_noop("Rollback not applied: %(reason)s"), reason=exc.message, translated=("reason",))
                 if action == PolicyAction.ROLLBACK else said(gettext_noop("Stop not applied: %(reason)s"),
-                                                             reason=exc.message))
+                                                             reason=exc.message, translated=("reason",)))
         done = None
     with transaction.atomic():
         _entry(incident, TimelineKind.ACTION, str(POLICY), text, action=action,

@@ -279,3 +279,22 @@ def test_the_dossier_and_the_evidence_pack_carry_deployments_and_incidents(promo
         name = next(n for n in z.namelist() if n.endswith("records.json"))
         packed = json.loads(z.read(name))
     assert packed["serving"]["incidents"][0]["id"] == incident["id"]
+
+
+
+def test_a_sentence_the_platform_wrote_is_said_in_the_readers_language_or_as_stored():
+    from django.utils.translation import override
+
+    from core.text import said, say
+
+    rule = "There is no earlier approved, unexpired version to roll back to: stop the deployment instead."
+    text, record = said("Rollback not applied: %(reason)s", reason=rule, translated=("reason",))
+    assert text == f"Rollback not applied: {rule}"
+    with override("ru"):
+        assert say(record, text).startswith("Откат не выполнен: Нет более ранней утверждённой версии")
+        # values that do not fit the message, or no record at all: the stored English, never an error
+        assert say({**record, "args": {"other": "x"}}, text) == text
+        assert say(None, text) == text
+        text, record = said("%(label)s: PSI of the score is %(value)s, above %(limit)s.", label="a <b>",
+                            value="0.5", limit="0.2")
+        assert say(record, text) == "a <b>: PSI оценки равен 0.5, выше 0.2."  # data is never translated

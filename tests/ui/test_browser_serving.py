@@ -63,4 +63,5 @@ def test_serving_pages_read_well_in_both_languages_and_widths(live_server, brows
     incident = page.locator("main").inner_text()
     assert "PSI признака «x0» равен 0.310, выше 0.2." in incident
     assert "Политика обслуживания" in incident and "serving policy" not in incident
+    assert "Откат не выполнен: Нет более ранней" in incident  # the rule's own message, in Russian too
     assert page.console_errors == []
