@@ -109,20 +109,24 @@ def _poll(follow: MlflowFollow) -> dict:
                                                             tracking_uri=follow.tracking_uri,
                                                             tolerance=follow.tolerance)
         except PermissionDenied as exc:  # the person who set it up may not import any more: the follow ends
-            _note(follow, active=False, last_error_code=exc.code or "permission_denied",
-                  last_error=str(exc.message)[:2000])
-            audit_append(actor=FOLLOWER, action="mlflow.follow_stopped", obj=follow, passport_key=passport.key,
-                         data={"registered_model": follow.registered_model, "reason": exc.code or "permission_denied"})
+            with transaction.atomic():
+                _note(follow, active=False, last_error_code=exc.code or "permission_denied",
+                      last_error=str(exc.message)[:2000])
+                audit_append(actor=FOLLOWER, action="mlflow.follow_stopped", obj=follow, passport_key=passport.key,
+                             data={"registered_model": follow.registered_model,
+                                   "reason": exc.code or "permission_denied"})
             return done
         except DomainError as exc:
             if exc.code in RETRY_LATER:
                 _note(follow, last_error_code=exc.code, last_error=str(exc.message)[:2000])
                 return done
             done["refused"] += 1
-            _note(follow, last_version=number, last_error_code=exc.code or "refused",
-                  last_error=(_("%(uri)s was not imported: %(reason)s") % {"uri": uri, "reason": exc.message})[:2000])
-            audit_append(actor=FOLLOWER, action="mlflow.follow_refused", obj=follow, passport_key=passport.key,
-                         data={"model_uri": uri, "code": exc.code or "refused", "reason": str(exc.message)[:500]})
+            with transaction.atomic():  # the version passed over and its record go together
+                _note(follow, last_version=number, last_error_code=exc.code or "refused",
+                      last_error=(_("%(uri)s was not imported: %(reason)s")
+                                  % {"uri": uri, "reason": exc.message})[:2000])
+                audit_append(actor=FOLLOWER, action="mlflow.follow_refused", obj=follow, passport_key=passport.key,
+                             data={"model_uri": uri, "code": exc.code or "refused", "reason": str(exc.message)[:500]})
             follow.last_version = number
             continue
         follow.last_version = number

@@ -432,7 +432,7 @@ def _log_version(url: str, name: str, model) -> None:
         mlflow.set_tracking_uri("")
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)  # as beat runs it: no transaction around
 def test_a_followed_model_has_each_new_version_imported_once_and_refusals_recorded(allowed, passport, developer,
                                                                                    settings):
     from governance.audit.models import AuditEvent
@@ -484,7 +484,7 @@ def test_a_followed_model_has_each_new_version_imported_once_and_refusals_record
     assert AuditEvent.objects.filter(action="mlflow.follow_stopped").count() == 1
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)  # as beat runs it: no transaction around
 def test_a_follow_ends_when_the_person_who_set_it_up_may_no_longer_import(allowed, passport, developer):
     from registry.mlflow_follow import follow_start, follows_poll
 
