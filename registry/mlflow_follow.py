@@ -16,6 +16,7 @@ import logging
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
@@ -131,8 +132,8 @@ def _poll(follow: MlflowFollow) -> dict:
             continue
         follow.last_version = number
         done["imported"] += int(created)
-        update = {"last_version": number, "last_error_code": "", "last_error": ""}
-        MlflowFollow.objects.filter(pk=follow.pk).update(imported=follow.imported + done["imported"], **update)
+        MlflowFollow.objects.filter(pk=follow.pk).update(imported=F("imported") + int(created), last_version=number,
+                                                         last_error_code="", last_error="")
         logger.info("followed %s: imported %s as version %s", uri, passport.key, version.number)
     _note(follow)
     return done

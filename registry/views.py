@@ -226,7 +226,7 @@ def version_import_mlflow(request, key: str):
         else:
             messages.info(request, _("The import has started; this page shows how far it is."))
             return redirect("governance:job_detail", pk=job.pk)
-    follows = passport.mlflow_follows.order_by("-active", "registered_model")
+    follows = selectors.mlflow_follow_list(user=request.user, passport=passport)
     invalid = form.errors or follow_form.errors
     return render(request, "registry/version_import_mlflow.html",
                   {"passport": passport, "form": form, "follow_form": follow_form, "servers": servers,
