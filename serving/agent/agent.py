@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from serving.agent import controlplane as cp
-from serving.agent.app import App, tensor_for_log
+from serving.agent.app import App
 from serving.agent.core import Clients, DailyCounter, Loaded, Metrics, Served, StopLimitReached, utc_now_iso
 from serving.agent.predlog import PredictionLog
 from serving.agent.runtime import LoadFailed, Model, providers_for
@@ -90,6 +90,16 @@ def _gpu_facts() -> dict:
         return {}
     name, _, memory = out[0].partition(",")
     return {"gpu_model": name.strip()[:200], "gpu_memory_mb": int(float(memory.strip() or 0))}
+
+
+def _outputs_for_log(scores: np.ndarray, labels: np.ndarray | None, rows: int) -> dict:
+    """The answered scores and labels as the log keeps them: JSON lists for a few rows, numeric arrays of many
+    as raw bytes (spelling 1,024 scores out costs more than the rest of the record)."""
+    raw = rows > 16
+    out = {"score": scores if raw else scores.tolist()}
+    if labels is not None:
+        out["label"] = labels if raw and labels.dtype.kind in "biuf" else labels.tolist()
+    return out
 
 
 class Agent:
@@ -349,7 +359,7 @@ class Agent:
         elif observe[0] == "matrix":
             matrix = observe[1]
             n = len(matrix)
-            x = tensor_for_log(matrix) if not loaded.masked else self._mask_rows(loaded, matrix.tolist())
+            x = matrix if not loaded.masked else self._mask_rows(loaded, matrix.tolist())  # raw bytes in the log
         else:
             columns = observe[1]
             n = len(scores)
@@ -360,7 +370,7 @@ class Agent:
                 x[name] = [self.prediction_log(served.deployment).mask(v) for v in x[name]]
         entry = {"t": time.time(), "id": rid, "model": served.name, "dep": served.deployment, "v": loaded.version,
                  "role": loaded.role, "client": client, "ms": round(ms, 3), "n": n, "x": x,
-                 "y": {"score": scores.tolist(), **({"label": labels.tolist()} if labels is not None else {})}}
+                 "y": _outputs_for_log(scores, labels, n)}
         if shadow:
             entry["shadow"] = True  # scored on a copy of the request; the client never saw it
         if explained is not None:  # the reason codes given with the answer, kept with it

@@ -21,7 +21,6 @@ the window before its answer is sent; a shadow challenger scores the same input 
 
 from __future__ import annotations
 
-import base64
 import itertools
 import json
 import os
@@ -339,8 +338,3 @@ def _oip_error(exc: RequestInvalid) -> dict:
     body = exc.body()["error"]
     return {"error": body["message"], "code": body["code"], "field": body["field"], "details": body["details"]}
 
-
-def tensor_for_log(matrix: np.ndarray) -> dict:
-    """A numeric matrix as the log keeps it: dtype, shape and the raw bytes in base64 (exact and cheap)."""
-    array = np.ascontiguousarray(matrix)
-    return {"dtype": array.dtype.str, "shape": list(array.shape), "b64": base64.b64encode(array.tobytes()).decode()}

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from kernels.columns import count_bins
 from serving.agent.manifest import SCORE, Manifest, bin_counts, psi
 
 FOLD_ROWS = 1024
@@ -33,11 +34,18 @@ class Window:
         self.names = [f.name for f in manifest.features]
         self.histograms = {name: manifest.histograms.get(name) for name in self.names}
         self.score_histogram = manifest.histograms.get(SCORE)
-        self.counts = {name: np.zeros(len(h.reference), dtype=np.int64) for name, h in self.histograms.items() if h}
+        widths = [len(h.reference) for h in self.histograms.values() if h]
+        self._counts = np.zeros((len(self.names), max(widths, default=0)), dtype=np.int64)
+        # each feature's counts: a view of its row of the matrix, so bulk folding adds to all of them at once
+        self.counts = {name: self._counts[i, : len(h.reference)] for i, (name, h) in enumerate(self.histograms.items())
+                       if h}
         self._grid = _edge_grid(self.names, self.histograms)
-        self._offsets = (np.arange(len(self.names)) * self._grid[2]).astype(np.int32) if self._grid else None
-        self.score_counts = (np.zeros(len(self.score_histogram.reference), dtype=np.int64)
-                             if self.score_histogram else None)
+        self.score_counts = None
+        if self.score_histogram:
+            self._score_counts = np.zeros((1, len(self.score_histogram.reference)), dtype=np.int64)
+            self.score_counts = self._score_counts[0]
+            self._score_edges = np.ascontiguousarray(np.asarray(self.score_histogram.edges, dtype=np.float64)[None])
+            self._score_missing = np.array([len(self.score_histogram.reference) - 1], dtype=np.int64)
         self.started_at = datetime.now(UTC)
         self.requests = 0
         self.predictions = 0
@@ -87,14 +95,17 @@ class Window:
     # ------------------------------------------------------------------ folding and closing
 
     def fold(self) -> None:
-        """Add the buffered rows to the bin counts (all matrices and rows of the buffer in one array each)."""
+        """Add the buffered rows to the bin counts (numeric matrices one by one, other rows in one array each)."""
         blocks = []
         if self.rows:
             try:
                 blocks.append(np.array(self.rows, dtype=np.float64).T)
             except (TypeError, ValueError):  # nulls or strings: column by column
                 blocks.append([[row[i] for row in self.rows] for i in range(len(self.names))])
-        if self.matrices:
+        if self.matrices and self._grid is not None and all(m.dtype.kind == "f" for m in self.matrices):
+            for matrix in self.matrices:  # each as it came: no copy into one array first
+                self._fold_numeric(matrix)
+        elif self.matrices:
             blocks.append(np.concatenate(self.matrices).T)
         blocks.extend(self.columns)
         for block in blocks:
@@ -109,28 +120,20 @@ class Window:
                     values = np.asarray([np.nan if v is None else v for v in values], dtype=np.float64)
                 self.counts[name] += bin_counts(histogram, values)
         if self.scores and self.score_histogram is not None:
-            self.score_counts += bin_counts(self.score_histogram, np.concatenate(self.scores))
+            scores = self.scores[0] if len(self.scores) == 1 else np.concatenate(self.scores)
+            scores = scores.astype(np.float64, copy=False)
+            if self.score_histogram.kind == "numeric":
+                count_bins(scores[:, None], self._score_edges, self._score_missing, self._score_counts)
+            else:
+                self.score_counts += bin_counts(self.score_histogram, scores)
         self.rows, self.matrices, self.columns, self.scores, self.buffered = [], [], [], [], 0
 
     def _fold_numeric(self, matrix: np.ndarray) -> None:
-        """Every numeric feature's bins at once: a row's bin is the number of its feature's edges below the value
-        (``searchsorted(side="left")``), counted by comparing the matrix with each column of the padded edge grid,
-        then one ``bincount`` over (feature, bin). NaN, which only nullable features let through, goes to the
-        missing bin like ``bin_counts`` does."""
-        edges64, edges32, slots, missing = self._grid
+        """Every numeric feature's bins at once, exactly as ``bin_counts`` counts them (one compiled pass)."""
+        edges64, edges32, _slots, missing = self._grid
+        features = matrix.shape[1]
         edges = edges32 if matrix.dtype == np.float32 else edges64
-        matrix = matrix if matrix.dtype in (np.float32, np.float64) else matrix.astype(np.float64)
-        bins = np.zeros(matrix.shape, dtype=np.int16)
-        for k in range(edges.shape[1]):
-            np.add(bins, matrix > edges[:, k], out=bins, casting="unsafe")
-        nan = np.isnan(matrix)
-        if nan.any():
-            bins[nan] = missing[np.nonzero(nan)[1]]
-        counts = np.bincount((bins + self._offsets[: matrix.shape[1]]).ravel(), minlength=matrix.shape[1] * slots)
-        counts = counts.reshape(matrix.shape[1], slots)
-        for index, name in enumerate(self.names):
-            target = self.counts[name]
-            target += counts[index, : len(target)]
+        count_bins(matrix, edges[:features], missing[:features], self._counts[:features])
 
     def close(self, sequence: int, ended_at: datetime | None = None) -> dict:
         """The window as the control plane takes it (``POST /api/v1/agent/windows/``)."""
@@ -170,7 +173,7 @@ def _edge_grid(names: list[str], histograms: dict) -> tuple | None:
         values = histograms[name].edges
         edges[index, : len(values)] = values
     slots = max(len(histograms[n].reference) for n in names)
-    missing = np.array([len(histograms[n].reference) - 1 for n in names])
+    missing = np.array([len(histograms[n].reference) - 1 for n in names], dtype=np.int64)
     # For float32 inputs: each edge rounded down to float32, so that v > edge holds in float32 exactly when it
     # holds in float64 (every float32 is a float64; the largest float32 at or below the edge splits them alike).
     edges32 = edges.astype(np.float32)

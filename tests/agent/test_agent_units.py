@@ -43,6 +43,29 @@ def test_bulk_binning_counts_exactly_like_bin_counts(dtype):
         assert window.counts[feature.name].tolist() == expected.tolist(), feature.name
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_bulk_binning_takes_missing_values_and_blocks_of_any_width(dtype):
+    """NaN (a nullable feature's missing value) goes to the missing bin; a batch wider than the tiled edge planes
+    is binned block by block, the last one cut short at a width that is not whole words; a block of 1,024 rows
+    fills every byte lane of a word to 128 without carrying into the next."""
+    rng = np.random.default_rng(5)
+    manifest = _manifest(rng.normal(size=(2000, 7)))
+    served = rng.normal(size=(2999, 7)).astype(dtype)
+    served[rng.random(served.shape) < 0.05] = np.nan
+    served[:1024, 3] = 50.0  # above every edge: the top bin of one block gets all 1,024
+    window = Window(deployment=1, version=1, role="champion", manifest=manifest)
+    window.observe_matrix(served, np.zeros(len(served)))
+    window.observe_matrix(served[:5], np.zeros(5))
+    window.fold()
+    for i, feature in enumerate(manifest.features):
+        histogram = manifest.histograms[feature.name]
+        expected = mf.bin_counts(histogram, served[:, i].astype(np.float64))
+        expected += mf.bin_counts(histogram, served[:5, i].astype(np.float64))
+        assert window.counts[feature.name].tolist() == expected.tolist(), feature.name
+        assert window.counts[feature.name][-1] == np.isnan(served[:, i]).sum() + np.isnan(served[:5, i]).sum()
+    assert window.counts["x3"][-2] >= 1024
+
+
 def test_a_categorical_histogram_takes_the_general_path():
     rng = np.random.default_rng(4)
     reference = rng.integers(0, 4, size=(500, 3)).astype(np.float64)
@@ -118,3 +141,46 @@ def test_a_numeric_category_in_a_tensor_is_checked_against_its_categories():
     with pytest.raises(RequestInvalid) as refused:
         schema.matrix_check(np.array([[1.5, 0.5]]))
     assert (refused.value.feature, refused.value.rule) == ("grade", "wrong_type")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64])
+def test_a_tensor_check_finds_the_first_bad_value_in_row_order(dtype):
+    """The one-pass range check lets through exactly what the value-by-value rules let through: values on a bound
+    pass; NaN, infinity and a value past a bound anywhere in the matrix are refused, named by feature and row."""
+    from serving.agent.schema import RequestInvalid
+
+    schema = _schema([mf.Feature(name="a", type="float", min=-2, max=2), mf.Feature(name="b", type="float"),
+                      mf.Feature(name="c", type="float", min=0)], layout="tensor")
+    good = np.array([[-2, 5, 0], [2, -7, 1e6], [1, 0, 3]] * 400, dtype=dtype)  # bounds included
+    schema.matrix_check(good)
+    schema.matrix_check(good[:0])
+    cases = [((900, 0), 3, "above_max"), ((17, 2), -1, "below_min"), ((5, 0), -3, "below_min")]
+    if dtype != np.int64:
+        cases += [((1199, 1), np.nan, "not_finite"), ((3, 1), np.inf, "not_finite"), ((8, 2), -np.inf, "not_finite")]
+    for (row, column), value, rule in cases:
+        bad = good.copy()
+        bad[row, column] = value
+        bad[row + 1:, :] = good[row + 1:, :]
+        with pytest.raises(RequestInvalid) as refused:
+            schema.matrix_check(bad)
+        assert (refused.value.feature, refused.value.rule, refused.value.record) == ("abc"[column], rule, row)
+    twice = good.copy()
+    twice[50, 2], twice[40, 0] = -5, 9  # the earlier row is named, whichever column
+    with pytest.raises(RequestInvalid) as refused:
+        schema.matrix_check(twice)
+    assert (refused.value.feature, refused.value.record) == ("a", 40)
+
+
+def test_score_bins_count_exactly_like_bin_counts():
+    rng = np.random.default_rng(6)
+    manifest = _manifest(rng.normal(size=(500, 2)))
+    manifest.histograms[mf.SCORE] = mf.histogram_of(rng.random(2000), categorical=False)
+    window = Window(deployment=1, version=1, role="champion", manifest=manifest)
+    first, second = rng.random(700), rng.random(900)
+    first[:3] = manifest.histograms[mf.SCORE].edges[:3]  # on the edges
+    second[0] = np.nan
+    window.observe_matrix(rng.normal(size=(700, 2)), first)
+    window.observe_matrix(rng.normal(size=(900, 2)), second)
+    window.fold()
+    expected = mf.bin_counts(manifest.histograms[mf.SCORE], np.concatenate([first, second]))
+    assert window.score_counts.tolist() == expected.tolist() and expected[-1] == 1

@@ -1,0 +1,87 @@
+"""The prediction log's framed records: input matrices and many-row outputs as raw bytes after the JSON line,
+read back exactly; a record cut short anywhere (the kill or power cut mid-write) is dropped, never a complete one."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+
+from serving.agent.predlog import RAW_SUFFIX, ZST_SUFFIX, PredictionLog, read_segments
+
+
+def _entries():
+    matrix = np.arange(12, dtype=np.float32).reshape(4, 3) / 7
+    scores = np.linspace(0, 1, 4)
+    return [
+        {"t": 1.0, "id": "one", "n": 1, "x": [[1.5, "masked:ab", None]], "y": {"score": [0.25], "label": [1]}},
+        {"t": 2.0, "id": "many", "n": 4, "x": matrix, "y": {"score": scores, "label": np.array([0, 1, 1, 0])}},
+        {"t": 3.0, "id": "after", "n": 4, "x": matrix[::-1].copy(), "y": {"score": scores[::-1].copy()}},
+    ]
+
+
+def _same(logged: dict, written: dict) -> None:
+    assert logged.keys() == written.keys()
+    for key, value in written.items():
+        if isinstance(value, np.ndarray):
+            assert isinstance(logged[key], np.ndarray) and logged[key].dtype == value.dtype
+            assert np.array_equal(logged[key], value)
+        elif isinstance(value, dict):
+            _same(logged[key], value)
+        else:
+            assert logged[key] == value
+
+
+def test_records_with_raw_bytes_read_back_exactly_open_and_compressed(tmp_path):
+    plog = PredictionLog(tmp_path, mask_key=b"k" * 32)
+    written = _entries()
+    for entry in written:
+        plog.write([entry])
+    segment = next(tmp_path.glob(f"*{RAW_SUFFIX}"))
+    raw = segment.read_bytes()
+    assert raw.count(b"\n") >= 3 and b'{"raw":' in raw and b"b64" not in raw
+    assert np.arange(12, dtype=np.float32).reshape(4, 3).__truediv__(7).tobytes() in raw  # as in memory
+    for logged, entry in zip(read_segments(tmp_path), written, strict=True):
+        _same(logged, entry)
+    plog.close()
+    assert [p.name.endswith(ZST_SUFFIX) for p in tmp_path.iterdir()] == [True]
+    for logged, entry in zip(read_segments(tmp_path), written, strict=True):
+        _same(logged, entry)
+
+
+def test_a_record_cut_short_at_any_byte_is_dropped_and_the_ones_before_it_kept(tmp_path):
+    source = tmp_path / "source"
+    plog = PredictionLog(source, mask_key=b"k" * 32)
+    written = _entries()
+    ends = []
+    for entry in written:
+        plog.write([entry])
+        ends.append(plog.size)
+    raw = next(source.glob(f"*{RAW_SUFFIX}")).read_bytes()
+    plog.close()
+    for cut in range(len(raw) + 1):
+        folder = tmp_path / f"cut-{cut}"
+        folder.mkdir()
+        (folder / f"20261203T000000-000000-1{RAW_SUFFIX}").write_bytes(raw[:cut])
+        complete = sum(1 for end in ends if end <= cut)
+        assert [e["id"] for e in read_segments(folder)] == [e["id"] for e in written[:complete]], cut
+        reported = []
+        again = PredictionLog(folder, mask_key=b"k" * 32, on_closed=reported.append)  # compresses the leftover
+        again.close()
+        assert sum(r["records"] for r in reported) == complete, cut
+        assert [e["id"] for e in read_segments(folder)] == [e["id"] for e in written[:complete]], cut
+
+
+def test_a_segment_of_plain_json_lines_left_by_an_earlier_agent_is_compressed_and_read(tmp_path):
+    lines = [{"t": 1.0, "id": "old-1", "x": {"dtype": "<f4", "shape": [1, 1], "b64": "AACAPw=="}},
+             {"t": 2.0, "id": "old-2", "x": [[1.0]]}]
+    (tmp_path / "20261201T000000-000000-9.jsonl").write_bytes(b"".join(json.dumps(e).encode() + b"\n"
+                                                                       for e in lines) + b'{"t": 3.0, "id"')
+    reported = []
+    plog = PredictionLog(tmp_path, mask_key=b"k" * 32, on_closed=reported.append)
+    plog.write([{"t": 4.0, "id": "new", "x": np.ones((2, 2), dtype=np.float32)}])
+    plog.close()
+    assert [r["records"] for r in reported] == [2, 1] and reported[0]["name"].endswith(".jsonl.zst")
+    assert [e["id"] for e in read_segments(tmp_path)] == ["old-1", "old-2", "new"]
+    assert not [p for p in os.listdir(tmp_path) if p.endswith((".jsonl", RAW_SUFFIX))]
