@@ -350,3 +350,39 @@ def test_batches_of_records_take_the_vectorised_path_with_the_same_answers(gbdt_
     status, _h, payload = predict(agent, {"records": bad})
     assert status == 422 and error(payload)["details"]["record"] == 33
     assert error(payload)["details"]["rule"] in ("unknown_feature", "missing_feature")
+
+
+def test_a_json_tensor_batch_answers_like_binary_whichever_decoder_reads_it(gbdt_release, agent_factory):
+    """160 rows as a JSON tensor, a request large enough to be read by simdjson: short decimals, 17-digit doubles
+    and nested rows all answer exactly what the same rows in binary answer, and a bad element (which sends the
+    request to the general decoder) is refused by name and row."""
+    agent = agent_factory(gbdt_release)
+    url = f"{agent.url}/v2/models/gbdt/infer"
+    from serving.agent import oip
+
+    rows = np.round(gbdt_release.x[:160].astype(np.float64), 4)
+    binary = _binary_infer(agent, rows.astype(np.float32))
+    assert binary[0] == 200
+    expected = json.loads(binary[2])["outputs"]
+
+    def infer(data, shape=(160, 30)):
+        body = json.dumps({"inputs": [{"name": "X", "shape": list(shape), "datatype": "FP32", "data": data}]})
+        assert oip._decode_large(body.encode()) is not None  # the large-request path
+        return call(url, raw=body.encode())
+
+    short, long = rows.ravel().tolist(), rows.astype(np.float32).astype(np.float64).ravel().tolist()
+    for data in (short, long, rows.tolist()):
+        status, _h, payload = infer(data)
+        assert status == 200, payload
+        assert json.loads(payload)["outputs"] == expected
+    for value, rule in ((12.0, "above_max"), (-11.0, "below_min"), ("1e999", "not_finite"), ('"7"', "wrong_type")):
+        text = json.dumps(rows.ravel().tolist()).split(", ")
+        text[41 * 30 + 9] = str(value)
+        status, _h, payload = call(url, raw=(
+            '{"inputs": [{"name": "X", "shape": [160, 30], "datatype": "FP32", "data": ' + ", ".join(text) + "}]}"
+        ).encode())
+        assert status == 422, payload
+        body = json.loads(payload)
+        assert body["details"]["rule"] == rule and (body["field"], rule) in (("x9", rule), ("X", "wrong_type"))
+        if rule != "wrong_type":
+            assert body["details"]["record"] == 41
