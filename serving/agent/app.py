@@ -46,6 +46,7 @@ class PredictBody(msgspec.Struct):
 
 
 _predict_body = msgspec.json.Decoder(PredictBody)
+BATCH_FROM = 4096  # JSON bodies of at least this many bytes try the schema's typed batch decoder first
 
 
 class App:
@@ -121,18 +122,22 @@ class App:
         data = await self.body(scope, proto)
         loaded = served.pick()
         try:
-            body = _decode_predict(data)
+            batch = loaded.schema.batch(data) if len(data) >= BATCH_FROM else None
+            if batch is not None:  # plain numbers, read into typed records and checked as a matrix
+                rows, (matrix, explain) = None, batch
+                body = PredictBody(explain=explain)
+            else:
+                body = _decode_predict(data)
             if body.explain and loaded.explainer is None:
                 raise RequestInvalid(_NO_EXPLAINER % name, code="explain_unavailable", status=422)
-            matrix = None
-            if body.records is not None:
+            if batch is None and body.records is not None:
                 records = body.records
                 if not records:
                     raise RequestInvalid("'records' is empty.", code="invalid_request", status=400)
                 rows, matrix = loaded.schema.rows_from_records(records)
-            elif body.features is not None:
-                rows = [loaded.schema.record_row(body.features)]
-            else:
+            elif batch is None and body.features is not None:
+                rows, matrix = [loaded.schema.record_row(body.features)], None
+            elif batch is None:
                 raise RequestInvalid("Send 'records' (a list of objects) or 'features' (one object).",
                                      code="invalid_request", status=400)
             if matrix is not None:

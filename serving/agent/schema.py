@@ -12,9 +12,11 @@ Rules (``rule`` in the error): ``missing_feature``, ``unknown_feature``, ``wrong
 
 from __future__ import annotations
 
+import itertools
 import math
 import operator
 
+import msgspec
 import numpy as np
 
 from kernels.columns import within
@@ -68,6 +70,7 @@ class Schema:
         self._los = [lo for _n, lo, _h, _i in self._plain]
         self._his = [hi for _n, _l, hi, _i in self._plain]
         self._gather = operator.itemgetter(*self.names) if self.width > 1 else (lambda r: (r[self.names[0]],))
+        self._batch = None  # the typed decoder of JSON route batches, built at the first large request
 
     # ------------------------------------------------------------------ named records (JSON route)
 
@@ -133,6 +136,32 @@ class Schema:
         matrix = np.array(rows, dtype=np.float64)
         self.matrix_check(matrix)
         return None, matrix
+
+    def batch(self, data: bytes) -> tuple[np.ndarray, bool] | None:
+        """A JSON route body of many records of plain numbers (no nulls, strings or categories) as a checked
+        matrix, and its explain flag: decoded straight into typed records, one per row, which is twice as fast as
+        dictionaries and then gathering. None for anything else (fewer than 16 records, a missing, unknown or
+        mistyped value, a number out of range, no records at all): the general path then reads it and names what
+        is wrong, so the refusals are the same either way."""
+        if self._batch is None:
+            if not self.all_numeric or self._any_nullable or not self.width:
+                return None
+            attributes = [f"f{i}" for i in range(self.width)]
+            record = msgspec.defstruct("Record", [(a, float) for a in attributes], forbid_unknown_fields=True,
+                                       gc=False, rename=dict(zip(attributes, self.names, strict=True)))
+            body = msgspec.defstruct("Batch", [("records", list[record] | None, None), ("explain", bool, False)])
+            self._batch = msgspec.json.Decoder(body)
+        try:
+            body = self._batch.decode(data)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            return None
+        if body.records is None or len(body.records) < 16:
+            return None
+        values = itertools.chain.from_iterable(map(msgspec.structs.astuple, body.records))
+        matrix = np.fromiter(values, dtype=np.float64, count=len(body.records) * self.width)
+        matrix = matrix.reshape(len(body.records), self.width)
+        self.matrix_check(matrix)
+        return matrix, body.explain
 
     def _names_check(self, record: dict, number: int | None) -> None:
         for name in record:

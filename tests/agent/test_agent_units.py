@@ -184,3 +184,38 @@ def test_score_bins_count_exactly_like_bin_counts():
     window.fold()
     expected = mf.bin_counts(manifest.histograms[mf.SCORE], np.concatenate([first, second]))
     assert window.score_counts.tolist() == expected.tolist() and expected[-1] == 1
+
+
+def test_a_json_route_batch_is_read_into_typed_records_or_left_to_the_general_path():
+    """A batch of plain numbers gives the matrix the general path gives; anything else (a string, a boolean, a
+    null, a missing or unknown feature, a small batch, no records) is left to the general path, which names it;
+    a value out of range is refused from the matrix by feature and record, as the general path refuses it."""
+    import json
+
+    from serving.agent.schema import RequestInvalid
+
+    schema = _schema([mf.Feature(name="amount in $", type="float", min=0), mf.Feature(name="n", type="int"),
+                      mf.Feature(name="x", type="float")], layout="tensor")
+    records = [{"amount in $": 1.5 * i, "n": i, "x": -0.25} for i in range(40)]
+    matrix, explain = schema.batch(json.dumps({"records": records, "explain": True}).encode())
+    assert explain is True
+    assert matrix.tolist() == schema.rows_from_records(records)[1].tolist()
+    for change in ({"n": "3"}, {"n": True}, {"x": None}, {"extra": 1.0}):
+        damaged = [dict(r) for r in records]
+        damaged[7].update(change)
+        assert schema.batch(json.dumps({"records": damaged}).encode()) is None
+    missing = [dict(r) for r in records]
+    del missing[3]["x"]
+    assert schema.batch(json.dumps({"records": missing}).encode()) is None
+    assert schema.batch(json.dumps({"records": records[:15]}).encode()) is None
+    assert schema.batch(json.dumps({"features": records[0]}).encode()) is None
+    assert schema.batch(b"{not json") is None
+    for change, rule in (({"amount in $": -1.0}, "below_min"), ({"n": 2.5}, "wrong_type")):
+        damaged = [dict(r) for r in records]
+        damaged[9].update(change)
+        with pytest.raises(RequestInvalid) as fast:
+            schema.batch(json.dumps({"records": damaged}).encode())
+        with pytest.raises(RequestInvalid) as general:
+            schema.rows_from_records(damaged)
+        assert (fast.value.feature, fast.value.rule, fast.value.record) == (
+            general.value.feature, general.value.rule, general.value.record) == (next(iter(change)), rule, 9)
