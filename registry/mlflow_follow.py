@@ -34,12 +34,12 @@ RETRY_LATER = ("mlflow_unreachable",)  # the server, not the version: the same v
 
 
 def _versions(tracking_uri: str, name: str) -> list[int]:
-    client = mlflow_import._client(tracking_uri)
+    client = mlflow_import.client_for(tracking_uri)
     quoted = name.replace("'", "\\'")
     try:
         found = client.search_model_versions(f"name='{quoted}'")
     except Exception as exc:
-        raise mlflow_import._mlflow_error(exc, tracking_uri, f"models:/{name}") from None
+        raise mlflow_import.refusal_for(exc, tracking_uri, f"models:/{name}") from None
     return sorted(int(v.version) for v in found)
 
 
@@ -56,9 +56,9 @@ def follow_start(*, actor, passport: ModelPassport, registered_model: str, track
         raise Conflict(_("%(name)s on %(server)s is followed already.") % {"name": name, "server": tracking_uri},
                           code="already_followed", field="registered_model")
     try:
-        mlflow_import._client(tracking_uri).get_registered_model(name)
+        mlflow_import.client_for(tracking_uri).get_registered_model(name)
     except Exception as exc:
-        raise mlflow_import._mlflow_error(exc, tracking_uri, f"models:/{name}") from None
+        raise mlflow_import.refusal_for(exc, tracking_uri, f"models:/{name}") from None
     latest = max(_versions(tracking_uri, name), default=0)
     with transaction.atomic():
         follow, _created = MlflowFollow.objects.update_or_create(

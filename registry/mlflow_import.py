@@ -66,8 +66,10 @@ def allowed(tracking_uri: str) -> bool:
     return any(wanted == uri.rstrip("/") for uri in settings.MG_MLFLOW_TRACKING_URIS if uri)
 
 
-def _client(tracking_uri: str):
-    # A person waits on the answer: a few quick retries, not MLflow's default of minutes against a dead server.
+def client_for(tracking_uri: str):
+    """An MLflow client of ``tracking_uri`` (a trusted server: the caller checks), quick to give up.
+
+    A person waits on the answer: a few quick retries, not MLflow's default of minutes against a dead server."""
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", str(settings.MG_MLFLOW_HTTP_RETRIES))
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(settings.MG_MLFLOW_HTTP_TIMEOUT_SECONDS))
@@ -77,7 +79,8 @@ def _client(tracking_uri: str):
     return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
 
 
-def _mlflow_error(exc: Exception, tracking_uri: str, model_uri: str) -> DomainError:
+def refusal_for(exc: Exception, tracking_uri: str, model_uri: str) -> DomainError:
+    """An MLflow client's exception as the refusal a person reads: no such model, or the server unreachable."""
     text = str(exc)
     if "RESOURCE_DOES_NOT_EXIST" in text or "not found" in text.lower() or "INVALID_PARAMETER_VALUE" in text:
         return MlflowRefused(_("MLflow has no %(uri)s at %(server)s.") % {"uri": model_uri, "server": tracking_uri},
@@ -93,7 +96,7 @@ def resolve(tracking_uri: str, model_uri: str) -> Source:
     match = MODEL_URI.match(model_uri.strip())
     if match is None:
         raise MlflowRefused(URI_HINT, code="invalid", field="model_uri")
-    client = _client(tracking_uri)
+    client = client_for(tracking_uri)
     try:
         if match["name"]:
             if match["number"]:
@@ -114,7 +117,7 @@ def resolve(tracking_uri: str, model_uri: str) -> Source:
     except DomainError:
         raise
     except Exception as exc:  # MlflowException, requests' errors: a message for the person, never a 500
-        raise _mlflow_error(exc, tracking_uri, model_uri) from None
+        raise refusal_for(exc, tracking_uri, model_uri) from None
     return source
 
 
@@ -149,12 +152,12 @@ def _download(source: Source, folder: Path) -> Path:
     import mlflow.artifacts
 
     try:
-        uri = artifact_location(_client(source.tracking_uri), source.model_uri)
+        uri = artifact_location(client_for(source.tracking_uri), source.model_uri)
         return Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(folder),
                                                         tracking_uri=source.tracking_uri,
                                                         registry_uri=source.tracking_uri))
     except Exception as exc:
-        raise _mlflow_error(exc, source.tracking_uri, source.model_uri) from None
+        raise refusal_for(exc, source.tracking_uri, source.model_uri) from None
 
 
 def _example(model_dir: Path):
@@ -366,7 +369,7 @@ def version_import(*, actor, passport: ModelPassport, model_uri: str, tracking_u
     with tempfile.TemporaryDirectory(prefix="mlflow-import-") as folder:
         if source.datasets:
             progress(_("Fetching the datasets the run logged"), 15)
-            mlflow_datasets.locate(source.datasets, client=_client(tracking_uri), run_id=source.run_id,
+            mlflow_datasets.locate(source.datasets, client=client_for(tracking_uri), run_id=source.run_id,
                                    tracking_uri=tracking_uri, folder=Path(folder) / "datasets")
         progress(_("Downloading and converting the model, checking parity"), 35)
         converted = convert(source, Path(folder), tolerance, source.datasets)
