@@ -9,8 +9,10 @@ the operator provisions it (a secret mount) and keeps its public half with the a
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import os
+import secrets
 from functools import lru_cache
 from pathlib import Path
 
@@ -34,13 +36,20 @@ def _load(path: str) -> ec.EllipticCurvePrivateKey:
         key = ec.generate_private_key(ec.SECP256R1())
         pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                 serialization.NoEncryption())
+        # Written whole under a name of its own, then linked into place: processes starting together (a web
+        # server and a worker, test workers) never read a key another one is still writing, and all use the one
+        # that was linked first.
+        partial = file.with_name(f".{file.name}.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
-            fd = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:  # another process made it first: use theirs
-            pass
-        else:
             with os.fdopen(fd, "wb") as handle:
                 handle.write(pem)
+                handle.flush()
+                os.fsync(handle.fileno())
+            with contextlib.suppress(FileExistsError):  # another process made it first: use theirs
+                os.link(partial, file)
+        finally:
+            partial.unlink()
     key = serialization.load_pem_private_key(file.read_bytes(), password=None)
     if not isinstance(key, ec.EllipticCurvePrivateKey) or key.curve.name != "secp256r1":
         raise ValueError(f"{file} is not an EC P-256 private key")
