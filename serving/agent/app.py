@@ -130,16 +130,8 @@ class App:
                 body = _decode_predict(data)
             if body.explain and loaded.explainer is None:
                 raise RequestInvalid(_NO_EXPLAINER % name, code="explain_unavailable", status=422)
-            if batch is None and body.records is not None:
-                records = body.records
-                if not records:
-                    raise RequestInvalid("'records' is empty.", code="invalid_request", status=400)
-                rows, matrix = loaded.schema.rows_from_records(records)
-            elif batch is None and body.features is not None:
-                rows, matrix = [loaded.schema.record_row(body.features)], None
-            elif batch is None:
-                raise RequestInvalid("Send 'records' (a list of objects) or 'features' (one object).",
-                                     code="invalid_request", status=400)
+            if batch is None:
+                rows, matrix = _rows(loaded, body)
             if matrix is not None:
                 feeds = loaded.model.feeds_matrix(matrix)
                 observe = ("matrix", feeds[loaded.model.tensor_input])
@@ -317,6 +309,18 @@ class App:
             length = len(values)
             columns.append(schema.column_check(feature, values))
         return model.feeds_columns(columns), length or 0, ("columns", columns)
+
+
+def _rows(loaded: Loaded, body: PredictBody) -> tuple[list | None, np.ndarray | None]:
+    """The checked rows (a few records, or any with nulls, strings or categories) or matrix of a decoded body."""
+    if body.records is not None:
+        if not body.records:
+            raise RequestInvalid("'records' is empty.", code="invalid_request", status=400)
+        return loaded.schema.rows_from_records(body.records)
+    if body.features is not None:
+        return [loaded.schema.record_row(body.features)], None
+    raise RequestInvalid("Send 'records' (a list of objects) or 'features' (one object).", code="invalid_request",
+                         status=400)
 
 
 def _decode_predict(data: bytes) -> PredictBody:

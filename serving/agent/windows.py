@@ -130,7 +130,7 @@ class Window:
 
     def _fold_numeric(self, matrix: np.ndarray) -> None:
         """Every numeric feature's bins at once, exactly as ``bin_counts`` counts them (one compiled pass)."""
-        edges64, edges32, _slots, missing = self._grid
+        edges64, edges32, missing = self._grid
         features = matrix.shape[1]
         edges = edges32 if matrix.dtype == np.float32 else edges64
         count_bins(matrix, edges[:features], missing[:features], self._counts[:features])
@@ -163,7 +163,7 @@ class Window:
 
 
 def _edge_grid(names: list[str], histograms: dict) -> tuple | None:
-    """The numeric features' edges padded with +inf into one [features, edges] grid, the bins per feature, and each
+    """The numeric features' edges padded with +inf into one [features, edges] grid, and each
     feature's missing bin; None when any feature is categorical or has no histogram (the general path then)."""
     if not names or any(h is None or h.kind != "numeric" for h in (histograms[n] for n in names)):
         return None
@@ -172,14 +172,13 @@ def _edge_grid(names: list[str], histograms: dict) -> tuple | None:
     for index, name in enumerate(names):
         values = histograms[name].edges
         edges[index, : len(values)] = values
-    slots = max(len(histograms[n].reference) for n in names)
     missing = np.array([len(histograms[n].reference) - 1 for n in names], dtype=np.int64)
     # For float32 inputs: each edge rounded down to float32, so that v > edge holds in float32 exactly when it
     # holds in float64 (every float32 is a float64; the largest float32 at or below the edge splits them alike).
     edges32 = edges.astype(np.float32)
     above = edges32.astype(np.float64) > edges
     edges32[above] = np.nextafter(edges32[above], np.float32(-np.inf))
-    return edges, edges32, slots, missing
+    return edges, edges32, missing
 
 
 def _round(value, digits: int = 3):
