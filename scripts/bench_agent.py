@@ -187,7 +187,7 @@ s = ort.InferenceSession(sys.argv[1], o, providers=[provider, "CPUExecutionProvi
 x = np.load(sys.argv[2]).astype(np.float32)
 name = s.get_inputs()[0].name
 out = {"provider": s.get_providers()[0]}
-for rows in (1, 1024):
+for rows in [int(r) for r in (sys.argv[4] if len(sys.argv) > 4 else "1,1024").split(",")]:
     feed = {name: x[:rows]}
     for _ in range(50): s.run(None, feed)
     n, start = 0, time.perf_counter()
@@ -198,15 +198,17 @@ print(json.dumps(out))
 """
 
 
-def in_process(model: Path, x_file: Path, provider: str = "CPUExecutionProvider") -> dict:
-    out = subprocess.run(["taskset", "-c", SERVER_CPU, PY, "-c", IN_PROCESS, str(model), str(x_file), provider],
+def in_process(model: Path, x_file: Path, provider: str = "CPUExecutionProvider", rows: str = "1,1024") -> dict:
+    out = subprocess.run(["taskset", "-c", SERVER_CPU, PY, "-c", IN_PROCESS, str(model), str(x_file), provider, rows],
                          capture_output=True, text=True, check=True)
     return json.loads(out.stdout)
 
 
 def log_cost(x) -> dict:
     """Microseconds per request the prediction log costs: one JSON line per single-record request, written and
-    (every second) fdatasync'ed, as the agent does."""
+    (every second) fdatasync'ed, as the agent does; and what compressing a closed segment costs a request (CPU of
+    the compressing thread: read, compress, hash, fsync), on rows that differ from request to request as they do
+    in production, not on the one body a load generator repeats."""
     from serving.agent.predlog import PredictionLog
 
     with tempfile.TemporaryDirectory() as folder:
@@ -220,7 +222,33 @@ def log_cost(x) -> dict:
         took = time.perf_counter() - start
         size = plog.bytes_total / n
         plog.close()
-    return {"us_per_request": round(took / n * 1e6, 2), "bytes_per_request": round(size, 1)}
+    out = {"us_per_request": round(took / n * 1e6, 2), "bytes_per_request": round(size, 1)}
+    out["compress"] = {"single_record": _compress_cost(x, 1, 20000), "rows_1024": _compress_cost(x, 1024, 300)}
+    return out
+
+
+def _compress_cost(x, rows: int, requests: int) -> dict:
+    import numpy as np
+
+    from serving.agent.predlog import PredictionLog
+
+    rng = np.random.default_rng(1)
+    x = np.asarray(x, dtype=np.float32)
+    with tempfile.TemporaryDirectory() as folder:
+        plog = PredictionLog(Path(folder), mask_key=b"k" * 32, max_bytes=1 << 40)
+        for n in range(requests):  # resampled rows with a little noise: every request's values its own
+            batch = (x[rng.integers(0, len(x), rows)] + rng.normal(scale=0.01, size=(rows, x.shape[1]))).astype(
+                np.float32)
+            plog.write([{"t": time.time(), "id": f"r-{n}", "model": "gbdt", "dep": 1, "v": 1, "role": "champion",
+                         "client": "bench", "ms": 0.41, "n": rows,
+                         "x": batch if rows > 16 else batch.tolist(),
+                         "y": {"score": rng.random(rows).astype(np.float32) if rows > 16 else [0.73]}}])
+        size = plog.path.stat().st_size
+        cpu = time.process_time()
+        plog.close()  # the segment to disk, compressed, hashed, to disk again
+        cpu = time.process_time() - cpu
+        compressed = sum(p.stat().st_size for p in Path(folder).glob("*.zst"))
+    return {"us_per_request": round(cpu / requests * 1e6, 1), "ratio": round(size / compressed, 2)}
 
 
 EXPLAIN = r"""
@@ -364,9 +392,17 @@ def run_round(args, model, folder, signature, public, files, pythons, k6, server
                                            duration=duration, connections=conns)
             figures["agent_json_rate1000"] = load(args.harness, f"{base}/v1/models/{model}/predict", files["json1"],
                                                   mode="rate", duration=duration, k6=k6)
+            # In-process ONNX Runtime just before and just after, on the same core (the agent idle): the ratio is
+            # of figures taken side by side, not minutes apart on a machine whose speed drifts.
+            before = in_process(folder / "model.onnx", out / "x.npy", rows="1024")["rows_per_s_1024"]
             figures["agent_v2bin_1024"] = load(args.harness, f"{base}/v2/models/{model}/infer",
                                                out / "v2bin1024.bin", duration=duration, connections=4,
                                                content_type=files["v2bin1024_ctype"])
+            after = in_process(folder / "model.onnx", out / "x.npy", rows="1024")["rows_per_s_1024"]
+            figures["in_process_1024_beside"] = round((before + after) / 2, 1)
+            if "throughput_rps" in figures["agent_v2bin_1024"]:
+                figures["agent_v2bin_1024_vs_in_process"] = round(
+                    figures["agent_v2bin_1024"]["throughput_rps"] * 1024 / figures["in_process_1024_beside"], 3)
             figures["agent_json_1024"] = load(args.harness, f"{base}/v1/models/{model}/predict",
                                               files["json1024"], duration=duration, connections=4)
             figures["agent_v2json_1024"] = load(args.harness, f"{base}/v2/models/{model}/infer",
@@ -440,7 +476,9 @@ def _ratios(figures: dict) -> dict:
     for other in ("mlserver", "kserve"):
         if rps("agent_v2_max") and rps(f"{other}_max"):
             ratios[f"agent_v2_vs_{other}"] = round(rps("agent_v2_max") / rps(f"{other}_max"), 2)
-    if rps("agent_v2bin_1024"):
+    if "agent_v2bin_1024_vs_in_process" in m:  # the median of the rounds' ratios, each of adjacent figures
+        ratios["agent_v2bin_1024_vs_in_process"] = m["agent_v2bin_1024_vs_in_process"]
+    elif rps("agent_v2bin_1024"):
         ratios["agent_v2bin_1024_vs_in_process"] = round(
             rps("agent_v2bin_1024") * 1024 / figures["in_process"]["rows_per_s_1024"], 3)
     if rps("agent_json_1024") and rps("mlserver_json_1024"):

@@ -66,6 +66,26 @@ def test_bulk_binning_takes_missing_values_and_blocks_of_any_width(dtype):
     assert window.counts["x3"][-2] >= 1024
 
 
+@pytest.mark.parametrize("width", [1, 15, 16, 17, 30, 33])
+def test_bulk_binning_at_every_vector_padding(width):
+    """Rows are padded to whole vectors of 16 lanes and a single column runs along itself: a width on either side
+    of a multiple of 16, and one feature, count exactly as ``bin_counts`` (NaN and values on the edges too)."""
+    rng = np.random.default_rng(width)
+    manifest = _manifest(rng.normal(size=(1000, width)))
+    served = rng.normal(size=(1500, width)).astype(np.float32)
+    served[rng.random(served.shape) < 0.03] = np.nan
+    for i, feature in enumerate(manifest.features):
+        edges = np.asarray(manifest.histograms[feature.name].edges, dtype=np.float32)
+        served[: len(edges), i] = edges
+    window = Window(deployment=1, version=1, role="champion", manifest=manifest)
+    window.observe_matrix(served, np.zeros(len(served)))
+    window.fold()
+    for i, feature in enumerate(manifest.features):
+        expected = mf.bin_counts(manifest.histograms[feature.name], served[:, i].astype(np.float64))
+        assert window.counts[feature.name].tolist() == expected.tolist(), feature.name
+        assert window.counts[feature.name].sum() == len(served)
+
+
 def test_a_categorical_histogram_takes_the_general_path():
     rng = np.random.default_rng(4)
     reference = rng.integers(0, 4, size=(500, 3)).astype(np.float64)

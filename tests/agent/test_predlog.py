@@ -85,3 +85,55 @@ def test_a_segment_of_plain_json_lines_left_by_an_earlier_agent_is_compressed_an
     assert [r["records"] for r in reported] == [2, 1] and reported[0]["name"].endswith(".jsonl.zst")
     assert [e["id"] for e in read_segments(tmp_path)] == ["old-1", "old-2", "new"]
     assert not [p for p in os.listdir(tmp_path) if p.endswith((".jsonl", RAW_SUFFIX))]
+
+
+def test_a_segment_of_mixed_records_compresses_to_frames_that_give_back_its_bytes_and_its_digest(tmp_path):
+    """Runs of JSON-line records and of records with raw tensor bytes go to frames of their own (levels for each):
+    the file decompresses, frame after frame, into exactly the raw segment's bytes, reads back record by record,
+    and the digest reported is the sha256 of the file on disk."""
+    import hashlib
+
+    import zstandard
+
+    closed = []
+    plog = PredictionLog(tmp_path, mask_key=b"k" * 32, on_closed=closed.append)
+    rng = np.random.default_rng(7)
+    written = []
+    for i in range(30):  # alternating runs: 1, 2, 3 ... records of one kind
+        for _ in range(i % 4 + 1):
+            if i % 2:
+                entry = {"t": float(len(written)), "id": f"m{len(written)}", "n": 64,
+                         "x": rng.normal(size=(64, 30)).astype(np.float32), "y": {"score": rng.random(64)}}
+            else:
+                entry = {"t": float(len(written)), "id": f"s{len(written)}", "n": 1, "x": [[1.0, 2.0]],
+                         "y": {"score": [0.5]}}
+            written.append(entry)
+            plog.write([entry])
+    raw = plog.path.read_bytes()
+    plog.close()
+    (segment,) = tmp_path.glob(f"*{ZST_SUFFIX}")
+    data = segment.read_bytes()
+    assert closed[-1]["sha256"] == hashlib.sha256(data).hexdigest() and closed[-1]["records"] == len(written)
+    assert data.count(b"\x28\xb5\x2f\xfd") >= 30  # a frame (its magic number) for each run, at least
+    with zstandard.ZstdDecompressor().stream_reader(segment.open("rb"), read_across_frames=True) as reader:
+        assert reader.read() == raw
+    for logged, entry in zip(read_segments(tmp_path), written, strict=True):
+        _same(logged, entry)
+
+
+def test_the_open_segment_reserves_disk_blocks_ahead_and_its_size_stays_what_was_written(tmp_path):
+    """Blocks are reserved ahead of the writes (Linux: fallocate, keeping the size), never past a step beyond what
+    was written; the file's size is exactly the records', so a crash leaves nothing a reader would take."""
+    import sys
+
+    from serving.agent.predlog import RESERVE_STEP
+
+    plog = PredictionLog(tmp_path, mask_key=b"k" * 32)
+    for entry in _entries() * 20:
+        plog.write([entry])
+    info = os.stat(plog.path)
+    assert info.st_size == plog.size
+    if sys.platform == "linux":
+        assert plog.size + RESERVE_STEP // 2 <= info.st_blocks * 512 <= plog.size + RESERVE_STEP + (1 << 20)
+    assert len(list(read_segments(tmp_path))) == 60
+    plog.close()
