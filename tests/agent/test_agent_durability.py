@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from serving.agent.predlog import RAW_SUFFIX, ZST_SUFFIX, read_segments
+from serving.agent.predlog import OPEN_SUFFIX, ZST_SUFFIX, read_segments
 from tests.agent.conftest import call, record
 
 pytestmark = pytest.mark.slow
@@ -45,7 +45,7 @@ def test_sigkill_under_load_loses_no_answered_prediction(gbdt_release, agent_fac
         thread.join(30)
     assert len(answered) > 20  # enough answers in flight to matter, even on a loaded machine
     folder = agent.state / "log" / "1"
-    assert any(p.name.endswith(RAW_SUFFIX) for p in folder.iterdir())  # the open segment, as the kill left it
+    assert any(p.name.endswith(OPEN_SUFFIX) for p in folder.iterdir())  # the open segment, as the kill left it
     logged_before = {entry["id"] for entry in read_segments(folder)}
     assert set(answered) <= logged_before
 
@@ -64,6 +64,6 @@ def test_sigkill_under_load_loses_no_answered_prediction(gbdt_release, agent_fac
     digests = [json.loads(p.read_text()) for p in (agent.state / "outbox" / "log-digests").glob("*.json")]
     segments = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.iterdir()
                 if p.name.endswith(ZST_SUFFIX)}
-    # Every segment reported with its digest; a segment the kill caught between its report and the removal of its
-    # raw file is compressed again into the same bytes and reported again, which the control plane stores once.
+    # Every segment reported with its digest; a segment the kill caught between its report and its rename is sealed
+    # again into the same bytes and reported again, which the control plane stores once.
     assert {d["name"]: d["sha256"] for d in digests} == segments

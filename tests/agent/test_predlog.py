@@ -1,5 +1,6 @@
 """The prediction log's framed records: input matrices and many-row outputs as raw bytes after the JSON line,
-read back exactly; a record cut short anywhere (the kill or power cut mid-write) is dropped, never a complete one."""
+compressed as they are written, read back exactly; a record cut short anywhere (the kill or power cut mid-write)
+is dropped, never a complete one."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import os
 
 import numpy as np
 
-from serving.agent.predlog import RAW_SUFFIX, ZST_SUFFIX, PredictionLog, read_segments
+from serving.agent.predlog import OPEN_SUFFIX, RAW_SUFFIX, ZST_SUFFIX, PredictionLog, read_segments
 
 
 def _entries():
@@ -33,44 +34,114 @@ def _same(logged: dict, written: dict) -> None:
             assert logged[key] == value
 
 
+def _decompressed(data: bytes) -> bytes:
+    import io
+
+    import zstandard
+
+    with zstandard.ZstdDecompressor().stream_reader(io.BytesIO(data), read_across_frames=True) as reader:
+        return reader.read()
+
+
+def _framed(entries) -> bytes:
+    """The records as an earlier agent wrote them raw: a JSON line, then the arrays' bytes."""
+    from serving.agent.predlog import _described, _encode
+
+    out = []
+    for entry in entries:
+        blobs = []
+        described = _described(entry, blobs)
+        if blobs:
+            out += [_encode({"raw": sum(len(b) for b in blobs), **described}) + b"\n", *[bytes(b) for b in blobs]]
+        else:
+            out.append(_encode(entry) + b"\n")
+    return b"".join(out)
+
+
 def test_records_with_raw_bytes_read_back_exactly_open_and_compressed(tmp_path):
-    plog = PredictionLog(tmp_path, mask_key=b"k" * 32)
+    import hashlib
+
+    from serving.agent.predlog import _SEALED
+
+    reported = []
+    plog = PredictionLog(tmp_path, mask_key=b"k" * 32, on_closed=reported.append)
     written = _entries()
     for entry in written:
         plog.write([entry])
-    segment = next(tmp_path.glob(f"*{RAW_SUFFIX}"))
-    raw = segment.read_bytes()
-    assert raw.count(b"\n") >= 3 and b'{"raw":' in raw and b"b64" not in raw
-    assert np.arange(12, dtype=np.float32).reshape(4, 3).__truediv__(7).tobytes() in raw  # as in memory
+    segment = next(tmp_path.glob(f"*{OPEN_SUFFIX}"))
+    raw = _decompressed(segment.read_bytes())  # compressed as written, every record whole on the file
+    assert raw == _framed(written) and b"b64" not in raw
+    assert (np.arange(12, dtype=np.float32).reshape(4, 3) / 7).tobytes() in raw  # as in memory
     for logged, entry in zip(read_segments(tmp_path), written, strict=True):
         _same(logged, entry)
     plog.close()
-    assert [p.name.endswith(ZST_SUFFIX) for p in tmp_path.iterdir()] == [True]
+    (sealed,) = tmp_path.iterdir()
+    assert sealed.name.endswith(ZST_SUFFIX) and sealed.read_bytes().endswith(_SEALED)
+    assert reported == [{"name": sealed.name, "sha256": hashlib.sha256(sealed.read_bytes()).hexdigest(),
+                         "records": 3, "first_at": "1970-01-01T00:00:01+00:00",
+                         "last_at": "1970-01-01T00:00:03+00:00"}]
     for logged, entry in zip(read_segments(tmp_path), written, strict=True):
         _same(logged, entry)
 
 
-def test_a_record_cut_short_at_any_byte_is_dropped_and_the_ones_before_it_kept(tmp_path):
+def test_an_open_segment_cut_short_at_any_byte_keeps_every_whole_record_and_seals(tmp_path):
+    """The kill or power cut mid-write: whatever byte the file ends at, the records written whole before it read
+    back and are sealed at the next start; the one cut short is dropped."""
     source = tmp_path / "source"
     plog = PredictionLog(source, mask_key=b"k" * 32)
-    written = _entries()
+    written = _entries() * 2
     ends = []
     for entry in written:
         plog.write([entry])
         ends.append(plog.size)
-    raw = next(source.glob(f"*{RAW_SUFFIX}")).read_bytes()
+    data = next(source.glob(f"*{OPEN_SUFFIX}")).read_bytes()
     plog.close()
-    for cut in range(len(raw) + 1):
+    _cut_everywhere(tmp_path, data, OPEN_SUFFIX, written, ends)
+
+
+def _cut_everywhere(tmp_path, data: bytes, suffix: str, written: list, ends: list) -> None:
+    """The segment cut at every byte: the records whose ends it holds read back, are sealed at the next start,
+    and nothing is left open."""
+    for cut in range(len(data) + 1):
         folder = tmp_path / f"cut-{cut}"
         folder.mkdir()
-        (folder / f"20261203T000000-000000-1{RAW_SUFFIX}").write_bytes(raw[:cut])
+        (folder / f"20261203T000000-000000-1{suffix}").write_bytes(data[:cut])
         complete = sum(1 for end in ends if end <= cut)
         assert [e["id"] for e in read_segments(folder)] == [e["id"] for e in written[:complete]], cut
         reported = []
-        again = PredictionLog(folder, mask_key=b"k" * 32, on_closed=reported.append)  # compresses the leftover
+        again = PredictionLog(folder, mask_key=b"k" * 32, on_closed=reported.append)  # seals the leftover
         again.close()
         assert sum(r["records"] for r in reported) == complete, cut
         assert [e["id"] for e in read_segments(folder)] == [e["id"] for e in written[:complete]], cut
+        assert not list(folder.glob(f"*{suffix}")), cut
+
+
+def test_a_whole_segment_left_open_by_a_kill_before_its_rename_keeps_its_bytes_and_digest(tmp_path):
+    """Sealed, reported, then killed before the rename: the next start reports the same name and digest again
+    (the control plane stores it once) and renames it."""
+    import shutil
+
+    reported = []
+    plog = PredictionLog(tmp_path / "a", mask_key=b"k" * 32, on_closed=reported.append)
+    for entry in _entries():
+        plog.write([entry])
+    with plog._lock:
+        closed = plog._finish_locked()
+    whole = closed[0].read_bytes()
+    shutil.copyfile(closed[0], tmp_path / "left-open")
+    plog._seal(*closed)
+    (tmp_path / "b").mkdir()
+    shutil.copyfile(tmp_path / "left-open", tmp_path / "b" / closed[0].name)
+    again = []
+    PredictionLog(tmp_path / "b", mask_key=b"k" * 32, on_closed=again.append).close()
+    assert again[0] == reported[0] and (tmp_path / "b" / reported[0]["name"]).read_bytes() == whole
+
+
+def test_a_raw_segment_left_by_an_earlier_agent_cut_short_at_any_byte_is_compressed_whole_records_only(tmp_path):
+    written = _entries()
+    raw = _framed(written)
+    ends = [len(_framed(written[: i + 1])) for i in range(len(written))]
+    _cut_everywhere(tmp_path, raw, RAW_SUFFIX, written, ends)
 
 
 def test_a_segment_of_plain_json_lines_left_by_an_earlier_agent_is_compressed_and_read(tmp_path):
@@ -84,16 +155,14 @@ def test_a_segment_of_plain_json_lines_left_by_an_earlier_agent_is_compressed_an
     plog.close()
     assert [r["records"] for r in reported] == [2, 1] and reported[0]["name"].endswith(".jsonl.zst")
     assert [e["id"] for e in read_segments(tmp_path)] == ["old-1", "old-2", "new"]
-    assert not [p for p in os.listdir(tmp_path) if p.endswith((".jsonl", RAW_SUFFIX))]
+    assert not [p for p in os.listdir(tmp_path) if p.endswith((".jsonl", RAW_SUFFIX, OPEN_SUFFIX))]
 
 
 def test_a_segment_of_mixed_records_compresses_to_frames_that_give_back_its_bytes_and_its_digest(tmp_path):
     """Runs of JSON-line records and of records with raw tensor bytes go to frames of their own (levels for each):
-    the file decompresses, frame after frame, into exactly the raw segment's bytes, reads back record by record,
-    and the digest reported is the sha256 of the file on disk."""
+    the file decompresses, frame after frame, into exactly the records' bytes, reads back record by record, and
+    the digest reported is the sha256 of the file on disk."""
     import hashlib
-
-    import zstandard
 
     closed = []
     plog = PredictionLog(tmp_path, mask_key=b"k" * 32, on_closed=closed.append)
@@ -109,14 +178,12 @@ def test_a_segment_of_mixed_records_compresses_to_frames_that_give_back_its_byte
                          "y": {"score": [0.5]}}
             written.append(entry)
             plog.write([entry])
-    raw = plog.path.read_bytes()
     plog.close()
     (segment,) = tmp_path.glob(f"*{ZST_SUFFIX}")
     data = segment.read_bytes()
     assert closed[-1]["sha256"] == hashlib.sha256(data).hexdigest() and closed[-1]["records"] == len(written)
     assert data.count(b"\x28\xb5\x2f\xfd") >= 30  # a frame (its magic number) for each run, at least
-    with zstandard.ZstdDecompressor().stream_reader(segment.open("rb"), read_across_frames=True) as reader:
-        assert reader.read() == raw
+    assert _decompressed(data) == _framed(written)
     for logged, entry in zip(read_segments(tmp_path), written, strict=True):
         _same(logged, entry)
 
@@ -137,3 +204,30 @@ def test_the_open_segment_reserves_disk_blocks_ahead_and_its_size_stays_what_was
         assert plog.size + RESERVE_STEP // 2 <= info.st_blocks * 512 <= plog.size + RESERVE_STEP + (1 << 20)
     assert len(list(read_segments(tmp_path))) == 60
     plog.close()
+
+
+def test_a_write_the_disk_cuts_short_fails_loudly_and_loses_no_record_written_before_it(tmp_path, monkeypatch):
+    """A full disk mid-record: the write raises, the torn segment is sealed from the records that read back whole,
+    and the next record goes to a fresh segment."""
+    import pytest
+
+    from serving.agent import predlog
+
+    reported = []
+    plog = PredictionLog(tmp_path, mask_key=b"k" * 32, on_closed=reported.append)
+    first, torn, after = _entries()
+    plog.write([first])
+    real = os.write
+
+    def half(fd, data):
+        return real(fd, bytes(data)[: len(data) // 2])
+
+    monkeypatch.setattr(predlog.os, "write", half)
+    with pytest.raises(OSError, match="took"):
+        plog.write([torn])
+    monkeypatch.undo()
+    plog.write([after])
+    plog.close()
+    assert [e["id"] for e in read_segments(tmp_path)] == ["one", "after"]
+    assert sorted(r["records"] for r in reported) == [1, 1]
+    assert not list(tmp_path.glob(f"*{OPEN_SUFFIX}"))
