@@ -10,7 +10,6 @@ cancelled or another attempt took it over) stops the run with ``RunAborted``.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import platform
 import time
@@ -23,6 +22,7 @@ import pandas as pd
 from django.utils.translation import gettext as _
 
 from core.errors import DomainError
+from core.stored import read_verified
 from validation.checks.performance import HEADLINE
 from validation.onnx_predict import OnnxModel
 from validation.steps import SEED_OFFSETS, STEPS, Context
@@ -128,15 +128,7 @@ class _Progress:
 
 
 def _read(source: Source) -> bytes:
-    with source.opener() as handle:
-        data = handle.read()
-    found = hashlib.sha256(data).hexdigest()
-    if found != source.sha256:
-        raise DomainError(_("The stored bytes of %(source)s do not match its registered sha256 (expected "
-                            "%(expected)s…, found %(found)s…): the file changed after registration.")
-                          % {"source": source.label, "expected": source.sha256[:12], "found": found[:12]},
-                          code="digest_mismatch")
-    return data
+    return read_verified(source.opener, source.sha256, source.label)
 
 
 def _frame(source: Source) -> pd.DataFrame:

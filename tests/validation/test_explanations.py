@@ -158,3 +158,20 @@ def test_the_page_explains_rows_of_a_dataset(client, developer, explained):
     client.cookies[settings.LANGUAGE_COOKIE_NAME] = "ru"
     ru = client.get(url, {"dataset": holdout.pk, "rows": "2", "output": "probability"}).content.decode()
     assert "Объяснить решения" in ru and "вероятность" in ru
+
+
+def test_a_stored_file_changed_after_registration_is_refused_naming_both_digests(developer, explained):
+    """A dataset whose stored bytes are no longer the registered ones is never explained: 409, the same refusal a
+    validation run gives, with the first characters of both digests."""
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import default_storage
+
+    from validation.explain import decisions
+
+    passport, version, _reference, holdout = explained
+    decisions._load_frame.cache_clear()
+    default_storage.delete(holdout.file.name)
+    default_storage.save(holdout.file.name, ContentFile(b"a,b\n1,2\n"))
+    body = {"passport": passport.key, "version": version.number, "dataset": holdout.pk, "row_numbers": [1]}
+    error = assert_error(_post(bearer_client(developer, ["registry:read"]), body), 409, "digest_mismatch")
+    assert holdout.sha256[:12] in error["message"] and "changed after registration" in error["message"]

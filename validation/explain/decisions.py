@@ -13,7 +13,6 @@ Nothing is stored: this reads the registry and computes. Bad input is a ``Domain
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import math
@@ -28,6 +27,7 @@ from django.utils.formats import number_format
 from django.utils.translation import gettext as _
 
 from core.errors import Conflict, DomainError
+from core.stored import read_verified
 from registry.choices import DatasetKind
 from registry.models import Dataset, ModelVersion
 from validation.explain.api import explain_onnx
@@ -43,12 +43,7 @@ CACHE_ITEMS = 8
 
 
 def _read(name: str, sha256: str, label: str) -> bytes:
-    with default_storage.open(name, "rb") as handle:
-        data = handle.read()
-    if hashlib.sha256(data).hexdigest() != sha256:
-        raise Conflict(_("The stored bytes of %(what)s do not match its registered sha256.") % {"what": label},
-                       code="digest_mismatch")
-    return data
+    return read_verified(lambda: default_storage.open(name, "rb"), sha256, label)
 
 
 def _artifact(version: ModelVersion) -> tuple[bytes, OnnxModel]:
