@@ -22,7 +22,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from django.db import DEFAULT_DB_ALIAS, connections
+from django.db import DEFAULT_DB_ALIAS, Error, connections
 
 
 class Lease:
@@ -67,7 +67,17 @@ def _hold_postgresql(name: str, using: str) -> Lease | None:
     if not held:
         conn.close()
         return None
-    return Lease(name, conn.close)  # closing the session frees the lock
+
+    def release() -> None:
+        # Unlocked in the session before it closes: a closed session's backend frees its locks only when it has
+        # exited, a moment later, and a holder taking the lease again at once would find it still held.
+        try:
+            with contextlib.suppress(Error), conn.cursor() as cursor:  # a session gone took its locks along
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [_key(name)])
+        finally:
+            conn.close()
+
+    return Lease(name, release)  # a killed holder's session ends, and the lock with it
 
 
 def _hold_sqlite(name: str, using: str) -> Lease | None:

@@ -171,3 +171,14 @@ def test_an_operational_error_that_is_not_a_lock_is_not_retried(low, eager,
             run_validation.apply(kwargs={"run_id": run.pk}).get()
     finally:
         services.run_claim = real_claim
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_released_lease_can_be_taken_again_at_once():
+    """Released means free now: on PostgreSQL the lock is given up in its session before the session closes (a
+    closed session's backend frees its locks only once it has exited, and taking the lease straight after found
+    it still held now and then)."""
+    for _ in range(200):
+        assert liveness.holder_gone("again and again")
+        with liveness.hold("again and again") as lease:
+            assert lease is not None
