@@ -173,7 +173,6 @@ def test_an_operational_error_that_is_not_a_lock_is_not_retried(low, eager,
         services.run_claim = real_claim
 
 
-@pytest.mark.django_db(transaction=True)
 def test_a_released_lease_can_be_taken_again_at_once():
     """Released means free now: on PostgreSQL the lock is given up in its session before the session closes (a
     closed session's backend frees its locks only once it has exited, and taking the lease straight after found
