@@ -239,7 +239,7 @@ def _distinct_cost(x, rows: int, requests: int) -> dict:
         batches.append((x[rng.integers(0, len(x), rows)] + rng.normal(scale=0.01, size=(rows, x.shape[1]))).astype(
             np.float32))
     batches = [b if rows > 16 else b.tolist() for b in batches]
-    raw = sum(b.nbytes if rows > 16 else 8 * x.shape[1] for b in batches[:1]) * requests
+    raw = rows * x.shape[1] * (4 if rows > 16 else 8) * requests  # float32 tensors; doubles in JSON records
     with tempfile.TemporaryDirectory() as folder:
         plog = PredictionLog(Path(folder), mask_key=b"k" * 32, max_bytes=1 << 40)
         cpu = time.process_time()

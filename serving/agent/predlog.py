@@ -195,11 +195,10 @@ class PredictionLog:
             whole = data_end >= len(_SEALED) and handle.read() == _SEALED
         target = path.with_name(path.name[: -len(OPEN_SUFFIX)] + ZST_SUFFIX)
         if whole:
-            digest, records, first, last = hashlib.sha256(), 0, None, None
+            records, first, last = 0, None, None
             with open(path, "rb") as handle:
-                for block in iter(lambda: handle.read(1 << 20), b""):
-                    digest.update(block)
-            with open(path, "rb") as handle:
+                digest = hashlib.file_digest(handle, "sha256")
+                handle.seek(0)
                 for line, _blob in _compressed_records(handle):
                     records += 1
                     first = first or _stamp(line)
@@ -447,4 +446,4 @@ def _stamp(line: bytes | None) -> str | None:
         value = json.loads(line).get("t")
     except ValueError:
         return None
-    return datetime.fromtimestamp(value, UTC).isoformat() if isinstance(value, int | float) else value
+    return _iso(value)
