@@ -52,7 +52,7 @@ class Command(BaseCommand):
             began = time.perf_counter()
             output = execute(spec)
             self.stdout.write(f"run executed in {time.perf_counter() - began:.1f} s (not timed)")
-        context = self._context(output, o)
+        context = self._context(output, o, spec.thresholds)
         html_s, pdf_s, size = [], [], 0
         for i in range(o["repeat"]):
             began = time.perf_counter()
@@ -75,7 +75,7 @@ class Command(BaseCommand):
                                       "html_s": [round(v, 3) for v in html_s], "pdf_bytes": size,
                                       "figures": sum(len(s.figures) for s in context["sections"])}))
 
-    def _context(self, output, o) -> dict:
+    def _context(self, output, o, thresholds: dict) -> dict:
         passport = _choices(key="bench-credit", name="Benchmark credit model", purpose="Benchmark report.",
                             risk_tier=1, risk_tier_display="Tier 1 (high)", business_owner="owner",
                             technical_owner="dev", development_team="Bench team", business_unit="Retail")
@@ -88,6 +88,6 @@ class Command(BaseCommand):
                        target="default", segment_column="region", champion=SimpleNamespace(number=1, sha256="3" * 64),
                        seed=7, digests={"results": "4" * 64}, worker="bench", started_at=datetime.now(UTC),
                        duration_seconds=None, attempts=1, results=output.results, environment=output.record,
-                       version=version)
+                       version=version, thresholds=thresholds)
         return report.build_context(run=run, version=version, passport=passport, findings=[], signoffs=[],
                                     conclusion="Fit for purpose.", issued_by="validator", issued_at=datetime.now(UTC))
