@@ -16,7 +16,10 @@ The passport's version is approved by writing its state directly: the workflow i
 from __future__ import annotations
 
 import multiprocessing
+import os
+import shutil
 import statistics
+import tempfile
 import time
 from datetime import timedelta
 
@@ -47,6 +50,10 @@ class Command(BaseCommand):
         api_settings.reload()
         creation = connection.creation
         original = connection.settings_dict["NAME"]
+        scratch = None
+        if connection.vendor == "sqlite":  # a file, not the test runner's in-memory database: the forks share it
+            scratch = tempfile.mkdtemp(prefix="bench-serving-")
+            connection.settings_dict.setdefault("TEST", {})["NAME"] = os.path.join(scratch, "bench.sqlite3")
         name = creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False, serialize=False)
         try:
             world = self._world(options["hosts"])
@@ -55,6 +62,8 @@ class Command(BaseCommand):
         finally:
             connection.close()
             creation.destroy_test_db(original, verbosity=0, keepdb=False)
+            if scratch:
+                shutil.rmtree(scratch, ignore_errors=True)
             self.stdout.write(f"scratch database {name} dropped")
 
     # ------------------------------------------------------------------ the world
