@@ -26,10 +26,9 @@ def _pages(w) -> dict[str, list[str]]:
                     "/webhooks/"],
         "fin": ["/finance/", f"/passports/{w.key}/ledger/", f"/passports/{w.key}/ledger/business-case/",
                 f"/passports/{w.key}/ledger/ab-result/", "/finance/import/"],
-        "developer": ["/tokens/", "/passports/-/new/", f"/passports/{w.key}/edit/",
-                      f"/passports/{w.key}/versions/upload/", f"/passports/{w.key}/datasets/upload/",
-                      f"/passports/{w.key}/versions/{w.draft}/", f"/passports/{w.key}/versions/{w.number}/schema/",
-                      "/api/docs/"],
+        "dev": ["/tokens/", "/passports/-/new/", f"/passports/{w.key}/edit/",
+                f"/passports/{w.key}/versions/upload/", f"/passports/{w.key}/datasets/upload/",
+                f"/passports/{w.key}/versions/{w.draft}/", "/api/docs/"],
         "admin": ["/webhooks/", "/serving/hosts/enrol/"],
     }
 
@@ -40,6 +39,7 @@ def _login(page, live_server, username: str) -> None:
     page.fill("#id_password", PASSWORD)
     page.click("main button[type=submit]")
     page.wait_for_load_state("networkidle")
+    assert "/login/" not in page.url, f"{username} could not sign in"
 
 
 def test_every_page_meets_wcag_21_aa_in_both_languages(live_server, browser, django_capture_on_commit_callbacks):  # noqa: F811
@@ -57,6 +57,7 @@ def test_every_page_meets_wcag_21_aa_in_both_languages(live_server, browser, dja
             for path in paths:
                 response = page.goto(f"{live_server.url}{path}")
                 assert response.status == 200, (username, path, response.status)  # the page itself, not a refusal
+                assert page.url == f"{live_server.url}{path}", (username, path, page.url)  # nor a redirect
                 page.wait_for_load_state("networkidle")
                 page.evaluate(OPEN_DETAILS)
                 page.wait_for_timeout(150)  # the page reacts to the opened <details> (focusable scrollers)
