@@ -8,7 +8,7 @@ import pytest
 
 from governance.jobs.models import Job, JobState
 from tests.factories import UserFactory
-from tests.governance.workflow_helpers import PASSWORD
+from tests.ui.test_accessibility import signed_in
 from tests.ui.test_browser_signoff import WIDEST, browser  # noqa: F401  (browser is a fixture)
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
@@ -28,13 +28,7 @@ def test_an_administrators_navigation_fits_every_desktop_width_in_both_languages
     admin = UserFactory(username="admin", roles=["admin"], is_staff=True, is_superuser=True,
                         display_name="Platform administrator")
     Job.objects.create(kind="dossier", title="Dossier", created_by=admin, state=JobState.RUNNING)
-    page = browser.new_context(viewport={"width": 1440, "height": 900}).new_page()
-    page.set_default_timeout(60_000)
-    page.goto(f"{live_server.url}/login/")
-    page.fill("#id_username", "admin")
-    page.fill("#id_password", PASSWORD)
-    page.click("main button[type=submit]")
-    page.wait_for_load_state("load")
+    page = signed_in(browser, live_server, "admin")
 
     seen = {}
     for lang in ("en", "ru"):

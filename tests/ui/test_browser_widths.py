@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.governance.workflow_helpers import PASSWORD
 from tests.house import build_house
-from tests.ui.test_accessibility import _pages
+from tests.ui.test_accessibility import _pages, signed_in
 from tests.ui.test_browser_signoff import WIDEST, browser  # noqa: F401  (browser is a fixture)
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
@@ -24,14 +23,7 @@ def test_every_page_fits_a_phone_and_a_desktop_in_both_languages(live_server, br
                                                                   django_capture_on_commit_callbacks):
     w = build_house(django_capture_on_commit_callbacks)
     paths = sorted({path for paths in _pages(w).values() for path in paths} - {"/api/docs/"})
-    page = browser.new_context(viewport={"width": 1440, "height": 900}).new_page()
-    page.set_default_timeout(60_000)
-    page.goto(f"{live_server.url}/login/")
-    page.fill("#id_username", "admin")
-    page.fill("#id_password", PASSWORD)
-    page.click("main button[type=submit]")
-    page.wait_for_load_state("load")
-    assert "/login/" not in page.url
+    page = signed_in(browser, live_server, "admin")
     wide = []
     for lang in ("en", "ru"):
         page.context.add_cookies([{"name": "django_language", "value": lang, "url": live_server.url}])
