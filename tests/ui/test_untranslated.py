@@ -83,7 +83,7 @@ def test_no_interface_text_stays_english_in_russian(client, django_capture_on_co
     data = _data_strings() | set(house.credit.feature_names if hasattr(house, "credit") else [])
     leftovers: dict[str, set[str]] = {}
     for username, paths in _pages(house).items():
-        client.force_login(house.users[{"fin": "finance"}.get(username, username)])
+        client.force_login(house.users[{"fin": "finance", "dev": "developer"}.get(username, username)])
         for path in paths:
             if path.startswith("/api/"):
                 continue
