@@ -35,6 +35,7 @@ from serving.choices import (
     TimelineKind,
 )
 from serving.models import Alert, Deployment, Host, Incident, MonitoringWindow, Release, ServingPolicy, TimelineEntry
+from serving.selectors import DRIFT_MINIMUM
 
 logger = logging.getLogger(__name__)
 POLICY = SystemActor("serving policy")
@@ -205,7 +206,7 @@ def windows_check(windows: list[MonitoringWindow]) -> list[Alert]:
         score_max = float(thresholds.get("score_psi", 0.2))
         latency_max = float(thresholds.get("latency_p95_ms", 200.0))
         error_max = float(thresholds.get("error_rate", 0.05))
-        enough = window.requests >= int(thresholds.get("min_window_requests", 50))
+        enough = window.requests >= int(thresholds.get("min_window_requests", DRIFT_MINIMUM))
         common = {"deployment": deployment, "version": window.version}
         label = f"{deployment.passport.key} v{window.version.number} ({window.role}, {window.host.name})"
         if enough:

@@ -149,13 +149,28 @@ def _json_series(rows) -> tuple[dict, dict]:
     return per_feature, by_kind
 
 
+DRIFT_MINIMUM = mf.Thresholds().min_window_requests
+
+
+def drift_minimums(version_ids) -> dict[int, int]:
+    """Per version: the fewest requests a monitoring window needs for its PSI to count, from the thresholds in the
+    version's signed release (PSI over a handful of requests says nothing about drift). The alerts, the hourly
+    sums and the charts all apply it, so a chart never shows drift that raised no alert."""
+    found = dict(Release.objects.filter(version_id__in=set(version_ids)).values_list(
+        "version_id", "manifest__thresholds__min_window_requests"))
+    return {pk: int(found[pk]) if found.get(pk) is not None else DRIFT_MINIMUM for pk in set(version_ids)}
+
+
 def monitoring_series(*, passport=None, deployment=None, days: float = 1.0, now=None) -> dict:
     """Monitoring of a passport (every deployment) or one deployment over the last ``days``: up to a day one point
     a minute from the windows, beyond it one point an hour from the hourly sums the ingest keeps
     (``MonitoringHour``), so 30 days read 720 rows a host, not 43,200. Aggregated in the database: traffic,
     errors, latency (mean p50, worst p95 and p99), worst feature PSI and score PSI; per-feature PSI and errors by
-    kind come from the rows' JSON, read once as tuples. Returns plain lists for the charts and the summary."""
-    from django.db.models import Avg, Count, F, Max, Sum
+    kind come from the rows' JSON, read once as tuples. PSI counts only windows with enough requests
+    (``drift_minimums``; the hourly sums keep only those). Returns plain lists for the charts and the summary,
+    ``gaps`` (moments inside stretches without windows, where the charts break their lines) and
+    ``drift_minimum``."""
+    from django.db.models import Avg, Case, Count, F, Max, Min, Sum, When
     from django.db.models.functions import TruncMinute
 
     now = now or timezone.now()
@@ -163,12 +178,25 @@ def monitoring_series(*, passport=None, deployment=None, days: float = 1.0, now=
     scope = {"deployment": deployment} if deployment is not None else {"passport": passport}
     if days <= 1:
         qs = MonitoringWindow.objects.filter(started_at__gte=since, **scope).annotate(bucket=TruncMinute("started_at"))
-        rows = list(qs.values("bucket").order_by("bucket").annotate(
+        minimums = drift_minimums(qs.values_list("version_id", flat=True).distinct())
+        enough = Q(pk=None)  # true of no window: what is left with no version in range
+        for version_id, least in minimums.items():
+            enough |= Q(version_id=version_id, requests__gte=least)
+        counted = qs.annotate(counted_psi=Case(When(enough, then=F("max_feature_psi"))),
+                              counted_score_psi=Case(When(enough, then=F("score_psi"))))
+        rows = list(counted.values("bucket").order_by("bucket").annotate(
             requests=Sum("requests"), errors=Sum("error_count"), p50=Avg("latency_p50_ms"),
-            p95=Max("latency_p95_ms"), p99=Max("latency_p99_ms"), psi=Max("max_feature_psi"),
-            score_psi=Max("score_psi"), windows=Count("pk")))
-        per_feature, by_kind = _json_series(qs.values_list("bucket", "psi", "errors"))
+            p95=Max("latency_p95_ms"), p99=Max("latency_p99_ms"), psi=Max("counted_psi"),
+            score_psi=Max("counted_score_psi"), windows=Count("pk"), first=Min("started_at"), last=Max("ended_at")))
+        per_feature, by_kind = _json_series(
+            (bucket, psi if requests >= minimums[version_id] else None, errors)
+            for bucket, psi, errors, version_id, requests in qs.values_list("bucket", "psi", "errors", "version_id",
+                                                                            "requests"))
         bucket = "minute"
+        # Windows follow one another end to start; two minutes without one (an agent down, windows not yet
+        # delivered) is a gap in the lines, not a slope across it.
+        gaps = [a["last"] for a, b in zip(rows, rows[1:], strict=False)
+                if b["first"] - a["last"] > timezone.timedelta(minutes=2)]
     else:
         from serving.models import MonitoringHour
 
@@ -180,7 +208,10 @@ def monitoring_series(*, passport=None, deployment=None, days: float = 1.0, now=
         for row in rows:
             row["p50"] = row["p50_total"] / row["p50_count"] if row["p50_count"] else None
         per_feature, by_kind = _json_series(qs.values_list("hour", "psi", "errors"))
+        minimums = drift_minimums(qs.values_list("deployment__version_id", flat=True).distinct())
         bucket = "hour"
+        gaps = [a["bucket"] + timezone.timedelta(hours=1) for a, b in zip(rows, rows[1:], strict=False)
+                if b["bucket"] - a["bucket"] > timezone.timedelta(hours=2)]
     total = sum(r["requests"] or 0 for r in rows)
     failed = sum(r["errors"] or 0 for r in rows)
     return {
@@ -189,7 +220,8 @@ def monitoring_series(*, passport=None, deployment=None, days: float = 1.0, now=
         "errors": [r["errors"] or 0 for r in rows],
         "p50": [r["p50"] for r in rows], "p95": [r["p95"] for r in rows], "p99": [r["p99"] for r in rows],
         "psi": [r["psi"] for r in rows], "score_psi": [r["score_psi"] for r in rows],
-        "per_feature": per_feature, "errors_by_kind": by_kind,
+        "per_feature": per_feature, "errors_by_kind": by_kind, "gaps": [g.isoformat() for g in gaps],
+        "drift_minimum": min(minimums.values(), default=DRIFT_MINIMUM),
         "summary": {"requests": total, "errors": failed, "error_rate": failed / total if total else None,
                     "error_pct": 100.0 * failed / total if total else None,
                     "p95": max((r["p95"] for r in rows if r["p95"] is not None), default=None),

@@ -599,7 +599,11 @@ def _max(a, b):
 
 
 def hours_add(hours: dict, windows: list[MonitoringWindow]) -> None:
-    """Add ``windows`` to their hour rows (``hours`` keyed by (deployment id, hour)), in memory."""
+    """Add ``windows`` to their hour rows (``hours`` keyed by (deployment id, hour)), in memory; the PSI of a window
+    with too few requests (``selectors.drift_minimums``) is left out, as the alerts leave it."""
+    from serving.selectors import drift_minimums
+
+    minimums = drift_minimums({window.version_id for window in windows})
     for window in windows:
         hour = hours[(window.deployment_id, hour_of(window.started_at))]
         hour.windows += 1
@@ -613,6 +617,8 @@ def hours_add(hours: dict, windows: list[MonitoringWindow]) -> None:
             hour.p50_count += 1
         hour.p95_max = _max(hour.p95_max, window.latency_p95_ms)
         hour.p99_max = _max(hour.p99_max, window.latency_p99_ms)
+        if window.requests < minimums[window.version_id]:
+            continue
         for feature, value in window.psi.items():
             hour.psi[feature] = _max(hour.psi.get(feature), value)
         hour.max_feature_psi = _max(hour.max_feature_psi, window.max_feature_psi)

@@ -56,24 +56,48 @@ def _threshold_line(value: float, label: str) -> dict:
             "line": {"color": COLORS["red"], "dash": "dot", "width": 1}, "label": {"text": label}}
 
 
+def _broken(x: list, y: list, gaps: list) -> dict:
+    """``x`` and ``y`` with a point without a value at each gap between two of their points: Plotly ends the line
+    there instead of drawing it across a stretch that had no windows. A value with none beside it draws no line,
+    so it gets a dot."""
+    xs, ys, pending = [], [], sorted(gaps)
+    for at, value in zip(x, y, strict=True):
+        while pending and pending[0] < at:
+            if xs:
+                xs.append(pending[0])
+                ys.append(None)
+            pending.pop(0)
+        xs.append(at)
+        ys.append(value)
+    alone = [value is not None and (i == 0 or ys[i - 1] is None) and (i == len(ys) - 1 or ys[i + 1] is None)
+             for i, value in enumerate(ys)]
+    if not any(alone):
+        return {"x": xs, "y": ys}
+    return {"x": xs, "y": ys, "mode": "lines+markers", "marker": {"size": [6 if a else 0 for a in alone]}}
+
+
 def monitoring_charts(series: dict, psi_threshold: float = 0.2) -> dict:
     """Plotly specs: traffic and errors, errors by kind, latency percentiles, PSI (worst feature and score) and
-    PSI per feature."""
-    x = series["x"]
-    line = {"type": "scatter", "mode": "lines", "x": x}
+    PSI per feature; lines break where no windows came (``series["gaps"]``)."""
+    x, gaps = series["x"], series.get("gaps") or []
+    line = {"type": "scatter", "mode": "lines"}
+
+    def trace(y, **spec):
+        return {**line, **_broken(x, y, gaps), **spec}
+
     charts = {
         "traffic": {"data": [
-            {**line, "y": series["requests"], "name": _("Requests"), "line": {"color": COLORS["blue"]}},
-            {**line, "y": series["errors"], "name": _("Errors"), "line": {"color": COLORS["red"]}}],
+            trace(series["requests"], name=_("Requests"), line={"color": COLORS["blue"]}),
+            trace(series["errors"], name=_("Errors"), line={"color": COLORS["red"]})],
             "layout": _layout(_("per bucket"))},
         "latency": {"data": [
-            {**line, "y": series["p50"], "name": "p50", "line": {"color": COLORS["green"]}},
-            {**line, "y": series["p95"], "name": "p95", "line": {"color": COLORS["amber"]}},
-            {**line, "y": series["p99"], "name": "p99", "line": {"color": COLORS["red"]}}],
+            trace(series["p50"], name="p50", line={"color": COLORS["green"]}),
+            trace(series["p95"], name="p95", line={"color": COLORS["amber"]}),
+            trace(series["p99"], name="p99", line={"color": COLORS["red"]})],
             "layout": _layout(_("ms"))},
         "psi": {"data": [
-            {**line, "y": series["psi"], "name": _("Worst feature"), "line": {"color": COLORS["violet"]}},
-            {**line, "y": series["score_psi"], "name": _("Score"), "line": {"color": COLORS["blue"]}}],
+            trace(series["psi"], name=_("Worst feature"), line={"color": COLORS["violet"]}),
+            trace(series["score_psi"], name=_("Score"), line={"color": COLORS["blue"]})],
             "layout": _layout("PSI", shapes=[_threshold_line(psi_threshold, "")])},
     }
     if series["errors_by_kind"]:
@@ -84,7 +108,7 @@ def monitoring_charts(series: dict, psi_threshold: float = 0.2) -> dict:
             "layout": _layout(_("errors"), barmode="stack")}
     if series["per_feature"]:
         charts["features"] = {"data": [
-            {**line, "x": sorted(points), "y": [points[k] for k in sorted(points)], "name": feature,
+            {**line, **_broken(sorted(points), [points[k] for k in sorted(points)], gaps), "name": feature,
              "line": {"color": PALETTE[i % len(PALETTE)]}}
             for i, (feature, points) in enumerate(sorted(series["per_feature"].items()))],
             "layout": _layout("PSI", shapes=[_threshold_line(psi_threshold, "")])}

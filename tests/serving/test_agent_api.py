@@ -224,3 +224,75 @@ def test_the_hourly_sums_match_the_windows_and_a_repeat_adds_nothing(deployed):
     by_hour = monitoring_series(deployment=deployed.deployment, days=30)
     assert by_minute["summary"] == by_hour["summary"]
     assert by_hour["bucket"] == "hour" and by_minute["bucket"] == "minute"
+
+
+def test_the_monitoring_lines_break_where_no_windows_came_and_nowhere_else(deployed):
+    """An agent down for four minutes leaves no windows: the charts end their lines there rather than drawing a
+    slope across minutes nobody measured. Windows that follow one another draw one unbroken line."""
+    from serving.selectors import monitoring_series
+    from serving.views import monitoring_charts
+
+    client = host_client(deployed.token_a)
+    delivered = [1, 2, 3, 8, 9]  # minutes 4 to 7 had no windows
+    response = client.post(f"{API}/agent/windows/", {"windows": [window(deployed.deployment, i) for i in delivered]},
+                           format="json")
+    assert response.status_code == 200, response.content
+    series = monitoring_series(deployment=deployed.deployment, days=1)
+    assert len(series["x"]) == 5 and len(series["gaps"]) == 1
+    assert series["x"][2] < series["gaps"][0] < series["x"][3]
+    charts = monitoring_charts(series)
+    for name in ("traffic", "latency", "psi", "features"):
+        for trace in charts[name]["data"]:
+            assert [v is None for v in trace["y"]] == [False, False, False, True, False, False], (name, trace)
+            assert trace["x"][3] == series["gaps"][0]
+    assert charts["traffic"]["data"][0]["y"] == [120, 120, 120, None, 120, 120]
+
+    whole = [window(deployed.deployment, i) for i in (4, 5, 6, 7)]
+    assert client.post(f"{API}/agent/windows/", {"windows": whole}, format="json").status_code == 200
+    series = monitoring_series(deployment=deployed.deployment, days=1)
+    assert len(series["x"]) == 9 and series["gaps"] == []
+    assert all(None not in trace["y"] for trace in monitoring_charts(series)["traffic"]["data"])
+    assert monitoring_series(deployment=deployed.deployment, days=30)["gaps"] == []
+
+
+def test_a_lone_window_between_gaps_is_drawn_as_a_dot():
+    from serving.views import _broken
+
+    x = ["2026-12-03T10:00:00+00:00", "2026-12-03T10:10:00+00:00", "2026-12-03T10:11:00+00:00"]
+    gaps = ["2026-12-03T10:01:00+00:00"]
+    drawn = _broken(x, [0.1, 0.2, 0.3], gaps)
+    assert drawn["y"] == [0.1, None, 0.2, 0.3] and drawn["x"][1] == gaps[0]
+    assert drawn["mode"] == "lines+markers" and drawn["marker"]["size"] == [6, 0, 0, 0]
+    assert "marker" not in _broken(x, [0.1, 0.2, 0.3], [])  # one line, no dots
+    assert "marker" not in _broken(x, [None, 0.2, 0.3], gaps)  # a missing value is no dot
+
+
+def test_psi_of_a_window_with_too_few_requests_is_left_out_as_the_alerts_leave_it(deployed):
+    """A window of ten requests (an agent just started) reports a PSI of 0.9: noise. The alerts ignore windows
+    under the release's ``min_window_requests``; the charts, the summary and the hourly sums must too, or the page
+    would show drift that raised no alert. Its requests and errors still count."""
+    from serving.models import Alert, MonitoringHour, Release
+    from serving.selectors import monitoring_series
+
+    client = host_client(deployed.token_a)
+    small = window(deployed.deployment, 1, requests=10, predictions=10, psi={"x0": 0.9, "x1": 0.9}, score_psi=0.9)
+    steady = [window(deployed.deployment, i, psi={"x0": 0.05, "x1": 0.02}, score_psi=0.03) for i in (2, 3)]
+    assert client.post(f"{API}/agent/windows/", {"windows": [small, *steady]}, format="json").status_code == 200
+    assert not Alert.objects.filter(deployment=deployed.deployment).exists()
+    for days in (1, 30):  # by minute, from the windows; by hour, from the hourly sums
+        series = monitoring_series(deployment=deployed.deployment, days=days)
+        assert series["summary"]["psi"] == pytest.approx(0.05) and series["summary"]["score_psi"] == pytest.approx(0.03)
+        assert max(max(points.values()) for points in series["per_feature"].values()) == pytest.approx(0.05)
+        assert series["summary"]["requests"] == 250 and series["summary"]["errors"] == 9
+        assert series["drift_minimum"] == 50
+    assert max(h.max_feature_psi for h in MonitoringHour.objects.filter(host=deployed.host_a)) == pytest.approx(0.05)
+
+    # A release that trusts windows of five requests counts the small window's PSI, and alerts on it.
+    release = Release.objects.get(version=deployed.deployment.version)
+    release.manifest["thresholds"]["min_window_requests"] = 5
+    release.save(update_fields=["manifest"])
+    again = window(deployed.deployment, 4, requests=10, predictions=10, psi={"x0": 0.9}, score_psi=0.9)
+    assert client.post(f"{API}/agent/windows/", {"windows": [again]}, format="json").status_code == 200
+    assert Alert.objects.filter(deployment=deployed.deployment).exists()
+    series = monitoring_series(deployment=deployed.deployment, days=1)
+    assert series["summary"]["psi"] == pytest.approx(0.9) and series["drift_minimum"] == 5
