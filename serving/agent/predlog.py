@@ -396,24 +396,48 @@ def read_segments(folder: Path):
 def _frames(raw):
     """The decompressed bytes of a compressed segment, every frame of it in order; a torn or damaged tail (a kill
     or a power cut mid-write) ends it where the last whole block ended."""
-    with zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True) as reader:
-        yield _Tolerant(reader)
+    yield _Tolerant(raw)
 
 
 class _Tolerant(io.RawIOBase):
-    def __init__(self, reader):
-        self.reader = reader
+    """Every frame of a Zstandard stream decompressed in turn, skippable frames passed over, up to the last whole
+    block of a frame left unfinished. Not zstandard's ``stream_reader``: read in pieces, it ended an unfinished frame
+    short of output it still held, so the last records of a segment a kill left open went unread (and were left
+    out when the segment was sealed at the next start)."""
+
+    def __init__(self, raw):
+        self.raw = raw
+        self.frame = zstandard.ZstdDecompressor().decompressobj()
+        self.out = memoryview(b"")
+        self.ended = False
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer) -> int:
+        while not self.out and not self.ended:
+            data = self.raw.read(1 << 17)
+            if not data:
+                self.ended = True
+                break
+            self.out = memoryview(self._decompress(data))
+        size = min(len(buffer), len(self.out))
+        buffer[:size] = self.out[:size]
+        self.out = self.out[size:]
+        return size
+
+    def _decompress(self, data: bytes) -> bytes:
+        parts = []
         try:
-            data = self.reader.read(len(buffer))
-        except zstandard.ZstdError:
-            return 0
-        buffer[: len(data)] = data
-        return len(data)
+            while data:
+                parts.append(self.frame.decompress(data))
+                if not self.frame.eof:
+                    break
+                data = self.frame.unused_data  # the next frame begins in these bytes
+                self.frame = zstandard.ZstdDecompressor().decompressobj()
+        except zstandard.ZstdError:  # damaged bytes: what came before them stands
+            self.ended = True
+        return b"".join(parts)
 
 
 def _entries(stream):
