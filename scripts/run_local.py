@@ -8,6 +8,7 @@ approved and deployed on it, and a minute of demo traffic flows, so the Monitori
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -66,7 +67,9 @@ def main() -> int:
                      f'--model demand-forecast --token-file "{agent_dir}/demo-client-token" --seconds 60 --rate 20 '
                      f'--records "{agent_dir}/demo-records.json"']
     accounts = subprocess.run([PY, "manage.py", "seed_demo", "--accounts"], cwd=ROOT, capture_output=True, text=True)
-    running = {name: subprocess.Popen(cmd, cwd=ROOT) for name, cmd in procs.items()}
+    # Each in a process group of its own, stopped as a group: the demo's traffic runs under a shell, and the Celery
+    # worker's pool and gunicorn's worker are children of their masters; none may outlive a stop.
+    running = {name: subprocess.Popen(cmd, cwd=ROOT, start_new_session=True) for name, cmd in procs.items()}
     print(f"\n  Model Governance: http://{HOST}:{PORT}/  (API docs: http://{HOST}:{PORT}/api/docs/)")
     print("  Demo accounts, one per role:")
     print(accounts.stdout.rstrip() or "   (see manage.py seed_demo --accounts)")
@@ -82,15 +85,15 @@ def main() -> int:
     except KeyboardInterrupt:
         return 0
     finally:
-        for proc in running.values():
+        for proc in running.values():  # the leaders first: each stops its own children gracefully
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
         deadline = time.time() + 10
         for proc in running.values():
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=max(0.1, deadline - time.time()))
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            with contextlib.suppress(ProcessLookupError):  # raised once the whole group has exited
+                os.killpg(proc.pid, signal.SIGKILL)  # what is left of the group after the grace period
 
 
 if __name__ == "__main__":
