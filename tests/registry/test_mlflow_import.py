@@ -25,8 +25,7 @@ from tests.api_helpers import assert_error, bearer_client
 from tests.factories import linear_onnx
 from tests.registry.mlflow_server import SERVER, tracking_server
 
-pytestmark = [pytest.mark.skipif(not SERVER.exists(), reason="needs var/mlflow-server (scripts/bootstrap.sh test)"),
-              pytest.mark.xdist_group("mlflow")]
+pytestmark = [pytest.mark.skipif(not SERVER.exists(), reason="needs var/mlflow-server (scripts/bootstrap.sh test)")]
 
 
 class Skewed(LogisticRegression):
@@ -39,9 +38,11 @@ class Skewed(LogisticRegression):
         return p
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def mlflow_server(tmp_path_factory):
-    """A tracking server with a scikit-learn model (v1, alias champion), an ONNX model and a skewed one."""
+    """A tracking server with a scikit-learn model (v1, alias champion), an ONNX model and a skewed one. Made once a
+    test worker: ``--dist load`` spreads this module's tests over the workers, between other modules' tests, and a
+    module fixture would be made again each time a worker came back to the module (about 80 s each)."""
     import mlflow
     from skl2onnx import update_registered_converter
     from skl2onnx.common.shape_calculator import calculate_linear_classifier_output_shapes

@@ -36,7 +36,7 @@ from tests.governance.workflow_helpers import PASSWORD, Cast
 from tests.registry.mlflow_server import SERVER, tracking_server
 from tests.ui.test_browser_signoff import CHROMIUM, SCREENSHOTS, browser, open_as  # noqa: F401  (fixture)
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.xdist_group("mlflow"),
+pytestmark = [pytest.mark.browser, pytest.mark.slow,
               pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs chromium"),
               pytest.mark.skipif(not SERVER.exists(), reason="needs var/mlflow-server (scripts/bootstrap.sh test)")]
 
