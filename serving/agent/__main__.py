@@ -9,9 +9,11 @@ import json
 import logging
 import os
 import signal
+import sys
 from pathlib import Path
 
 from serving.agent.agent import Agent, Config
+from serving.agent.runtime import LoadFailed
 
 
 def parser() -> argparse.ArgumentParser:
@@ -76,7 +78,11 @@ def main(argv: list[str] | None = None) -> None:
         uvloop.install()
     except ImportError:
         pass
-    asyncio.run(Agent(config).run())
+    try:
+        agent = Agent(config)
+    except LoadFailed as exc:  # --provider cuda on a host where no GPU answers
+        sys.exit(f"mg-agent: {exc}")
+    asyncio.run(agent.run())
 
 
 if __name__ == "__main__":

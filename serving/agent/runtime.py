@@ -27,18 +27,50 @@ class LoadFailed(Exception):
     """ONNX Runtime could not load or run the release; ``str()`` says why."""
 
 
-def providers_for(choice: str = "auto") -> list[str]:
-    """The providers to ask for: ``cuda`` (refused where absent), ``cpu``, or ``auto`` (CUDA when present)."""
+# A graph that copies one float (y = Identity(x); ONNX IR 8, opset 13), made with ``onnx.helper``: the probe below
+# runs it to learn whether a GPU answers, without the ``onnx`` package on the host.
+_PROBE = (b"\x08\x08:7\n\x10\n\x01x\x12\x01y\"\x08Identity\x12\x01pZ\x0f\n\x01x\x12\n\n\x08\x08\x01\x12\x04"
+          b"\n\x02\x08\x01b\x0f\n\x01y\x12\n\n\x08\x08\x01\x12\x04\n\x02\x08\x01B\x04\n\x00\x10\r")
+
+
+def probe(providers: list[str]) -> tuple[str, str]:
+    """The provider a session asked for ``providers`` really gets, and why not the first one asked for ('' when it
+    got it). A one-float session is created and run: ONNX Runtime lists CUDA wherever onnxruntime-gpu is installed,
+    driver or no driver, and without a GPU it quietly runs the session on the CPU."""
+    import warnings
+
     import onnxruntime as ort
 
-    available = ort.get_available_providers()
+    options = ort.SessionOptions()
+    options.log_severity_level = 4  # the fallback is reported here, not as ONNX Runtime's error line
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            session = ort.InferenceSession(_PROBE, options, providers=providers)
+        session.run(None, {"x": np.ones(1, dtype=np.float32)})
+    except Exception as exc:  # ORT raises its own exception types
+        return CPU, f"a session on {providers[0]} failed: {str(exc)[:200]}"
+    got = session.get_providers()[0]
+    return got, "" if got == providers[0] else "no GPU answered (ONNX Runtime fell back to the CPU)"
+
+
+def providers_for(choice: str = "auto") -> list[str]:
+    """The providers to ask for: ``cuda`` (refused where no GPU answers), ``cpu``, or ``auto`` (CUDA where ONNX
+    Runtime has it and a GPU answers, the CPU otherwise)."""
+    import onnxruntime as ort
+
     if choice == "cpu":
         return [CPU]
+    available = ort.get_available_providers()
+    if CUDA in available:
+        got, why = probe([CUDA, CPU])
+        if got == CUDA:
+            return [CUDA, CPU]
+    else:
+        why = f"ONNX Runtime has {', '.join(available)}; install onnxruntime-gpu"
     if choice == "cuda":
-        if CUDA not in available:
-            raise LoadFailed(f"the CUDA execution provider is not available (ONNX Runtime has {available})")
-        return [CUDA, CPU]
-    return [CUDA, CPU] if CUDA in available else [CPU]
+        raise LoadFailed(f"the CUDA execution provider is not available: {why}")
+    return [CPU]
 
 
 def _rank(shape) -> int:
