@@ -34,8 +34,8 @@ from serving.choices import (
     PolicyAction,
     TimelineKind,
 )
-from serving.models import Alert, Deployment, Host, Incident, MonitoringWindow, Release, ServingPolicy, TimelineEntry
-from serving.selectors import DRIFT_MINIMUM
+from serving.models import Alert, Deployment, Host, Incident, MonitoringWindow, ServingPolicy, TimelineEntry
+from serving.selectors import DRIFT_MINIMUM, release_thresholds
 
 logger = logging.getLogger(__name__)
 POLICY = SystemActor("serving policy")
@@ -168,14 +168,6 @@ def _apply_policy(alert: Alert, incident: Incident, deployment: Deployment) -> N
 # --------------------------------------------------------------------------- what raises alerts
 
 
-def _thresholds(version_id: int, cache: dict) -> dict:
-    """The thresholds of the version's signed release (only that key of the manifest is read)."""
-    if version_id not in cache:
-        found = Release.objects.filter(version_id=version_id).values_list("manifest__thresholds", flat=True).first()
-        cache[version_id] = found or {}
-    return cache[version_id]
-
-
 def windows_receive(*, host: Host, windows: list[dict]) -> dict:
     """Store a host's windows (idempotent) and check the ones stored now; returns the counts."""
     received = services.windows_ingest(host=host, windows=windows)
@@ -193,7 +185,8 @@ def heartbeat_receive(*, host: Host, facts: dict, status: dict) -> Host:
 
 def windows_check(windows: list[MonitoringWindow]) -> list[Alert]:
     """Check stored windows against the thresholds of the release they measured (deployments still active)."""
-    raised, deployments, cache = [], {}, {}
+    raised, deployments = [], {}
+    released = release_thresholds({window.version_id for window in windows})
     for window in windows:
         if window.deployment_id not in deployments:
             deployments[window.deployment_id] = Deployment.objects.select_related(
@@ -201,7 +194,7 @@ def windows_check(windows: list[MonitoringWindow]) -> list[Alert]:
         deployment = deployments[window.deployment_id]
         if deployment.status != DeploymentStatus.ACTIVE:
             continue
-        thresholds = _thresholds(window.version_id, cache)
+        thresholds = released[window.version_id]
         psi_max = float(thresholds.get("psi", 0.2))
         score_max = float(thresholds.get("score_psi", 0.2))
         latency_max = float(thresholds.get("latency_p95_ms", 200.0))

@@ -152,13 +152,21 @@ def _json_series(rows) -> tuple[dict, dict]:
 DRIFT_MINIMUM = mf.Thresholds().min_window_requests
 
 
+def release_thresholds(version_ids) -> dict[int, dict]:
+    """Per version: the monitoring thresholds of its signed release (only that key of the manifest is read; a
+    version without a release gets ``{}``, so the defaults apply). The alerts and ``drift_minimums`` read them
+    here, in one query for any number of versions."""
+    wanted = set(version_ids)
+    found = dict(Release.objects.filter(version_id__in=wanted).values_list("version_id", "manifest__thresholds"))
+    return {pk: found.get(pk) or {} for pk in wanted}
+
+
 def drift_minimums(version_ids) -> dict[int, int]:
     """Per version: the fewest requests a monitoring window needs for its PSI to count, from the thresholds in the
     version's signed release (PSI over a handful of requests says nothing about drift). The alerts, the hourly
     sums and the charts all apply it, so a chart never shows drift that raised no alert."""
-    found = dict(Release.objects.filter(version_id__in=set(version_ids)).values_list(
-        "version_id", "manifest__thresholds__min_window_requests"))
-    return {pk: int(found[pk]) if found.get(pk) is not None else DRIFT_MINIMUM for pk in set(version_ids)}
+    return {pk: int(found.get("min_window_requests", DRIFT_MINIMUM))
+            for pk, found in release_thresholds(version_ids).items()}
 
 
 def monitoring_series(*, passport=None, deployment=None, days: float = 1.0, now=None) -> dict:
