@@ -244,13 +244,33 @@ def _explainability(result: dict) -> list[Table]:
                     [_("Feature"), _("Mean |SHAP|"), _("Share")], rows)] if rows else []
     sample = result.get("sample") or {}
     if sample.get("shap"):
-        names = sample.get("features", [])
-        shown = sample["shap"][:10]
-        tables.append(Table("shap-sample", _("SHAP values of sampled rows (first %(n)s of %(total)s kept)") % {
-            "n": len(shown), "total": len(sample["shap"])},
-            [_("Row"), *names], [[Cell(str(row)), *(_num(v) for v in values)]
-                                 for row, values in zip(sample.get("rows", []), shown, strict=False)]))
+        tables.append(_shap_sample(sample, [entry.get("feature") for entry in importance]))
     return tables
+
+
+SAMPLE_FEATURES = 8  # columns of the sampled rows' table; the other features' values are summed in one more
+
+
+def _shap_sample(sample: dict, ranked: list) -> Table:
+    """The first ten sampled rows' SHAP values, for the most important features (global mean |SHAP|) and, in one
+    column, the sum of the others': thirty narrow columns of digits read as noise on a page."""
+    names = list(sample.get("features", []))
+    shown = sample["shap"][:10]
+    order = [names.index(name) for name in ranked if name in names]
+    order += [index for index in range(len(names)) if index not in order]
+    kept, rest = order[:SAMPLE_FEATURES], order[SAMPLE_FEATURES:]
+    columns = [_("Row"), *(names[index] for index in kept)]
+    if rest:
+        columns.append(_("Other %(n)s features (sum)") % {"n": len(rest)})
+    rows = []
+    for row, values in zip(sample.get("rows", []), shown, strict=False):
+        cells = [Cell(str(row)), *(_num(values[index]) for index in kept)]
+        if rest:
+            cells.append(_num(sum(values[index] or 0 for index in rest)))
+        rows.append(cells)
+    title = _("SHAP values of sampled rows (first %(n)s of %(total)s kept)") % {"n": len(shown),
+                                                                               "total": len(sample["shap"])}
+    return Table("shap-sample", title, columns, rows)
 
 
 def _explainability_facts(result: dict) -> list[tuple]:

@@ -7,6 +7,7 @@ import hashlib
 import io
 from datetime import date
 
+import numpy as np
 import pytest
 from django.core.files.storage import default_storage
 from django.urls import reverse
@@ -209,3 +210,29 @@ def test_bench_report_renders_a_full_report_of_every_test(tmp_path):
     for heading in ("1. Summary", "4. Results by test", "4.7 Explainability (SHAP)", "8. Reproducibility"):
         assert heading in text, heading
     assert '"pdf_median_s"' in out.getvalue()
+
+
+def test_the_sampled_rows_table_shows_the_most_important_features_and_sums_the_rest():
+    """Thirty columns of SHAP values read as noise on an A4 page: the table keeps the eight features of highest
+    mean |SHAP| in that order, and one column sums the others' values, so each row still adds up."""
+    from validation.run_display import SAMPLE_FEATURES, _explainability
+
+    names = [f"f{i:02d}" for i in range(30)]
+    rng = np.random.default_rng(3)
+    shap = rng.normal(size=(12, 30)).round(6).tolist()
+    importance = [{"feature": name, "mean_abs_shap": 1.0 / (rank + 1)}
+                  for rank, name in enumerate(reversed(names))]  # f29 first
+    tables = _explainability({"importance": importance,
+                              "sample": {"features": names, "rows": list(range(100, 112)), "shap": shap}})
+    table = next(t for t in tables if t.key == "shap-sample")
+    assert table.columns[1:SAMPLE_FEATURES + 1] == [f"f{i:02d}" for i in range(29, 29 - SAMPLE_FEATURES, -1)]
+    assert str(table.columns[-1]) == "Other 22 features (sum)" and len(table.columns) == SAMPLE_FEATURES + 2
+    assert len(table.rows) == 10 and table.rows[0][0].text == "100"
+    first = shap[0]
+    assert float(table.rows[0][1].text.replace("\u2212", "-")) == pytest.approx(first[29], rel=1e-3, abs=1e-4)
+    others = sum(first[i] for i in range(30 - SAMPLE_FEATURES))
+    assert float(table.rows[0][-1].text.replace("\u2212", "-")) == pytest.approx(others, rel=1e-3, abs=1e-4)
+
+    few = _explainability({"importance": importance[:3], "sample": {"features": names[:3], "rows": [1],
+                                                                     "shap": [[0.1, 0.2, 0.3]]}})
+    assert few[-1].columns == ["Row", "f00", "f01", "f02"]  # nothing to sum: no extra column
