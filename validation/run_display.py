@@ -239,7 +239,12 @@ def _explainability(result: dict) -> list[Table]:
     importance = result.get("importance") or []
     total = sum(entry.get("mean_abs_shap") or 0 for entry in importance) or 1.0
     rows = [[Cell(entry.get("feature", "")), _num(entry.get("mean_abs_shap")),
-             Cell(f"{100 * (entry.get('mean_abs_shap') or 0) / total:.1f} %", numeric=True)] for entry in importance]
+             Cell(f"{100 * (entry.get('mean_abs_shap') or 0) / total:.1f} %", numeric=True)]
+            for entry in importance if entry.get("mean_abs_shap")]
+    idle = [str(entry.get("feature", "")) for entry in importance if not entry.get("mean_abs_shap")]
+    if idle:  # one row for the features the model never used on these rows, not a row of zeros each
+        rows.append([Cell(_("No effect (%(n)s): %(names)s") % {"n": len(idle), "names": ", ".join(idle)}),
+                     _num(0), Cell("0.0 %", numeric=True)])
     tables = [Table("importance", _("Global importance: mean |SHAP| per feature"),
                     [_("Feature"), _("Mean |SHAP|"), _("Share")], rows)] if rows else []
     sample = result.get("sample") or {}

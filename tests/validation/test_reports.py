@@ -233,6 +233,11 @@ def test_the_sampled_rows_table_shows_the_most_important_features_and_sums_the_r
     others = sum(first[i] for i in range(30 - SAMPLE_FEATURES))
     assert float(table.rows[0][-1].text.replace("\u2212", "-")) == pytest.approx(others, rel=1e-3, abs=1e-4)
 
+    importance[-5:] = [{"feature": entry["feature"], "mean_abs_shap": 0.0} for entry in importance[-5:]]
+    ranked = next(t for t in _explainability({"importance": importance}) if t.key == "importance")
+    assert len(ranked.rows) == 26 and [cell.text for cell in ranked.rows[-1]] == [
+        "No effect (5): f04, f03, f02, f01, f00", "0", "0.0 %"]
+
     few = _explainability({"importance": importance[:3], "sample": {"features": names[:3], "rows": [1],
                                                                      "shap": [[0.1, 0.2, 0.3]]}})
     assert few[-1].columns == ["Row", "f00", "f01", "f02"]  # nothing to sum: no extra column
