@@ -26,6 +26,7 @@ from governance.workflow.notifications import notify, users_in_role
 from governance.workflow.services.checklist_evidence import checklist_refresh_auto
 from registry.choices import REVIEW_STATES
 from serving import guards, services
+from serving.agent import manifest as mf
 from serving.choices import (
     POLICY_KINDS,
     AlertKind,
@@ -35,7 +36,7 @@ from serving.choices import (
     TimelineKind,
 )
 from serving.models import Alert, Deployment, Host, Incident, MonitoringWindow, ServingPolicy, TimelineEntry
-from serving.selectors import DRIFT_MINIMUM, release_thresholds
+from serving.selectors import release_thresholds
 
 logger = logging.getLogger(__name__)
 POLICY = SystemActor("serving policy")
@@ -194,12 +195,10 @@ def windows_check(windows: list[MonitoringWindow]) -> list[Alert]:
         deployment = deployments[window.deployment_id]
         if deployment.status != DeploymentStatus.ACTIVE:
             continue
-        thresholds = released[window.version_id]
-        psi_max = float(thresholds.get("psi", 0.2))
-        score_max = float(thresholds.get("score_psi", 0.2))
-        latency_max = float(thresholds.get("latency_p95_ms", 200.0))
-        error_max = float(thresholds.get("error_rate", 0.05))
-        enough = window.requests >= int(thresholds.get("min_window_requests", DRIFT_MINIMUM))
+        thresholds = mf.Thresholds(**released[window.version_id])  # the manifest's own defaults fill the gaps
+        psi_max, score_max = float(thresholds.psi), float(thresholds.score_psi)
+        latency_max, error_max = float(thresholds.latency_p95_ms), float(thresholds.error_rate)
+        enough = window.requests >= int(thresholds.min_window_requests)
         common = {"deployment": deployment, "version": window.version}
         label = f"{deployment.passport.key} v{window.version.number} ({window.role}, {window.host.name})"
         if enough:
