@@ -261,8 +261,9 @@ def _shap_sample(sample: dict, ranked: list) -> Table:
     column, the sum of the others': thirty narrow columns of digits read as noise on a page."""
     names = list(sample.get("features", []))
     shown = sample["shap"][:10]
-    order = [names.index(name) for name in ranked if name in names]
-    order += [index for index in range(len(names)) if index not in order]
+    position = {name: index for index, name in enumerate(names)}
+    order = [position[name] for name in ranked if name in position]
+    order += sorted(set(range(len(names))) - set(order))  # features the importance list lacks, in their order
     kept, rest = order[:SAMPLE_FEATURES], order[SAMPLE_FEATURES:]
     columns = [_("Row"), *(names[index] for index in kept)]
     if rest:
