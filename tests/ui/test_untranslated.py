@@ -58,7 +58,7 @@ class _Text(HTMLParser):
 
 def _texts(html: str) -> set[str]:
     parser = _Text()
-    parser.feed(html.split("<main", 1)[-1])
+    parser.feed(html.split("<main", 1)[-1].split(">", 1)[-1])  # from inside the main element
     return set(parser.texts)
 
 
