@@ -15,6 +15,13 @@ from django.conf import settings
 
 SERVER = Path(settings.BASE_DIR) / "var" / "mlflow-server" / "bin" / "mlflow"
 
+# Each logged model's requirements, named: MLflow otherwise infers them by loading the model in a new interpreter,
+# 6 to 17 s a model here, and the platform never reads them. As a pipeline that pins its requirements logs.
+SKLEARN = {"pip_requirements": ["scikit-learn"]}
+ONNX = {"pip_requirements": ["onnx"]}
+XGBOOST = {"pip_requirements": ["xgboost"]}
+LIGHTGBM = {"pip_requirements": ["lightgbm"]}
+
 
 def free_port() -> int:
     with socket.socket() as s:

@@ -23,7 +23,7 @@ from registry import mlflow_datasets, mlflow_import
 from registry.models import Dataset, ModelVersion
 from tests.api_helpers import assert_error, bearer_client
 from tests.factories import linear_onnx
-from tests.registry.mlflow_server import SERVER, tracking_server
+from tests.registry.mlflow_server import LIGHTGBM, ONNX, SERVER, SKLEARN, XGBOOST, tracking_server
 
 pytestmark = [pytest.mark.skipif(not SERVER.exists(), reason="needs var/mlflow-server (scripts/bootstrap.sh test)")]
 
@@ -64,33 +64,33 @@ def mlflow_server(tmp_path_factory):
             mlflow.log_metric("auc", 0.91)
             mlflow.set_tag("mlflow.source.git.commit", "0123456789abcdef0123")
             mlflow.sklearn.log_model(LogisticRegression().fit(X, y), name="model", input_example=X.head(20),
-                                     registered_model_name="credit", serialization_format="cloudpickle")
+                                     registered_model_name="credit", serialization_format="cloudpickle", **SKLEARN)
             sklearn_run = run.info.run_id
         client.set_registered_model_alias("credit", "champion", "1")
         with mlflow.start_run():
             import onnx
 
             mlflow.onnx.log_model(onnx.load_from_string(linear_onnx(seed=3)), name="model",
-                                  registered_model_name="credit-onnx")
+                                  registered_model_name="credit-onnx", **ONNX)
         with mlflow.start_run():
             mlflow.sklearn.log_model(Skewed().fit(X, y), name="model", input_example=X.head(20),
-                                     registered_model_name="skewed", serialization_format="cloudpickle")
+                                     registered_model_name="skewed", serialization_format="cloudpickle", **SKLEARN)
         import lightgbm
         import xgboost
 
         with mlflow.start_run():
             mlflow.xgboost.log_model(xgboost.XGBClassifier(n_estimators=20, max_depth=3).fit(X, y), name="model",
-                                     input_example=X.head(20), registered_model_name="credit-xgb")
+                                     input_example=X.head(20), registered_model_name="credit-xgb", **XGBOOST)
         with mlflow.start_run():
             regressor = lightgbm.LGBMRegressor(n_estimators=20, num_leaves=8, verbose=-1).fit(X, X["age"])
             mlflow.lightgbm.log_model(regressor, name="model", input_example=X.head(20),
-                                      registered_model_name="age-lgbm", serialization_format="cloudpickle")
+                                      registered_model_name="age-lgbm", serialization_format="cloudpickle", **LIGHTGBM)
         with mlflow.start_run():  # skops: loaded without unpickling; a class of its own is not trusted
             mlflow.sklearn.log_model(LogisticRegression().fit(X, y), name="model", input_example=X.head(20),
-                                     registered_model_name="credit-skops", serialization_format="skops")
+                                     registered_model_name="credit-skops", serialization_format="skops", **SKLEARN)
         with mlflow.start_run():
             mlflow.sklearn.log_model(Skewed().fit(X, y), name="model", input_example=X.head(20),
-                                     registered_model_name="skewed-skops", serialization_format="skops",
+                                     registered_model_name="skewed-skops", serialization_format="skops", **SKLEARN,
                                      skops_trusted_types=[f"{Skewed.__module__}.Skewed"])  # the platform ignores it
         # A model logged without an input example, with its data logged as run inputs: the training sample as an
         # artifact of the run (named by its path on the training machine), the holdout on a shared folder, one
@@ -116,14 +116,14 @@ def mlflow_server(tmp_path_factory):
                 mlflow.log_input(mlflow.data.from_pandas(frame, source=source, name=name, targets="y"),
                                  context=context)
             mlflow.sklearn.log_model(LogisticRegression().fit(X, y), name="model", registered_model_name="credit-data",
-                                     serialization_format="cloudpickle")
+                                     serialization_format="cloudpickle", **SKLEARN)
             mlflow.sklearn.log_model(LogisticRegression(C=0.05).fit(X, y), name="strong-prior",
-                                     serialization_format="cloudpickle")
+                                     serialization_format="cloudpickle", **SKLEARN)
             data_run = run.info.run_id
         with mlflow.start_run():  # its only data is behind a URL: no sample to check the conversion on
             mlflow.log_input(mlflow.data.from_pandas(data, source="https://data.example.com/all.csv", name="all"),
                              context="training")
-            mlflow.sklearn.log_model(LogisticRegression().fit(X, y), name="model",
+            mlflow.sklearn.log_model(LogisticRegression().fit(X, y), name="model", **SKLEARN,
                                      registered_model_name="credit-remote", serialization_format="cloudpickle")
         mlflow.set_tracking_uri("")  # the platform never relies on the process-wide MLflow URIs
         yield {"url": url, "sklearn_run": sklearn_run, "data_run": data_run, "shared": shared,
@@ -428,7 +428,7 @@ def _log_version(url: str, name: str, model) -> None:
     try:
         with mlflow.start_run():
             mlflow.sklearn.log_model(model.fit(X, y), name="model", input_example=X.head(20),
-                                     registered_model_name=name, serialization_format="cloudpickle")
+                                     registered_model_name=name, serialization_format="cloudpickle", **SKLEARN)
     finally:
         mlflow.set_tracking_uri("")
 

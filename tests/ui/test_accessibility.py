@@ -7,7 +7,7 @@ import pytest
 
 from tests.governance.workflow_helpers import PASSWORD
 from tests.house import build_house
-from tests.ui.test_browser_signoff import browser, shoot_pages  # noqa: F401  (browser is a fixture)
+from tests.ui.test_browser_signoff import browser, settle, shoot_pages  # noqa: F401  (browser is a fixture)
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
@@ -64,7 +64,7 @@ def test_every_page_meets_wcag_21_aa_in_both_languages(live_server, browser, dja
                 response = page.goto(f"{live_server.url}{path}")
                 assert response.status == 200, (username, path, response.status)  # the page itself, not a refusal
                 assert page.url == f"{live_server.url}{path}", (username, path, page.url)  # nor a redirect
-                page.wait_for_load_state("networkidle")
+                settle(page)
                 page.evaluate(OPEN_DETAILS)
                 page.wait_for_timeout(150)  # the page reacts to the opened <details> (focusable scrollers)
                 results = axe.run(page, options=RULES)

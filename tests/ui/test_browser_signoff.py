@@ -53,6 +53,16 @@ def open_as(browser, live_server, username: str, path: str):
     return page
 
 
+# The page is whole: loaded, and no htmx request in flight, being swapped in or settling. (Playwright's "networkidle"
+# waits for half a second of silence on every page instead.)
+SETTLED = ("() => document.readyState === 'complete'"
+           " && !document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling')")
+
+
+def settle(page) -> None:
+    page.wait_for_function(SETTLED)
+
+
 # What makes a page wider than the window: elements reaching past its right edge, and elements whose content
 # spills out of their box (overflow visible), each with its right edge or widths; reported when the check fails.
 WIDEST = """(width) => {
@@ -76,7 +86,7 @@ def shoot_pages(page, live_server, pages: dict, prefix: str, check=None) -> None
             page.set_viewport_size({"width": width, "height": 900})
             for name, path in pages.items():
                 page.goto(f"{live_server.url}{path}")
-                page.wait_for_load_state("networkidle")
+                settle(page)
                 if check is not None:
                     check(name)
                 page.screenshot(path=str(SCREENSHOTS / f"{prefix}-{name}-{lang}-{width}.png"), full_page=True)

@@ -33,7 +33,7 @@ from tests.agent.conftest import AgentProcess, call, clients_file, free_port  # 
 from tests.api_helpers import ALL_SCOPES
 from tests.factories import TeamFactory, UserFactory, make_passport
 from tests.governance.workflow_helpers import PASSWORD, Cast
-from tests.registry.mlflow_server import SERVER, tracking_server
+from tests.registry.mlflow_server import SERVER, SKLEARN, tracking_server
 from tests.ui.test_browser_signoff import CHROMIUM, SCREENSHOTS, browser, open_as  # noqa: F401  (fixture)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow,
@@ -80,7 +80,8 @@ def _register_in_mlflow(url: str, folder: Path) -> str:
                 mlflow.log_input(mlflow.data.from_pandas(frame, source=str(folder / f"{name}.csv"), name=name,
                                                          targets="defaulted"), context=context)
             mlflow.sklearn.log_model(model, name="model", input_example=train[FEATURES].head(50),
-                                     registered_model_name="lead-time-credit", serialization_format="cloudpickle")
+                                     registered_model_name="lead-time-credit", serialization_format="cloudpickle",
+                                     **SKLEARN)
     finally:
         mlflow.set_tracking_uri("")
     return "models:/lead-time-credit/1"
