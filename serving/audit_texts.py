@@ -29,6 +29,9 @@ action_text("host.enrolment_token_created", gettext_lazy("Host enrolment token c
             gettext_lazy("{actor} created the enrolment token {object}."))
 action_text("host.enrolled", gettext_lazy("Host enrolled"),
             gettext_lazy("{object} enrolled as a serving host."))
+action_text("host.enrolment_repeated", gettext_lazy("Host enrolment repeated"),
+            gettext_lazy("{object} asked again with its enrolment request, its first answer lost, and got a new "
+                         "token."))
 action_text("host.token_rotated", gettext_lazy("Host token rotated"),
             gettext_lazy("{object} rotated its token."))
 action_text("host.updated", gettext_lazy("Host changed"),

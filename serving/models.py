@@ -37,6 +37,9 @@ class EnrolmentToken(models.Model):
     expires_at = models.DateTimeField(_("expires"))
     used_at = models.DateTimeField(_("used"), null=True, blank=True)
     host = models.OneToOneField("Host", on_delete=models.PROTECT, null=True, blank=True, related_name="enrolment")
+    # The hash of the enrolling agent's own request id: the same agent asking again, its first answer lost in
+    # transit, gets a fresh host token instead of a refusal (serving.services.host_enrol).
+    request_hash = models.CharField(max_length=64, blank=True, default="")
 
     class Meta:
         ordering = ["-created_at"]

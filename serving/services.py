@@ -106,14 +106,42 @@ def _clean_facts(facts: dict) -> dict:
     return cleaned
 
 
+# How long after its enrolment a host that was never heard from may ask again with the same request id.
+ENROL_REPEAT_WINDOW = timedelta(minutes=10)
+
+
+def _repeated_enrolment(token: EnrolmentToken, name: str, request_id: str | None) -> tuple[Host, str] | None:
+    """The same agent asking again because the first answer never reached it (a timeout under load, a crash
+    between sending and saving): same token, same request id, same name, within the window, and the host never
+    heard from since. The host gets a fresh token; the lost one stops working. Anything else: None."""
+    host = token.host
+    if (not request_id or not token.request_hash or host is None
+            or not secrets.compare_digest(token.request_hash, _hash(request_id))
+            or (name or "").strip() != host.name or not host.is_active or host.last_heartbeat_at is not None
+            or timezone.now() - token.used_at > ENROL_REPEAT_WINDOW):
+        return None
+    host = Host.objects.select_for_update().get(pk=host.pk)
+    prefix, raw = _new_secret(HOST_PREFIX)
+    host.token_prefix, host.token_hash = prefix, _hash(raw)
+    host.save(update_fields=["token_prefix", "token_hash"])
+    audit_append(actor=host_actor(host), action="host.enrolment_repeated", obj=host,
+                 data={"enrolment_token": token.prefix})
+    return host, raw
+
+
 @transaction.atomic
-def host_enrol(*, enrolment_token: str, name: str, facts: dict) -> tuple[Host, str]:
-    """Spend a one-time enrolment token: the host is recorded and gets its own token (returned once)."""
+def host_enrol(*, enrolment_token: str, name: str, facts: dict, request_id: str | None = None) -> tuple[Host, str]:
+    """Spend a one-time enrolment token: the host is recorded and gets its own token (returned once). The same
+    agent asking again with the same ``request_id``, its first answer lost, gets a fresh one
+    (``_repeated_enrolment``)."""
     prefix = _split(enrolment_token, ENROLMENT_PREFIX)
     token = (EnrolmentToken.objects.select_for_update().filter(prefix=prefix).first() if prefix else None)
     if token is None or not secrets.compare_digest(token.key_hash, _hash(enrolment_token)):
         raise DomainError(_("The enrolment token is not valid."), code="invalid_enrolment_token", field="token")
     if token.used_at is not None:
+        repeated = _repeated_enrolment(token, name, request_id)
+        if repeated is not None:
+            return repeated
         raise Conflict(_("The enrolment token was already used: ask an administrator for a new one."),
                        code="enrolment_token_used")
     if token.expires_at <= timezone.now():
@@ -131,7 +159,8 @@ def host_enrol(*, enrolment_token: str, name: str, facts: dict) -> tuple[Host, s
     validate_model(host)
     host.save(force_insert=True)
     token.used_at, token.host = timezone.now(), host
-    token.save(update_fields=["used_at", "host"])
+    token.request_hash = _hash(request_id) if request_id else ""
+    token.save(update_fields=["used_at", "host", "request_hash"])
     audit_append(actor=host_actor(host), action="host.enrolled", obj=host,
                  data={"enrolment_token": token.prefix, "created_by": token.created_by.get_username(),
                        **{k: v for k, v in facts.items() if k != "labels"}})

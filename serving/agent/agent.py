@@ -181,18 +181,33 @@ class Agent:
         return cp.ControlPlane(self.config.control_plane, token=self.identity.get("host_token"))
 
     def enrol(self) -> None:
-        """Load this host's identity, or spend the enrolment token for one (written 0600 before it is used)."""
+        """Load this host's identity, or spend the enrolment token for one (written 0600 before it is used).
+
+        The request carries an id of this agent's own, kept on disk until the answer is saved: when an answer is
+        lost (a timeout under load, the agent killed between asking and saving), asking again with the same id
+        gets a fresh host token rather than ``enrolment_token_used``."""
         path = self.root / "host.json"
         if path.exists():
             self.identity = json.loads(path.read_text())
             return
         if not self.config.enrolment_token:
             raise SystemExit("This host is not enrolled: pass --enrolment-token (an administrator creates one).")
-        while True:  # a control plane still starting, or briefly away: try again; a refusal ends it
+        request_file = self.root / "enrol-request"
+        try:
+            fd = os.open(request_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            request_id = request_file.read_text().strip()
+        else:
+            request_id = secrets.token_urlsafe(24)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(request_id)
+                handle.flush()
+                os.fsync(handle.fileno())
+        while True:  # a control plane still starting, or briefly away, or an answer lost: try again; a refusal ends it
             try:
                 answer = cp.ControlPlane(self.config.control_plane).enrol(
                     token=self.config.enrolment_token, name=self.config.name or socket.gethostname(),
-                    facts={**self.facts, "provider": self.provider})
+                    facts={**self.facts, "provider": self.provider, "request_id": request_id})
                 break
             except cp.Unreachable as exc:
                 log.warning("enrolment: control plane unreachable (%s), trying again in 2 s", exc)
@@ -203,6 +218,9 @@ class Agent:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as handle:
             json.dump(answer, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        request_file.unlink(missing_ok=True)
         self.identity = answer
         log.info("enrolled as %s (host %s)", answer["name"], answer["host"])
 

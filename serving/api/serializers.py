@@ -111,6 +111,11 @@ class HostFactsSerializer(serializers.Serializer):
 class EnrolSerializer(HostFactsSerializer):
     token = serializers.CharField(max_length=200, help_text="The one-time enrolment token (`mge_...`).")
     name = serializers.CharField(**NAME)
+    request_id = serializers.CharField(
+        min_length=16, max_length=128, required=False,
+        help_text="A random id the agent keeps until it has saved its answer. Sent again with the same token and "
+                  "name within 10 minutes, before the host's first heartbeat, it gets a fresh host token (the "
+                  "first answer was lost) instead of `enrolment_token_used`.")
 
 
 class EnrolledSerializer(serializers.Serializer):

@@ -247,12 +247,13 @@ class AgentEnrolView(AgentView):
     @extend_schema(summary="Enrol a host", tags=["agents"], auth=[], request=s.EnrolSerializer,
                    description="Spends a one-time enrolment token (`invalid_enrolment_token`, "
                    "`enrolment_token_used`, `enrolment_token_expired`) and returns the host's own token, once, "
-                   "with the control plane's release-signing public key.",
+                   "with the control plane's release-signing public key. An agent whose answer was lost asks again "
+                   "with the same `request_id` and gets a fresh token; the lost one stops working.",
                    responses={201: s.EnrolledSerializer, **error_responses(400, 409)})
     def post(self, request):
         data = _validated(s.EnrolSerializer, request.data)
-        token, name = data.pop("token"), data.pop("name")
-        host, secret = services.host_enrol(enrolment_token=token, name=name, facts=data)
+        token, name, request_id = data.pop("token"), data.pop("name"), data.pop("request_id", None)
+        host, secret = services.host_enrol(enrolment_token=token, name=name, facts=data, request_id=request_id)
         from django.conf import settings
 
         return Response({"host": host.pk, "name": host.name, "host_token": secret, "public_key_pem": public_key_pem(),

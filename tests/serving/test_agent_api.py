@@ -66,6 +66,48 @@ def test_enrolment_is_one_time_and_returns_the_host_token_once(serving):
     assert not Host.objects.filter(name="gpu-8").exists()
 
 
+def test_an_agent_whose_enrolment_answer_was_lost_asks_again_with_its_request_id(serving):
+    from governance.audit.models import AuditEvent
+
+    token, secret = services.enrolment_token_create(actor=serving.admin, name="rack 9")
+    client, url = APIClient(), f"{API}/agent/enrol/"
+    body = {"token": secret, "name": "gpu-9", "request_id": "a" * 32}
+    first = client.post(url, body, format="json")
+    assert first.status_code == 201, first.content
+    lost = first.json()["host_token"]  # the answer that never reached the agent
+    token.refresh_from_db()
+    assert token.request_hash == hashlib.sha256(b"a" * 32).hexdigest()  # the id itself is not stored
+
+    # Another agent, another request or another name with the same token: still refused, nothing changed.
+    for other in ({**body, "request_id": "b" * 32}, {k: v for k, v in body.items() if k != "request_id"},
+                  {**body, "name": "gpu-10"}):
+        assert_error(client.post(url, other, format="json"), 409, "enrolment_token_used")
+    assert host_client(lost).get(f"{API}/agent/state/").status_code == 200
+
+    again = client.post(url, body, format="json")
+    assert again.status_code == 201, again.content
+    fresh = again.json()["host_token"]
+    assert fresh != lost and again.json()["host"] == first.json()["host"] and Host.objects.count() == 3
+    assert host_client(lost).get(f"{API}/agent/state/").status_code == 401  # the lost token stops working
+    assert host_client(fresh).get(f"{API}/agent/state/").status_code == 200
+    assert AuditEvent.objects.filter(action="host.enrolment_repeated", object_id=str(first.json()["host"])).count() == 1
+
+    # Once the host has been heard from, its token reached it: the same request is refused from then on.
+    assert host_client(fresh).post(f"{API}/agent/heartbeat/", {}, format="json").status_code == 200
+    assert_error(client.post(url, body, format="json"), 409, "enrolment_token_used")
+    assert host_client(fresh).get(f"{API}/agent/state/").status_code == 200
+
+    # Nor past the window, even never heard from.
+    late, late_secret = services.enrolment_token_create(actor=serving.admin, name="rack 10")
+    late_body = {"token": late_secret, "name": "gpu-11", "request_id": "c" * 32}
+    assert client.post(url, late_body, format="json").status_code == 201
+    EnrolmentToken.objects.filter(pk=late.pk).update(
+        used_at=timezone.now() - services.ENROL_REPEAT_WINDOW - timedelta(seconds=1))
+    assert_error(client.post(url, late_body, format="json"), 409, "enrolment_token_used")
+    # A request id too short to be a secret is bad input.
+    assert_error(client.post(url, {**late_body, "request_id": "short"}, format="json"), 400, "invalid")
+
+
 def test_an_expired_enrolment_token_is_refused(serving):
     token, secret = services.enrolment_token_create(actor=serving.admin, name="late")
     EnrolmentToken.objects.filter(pk=token.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
