@@ -8,9 +8,13 @@ import threading
 
 
 class Proxy:
-    def __init__(self, target_port: int, port: int = 0):
+    """``swallow``: how many of the first connections have their request delivered and their answer dropped (the
+    client sees the connection close with no answer, as when its own timeout ran out under load)."""
+
+    def __init__(self, target_port: int, port: int = 0, swallow: int = 0):
         self.target_port = target_port
         self.port = port
+        self.swallow, self.swallowed = swallow, 0
         self._server: socket.socket | None = None
         self._open: list[socket.socket] = []
         self._lock = threading.Lock()
@@ -42,8 +46,10 @@ class Proxy:
                 continue
             with self._lock:
                 self._open += [client, upstream]
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+                drop = self.swallowed < self.swallow
+                self.swallowed += drop
+            threading.Thread(target=self._pipe, args=(client, upstream), daemon=True).start()
+            threading.Thread(target=self._drop if drop else self._pipe, args=(upstream, client), daemon=True).start()
 
     @staticmethod
     def _pipe(source: socket.socket, sink: socket.socket) -> None:
@@ -55,6 +61,20 @@ class Proxy:
         finally:
             with contextlib.suppress(OSError):
                 sink.shutdown(socket.SHUT_WR)
+
+    @staticmethod
+    def _drop(source: socket.socket, sink: socket.socket) -> None:
+        """The answer read and thrown away (until the server has been quiet for 0.2 s after its first bytes), then
+        the client's connection closed."""
+        source.settimeout(30)
+        try:
+            while source.recv(65536):
+                source.settimeout(0.2)
+        except OSError:
+            pass
+        finally:
+            with contextlib.suppress(OSError):
+                sink.close()
 
     def stop(self) -> None:
         """Refuse new connections and cut the open ones."""

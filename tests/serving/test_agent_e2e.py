@@ -116,6 +116,21 @@ def test_agent_serves_its_desired_state_and_rolls_back_under_load(serving, live_
     assert PredictionLogDigest.objects.filter(host=host, deployment=deployment).exists()
 
 
+def test_an_agent_whose_enrolment_answer_is_lost_asks_again_and_serves(serving, live_server, start_agent):
+    from governance.audit.models import AuditEvent
+
+    proxy = Proxy(urlsplit(live_server.url).port, swallow=1).start()  # enrolled, but the answer never arrives
+    try:
+        agent = start_agent(proxy.url, "gpu-lost-answer")
+        host = wait_for(lambda: Host.objects.filter(name="gpu-lost-answer", last_heartbeat_at__isnull=False).first())
+        assert proxy.swallowed == 1
+        assert AuditEvent.objects.filter(action="host.enrolment_repeated", object_id=str(host.pk)).count() == 1
+        assert (agent.state / "host.json").exists() and not (agent.state / "enrol-request").exists()
+        assert "enrolment refused" not in agent.log()
+    finally:
+        proxy.stop()
+
+
 def test_windows_wait_out_a_control_plane_outage_and_arrive_exactly_once(serving, live_server, start_agent):
     proxy = Proxy(urlsplit(live_server.url).port).start()
     try:
