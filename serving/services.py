@@ -121,12 +121,22 @@ def _repeated_enrolment(token: EnrolmentToken, name: str, request_id: str | None
             or timezone.now() - token.used_at > ENROL_REPEAT_WINDOW):
         return None
     host = Host.objects.select_for_update().get(pk=host.pk)
-    prefix, raw = _new_secret(HOST_PREFIX)
-    host.token_prefix, host.token_hash = prefix, _hash(raw)
-    host.save(update_fields=["token_prefix", "token_hash"])
+    if host.last_heartbeat_at is not None or not host.is_active:  # heard from (or revoked) while we waited
+        return None
+    raw = _host_token_new(host)
     audit_append(actor=host_actor(host), action="host.enrolment_repeated", obj=host,
                  data={"enrolment_token": token.prefix})
     return host, raw
+
+
+def _host_token_new(host: Host, **changes) -> str:
+    """A new token for a locked ``host`` (its hash stored, the old one dead); the raw token is returned once."""
+    prefix, raw = _new_secret(HOST_PREFIX)
+    host.token_prefix, host.token_hash = prefix, _hash(raw)
+    for field, value in changes.items():
+        setattr(host, field, value)
+    host.save(update_fields=["token_prefix", "token_hash", *changes])
+    return raw
 
 
 @transaction.atomic
@@ -182,9 +192,7 @@ def host_authenticate(raw: str) -> Host | None:
 def host_token_rotate(*, host: Host) -> str:
     """The host replaces its own token: the old one stops working now; returns the new one (shown once)."""
     host = Host.objects.select_for_update().get(pk=host.pk)
-    prefix, raw = _new_secret(HOST_PREFIX)
-    host.token_prefix, host.token_hash, host.token_rotated_at = prefix, _hash(raw), timezone.now()
-    host.save(update_fields=["token_prefix", "token_hash", "token_rotated_at"])
+    raw = _host_token_new(host, token_rotated_at=timezone.now())
     audit_append(actor=host_actor(host), action="host.token_rotated", obj=host, data={})
     return raw
 

@@ -52,6 +52,7 @@ REFUSAL_RETRY_SECONDS = 60.0
 class Config:
     state_dir: Path
     control_plane: str | None = None
+    control_plane_timeout: float = 10.0
     name: str = ""
     enrolment_token: str | None = None
     host: str = "127.0.0.1"
@@ -178,7 +179,8 @@ class Agent:
         return True
 
     def control_plane(self) -> cp.ControlPlane:
-        return cp.ControlPlane(self.config.control_plane, token=self.identity.get("host_token"))
+        return cp.ControlPlane(self.config.control_plane, token=self.identity.get("host_token"),
+                               timeout=self.config.control_plane_timeout)
 
     def enrol(self) -> None:
         """Load this host's identity, or spend the enrolment token for one (written 0600 before it is used).
@@ -205,7 +207,7 @@ class Agent:
                 os.fsync(handle.fileno())
         while True:  # a control plane still starting, or briefly away, or an answer lost: try again; a refusal ends it
             try:
-                answer = cp.ControlPlane(self.config.control_plane).enrol(
+                answer = cp.ControlPlane(self.config.control_plane, timeout=self.config.control_plane_timeout).enrol(
                     token=self.config.enrolment_token, name=self.config.name or socket.gethostname(),
                     facts={**self.facts, "provider": self.provider, "request_id": request_id})
                 break
