@@ -13,7 +13,8 @@ Routes:
 
 Inference needs a client token (``Authorization: Bearer``). Every answer carries ``X-Request-Id`` and, when a
 model answered, ``X-Model-Version``. Errors are ``{"error": {"code", "message", "field", "details"}}`` on the JSON
-route and ``{"error": message, "code", "field", "details"}`` on OIP v2 (whose clients read ``error`` as text).
+route and ``{"error": message, "code", "field", "details"}`` on OIP v2 (whose clients read ``error`` as text); a
+fault of the agent's own is a 500 ``internal_error`` in the same shape, its stack in the agent's log.
 
 Each inference is checked against the release's schema, scored, written to the prediction log and counted in
 the window before its answer is sent; a shadow challenger scores the same input after the answer has left.
@@ -21,8 +22,10 @@ the window before its answer is sent; a shadow challenger scores the same input 
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
+import logging
 import os
 import time
 
@@ -32,8 +35,9 @@ import numpy as np
 from serving.agent import oip
 from serving.agent.core import Loaded, Served, StopLimitReached
 from serving.agent.runtime import LoadFailed
-from serving.agent.schema import RequestInvalid
+from serving.agent.schema import RequestInvalid, too_deep
 
+log = logging.getLogger("serving.agent.app")
 _json = msgspec.json.encode
 _NO_EXPLAINER = "Model '%s' has no reason codes: its release carries no tree-ensemble explainer."
 _JSON = ("content-type", "application/json")
@@ -75,11 +79,18 @@ class App:
             elif path == "/healthz":
                 self.send(proto, 200, {"status": "ok"}, rid)
             else:
+                await self.drain(scope, proto)
                 self.send(proto, 404, {"error": {"code": "not_found", "message": f"No route {method} {path}.",
                                                  "field": None, "details": None}}, rid)
         except RequestInvalid as exc:  # refusals raised before a model was chosen (body, token, route)
             body = exc.body() if not path.startswith("/v2") else _oip_error(exc)
             self.send(proto, exc.status, body, rid)
+        except Exception:  # a fault of the agent's own: logged with its stack, answered in the route's error shape
+            log.exception("request %s %s %s failed", rid, method, path)
+            error = RequestInvalid("The agent failed to answer; the failure is in its log.", code="internal_error",
+                                   status=500)
+            with contextlib.suppress(Exception):  # unless the answer had already left
+                self.send(proto, 500, error.body() if not path.startswith("/v2") else _oip_error(error), rid)
 
     @staticmethod
     def send(proto, status: int, body, rid: str, extra: list | None = None) -> None:
@@ -104,6 +115,31 @@ class App:
             raise RequestInvalid(f"The body is larger than {self.max_body} bytes.", code="too_large", status=413)
         return data
 
+    async def admit(self, scope, proto, name: str):
+        """The request's client (its token checked and rate-limited) and the model it names, or a refusal with the
+        body drained."""
+        try:
+            return self.agent.clients.client(scope.headers.get("authorization")), self.served(name)
+        except RequestInvalid:
+            await self.drain(scope, proto)
+            raise
+
+    async def drain(self, scope, proto) -> None:
+        """Read and drop the body of a request refused before its body was read (no token, no such model or
+        route), so that the client's connection stays open for its next request: an HTTP server that answers
+        with a body still unread closes the connection under the client. A body past the limit is left, and
+        its connection closed."""
+        length = scope.headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.max_body):
+            return
+        if length in (None, "0") and "chunked" not in scope.headers.get("transfer-encoding", "").lower():
+            return
+        seen = 0
+        async for chunk in proto:
+            seen += len(chunk)
+            if seen > self.max_body:
+                return
+
     def served(self, name: str) -> Served:
         served = self.agent.served.get(name)
         if served is None:
@@ -117,8 +153,7 @@ class App:
 
     async def predict(self, scope, proto, name: str, rid: str) -> None:
         start = time.perf_counter()
-        client = self.agent.clients.client(scope.headers.get("authorization"))
-        served = self.served(name)
+        client, served = await self.admit(scope, proto, name)
         data = await self.body(scope, proto)
         loaded = served.pick()
         try:
@@ -185,6 +220,7 @@ class App:
                                  {"name": name, "ready": ok}, rid)
             if rest in (["infer"], ["explain"]) and method == "POST":
                 return await self.infer(scope, proto, name, version, rid, explain=rest == ["explain"])
+        await self.drain(scope, proto)
         return self.send(proto, 404, {"error": f"No route {method} {path}.", "code": "not_found"}, rid)
 
     def metadata(self, proto, name: str, version: str | None, rid: str) -> None:
@@ -207,8 +243,7 @@ class App:
 
     async def infer(self, scope, proto, name: str, version: str | None, rid: str, explain: bool = False) -> None:
         start = time.perf_counter()
-        client = self.agent.clients.client(scope.headers.get("authorization"))
-        served = self.served(name)
+        client, served = await self.admit(scope, proto, name)
         data = await self.body(scope, proto)
         loaded = served.pick()
         if version is not None and version != str(loaded.version):
@@ -328,9 +363,13 @@ def _decode_predict(data: bytes) -> PredictBody:
     range as infinity, so they are refused by the schema check with the feature's name."""
     try:
         return _predict_body.decode(data)
+    except RecursionError:
+        raise too_deep() from None
     except msgspec.DecodeError as exc:
         try:
             return msgspec.convert(json.loads(data), PredictBody)
+        except RecursionError:
+            raise too_deep() from None
         except (ValueError, msgspec.ValidationError):
             raise RequestInvalid(f"Not a prediction request: {exc}.", code="invalid_request", status=400)
 

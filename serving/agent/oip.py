@@ -17,7 +17,7 @@ import msgspec
 import numpy as np
 import simdjson
 
-from serving.agent.schema import RequestInvalid
+from serving.agent.schema import RequestInvalid, too_deep
 
 DTYPES = {"FP32": np.float32, "FP64": np.float64, "FP16": np.float16, "INT64": np.int64, "INT32": np.int32,
           "INT16": np.int16, "INT8": np.int8, "UINT8": np.uint8, "UINT16": np.uint16, "UINT32": np.uint32,
@@ -89,8 +89,12 @@ def _json_data(tensor: Tensor):
         return decoder.decode(tensor.data), None
     except msgspec.DecodeError:
         pass
+    except RecursionError:
+        raise too_deep() from None
     try:
         values = json.loads(bytes(tensor.data))
+    except RecursionError:
+        raise too_deep() from None
     except ValueError:
         raise RequestInvalid(f"Input '{tensor.name}': data is not valid JSON.", code="invalid_tensor",
                              feature=tensor.name)
@@ -181,6 +185,8 @@ def decode(body: bytes, header_length: int | None) -> tuple[InferRequest, dict[s
         arrays = {}
         try:
             request = _request.decode(header)
+        except RecursionError:
+            raise too_deep() from None
         except msgspec.DecodeError as exc:
             raise RequestInvalid(f"Not an inference request: {exc}.", code="invalid_request", status=400)
     offset, tensors = 0, {}

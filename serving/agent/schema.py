@@ -37,6 +37,11 @@ class RequestInvalid(Exception):
         return {"error": {"code": self.code, "message": self.message, "field": self.feature, "details": details}}
 
 
+def too_deep() -> RequestInvalid:
+    """A body nested past what a decoder follows (every JSON decoder here stops at a depth): a request error."""
+    return RequestInvalid("The body is nested too deeply to be a request.", code="invalid_request", status=400)
+
+
 def _invalid(feature: Feature, rule: str, message: str, record: int | None) -> RequestInvalid:
     where = f" (record {record})" if record is not None else ""
     return RequestInvalid(f"Feature '{feature.name}'{where}: {message}", code="invalid_feature", feature=feature.name,
@@ -153,7 +158,7 @@ class Schema:
             self._batch = msgspec.json.Decoder(body)
         try:
             body = self._batch.decode(data)
-        except (msgspec.DecodeError, msgspec.ValidationError):
+        except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
             return None
         if body.records is None or len(body.records) < 16:
             return None
