@@ -10,7 +10,7 @@ import hashlib
 import json
 
 from django.conf import settings
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Max, Min, Q, QuerySet, Sum
 from django.urls import reverse
 from django.utils import timezone
 
@@ -19,7 +19,15 @@ from registry.permissions import restrict_passports
 from serving import guards
 from serving.agent import manifest as mf
 from serving.choices import DeploymentStatus, ServedRole, Strategy
-from serving.models import Deployment, EnrolmentToken, Host, Incident, MonitoringWindow, Release
+from serving.models import (
+    Deployment,
+    EnrolmentToken,
+    Host,
+    Incident,
+    MonitoringWindow,
+    PredictionLogDigest,
+    Release,
+)
 from serving.permissions import MANAGE_HOSTS, VIEW_HOSTS
 
 
@@ -34,6 +42,22 @@ def deployment_list(*, user, passport=None, filters: dict | None = None) -> Quer
     if key := filters.get("passport"):
         qs = qs.filter(passport__key=key)
     return qs.prefetch_related("hosts").order_by("-created_at", "-pk")
+
+
+def log_digest_list(*, deployment: Deployment, host: str | None = None) -> QuerySet[PredictionLogDigest]:
+    """The prediction-log files the deployment's hosts reported, oldest first (the caller may see ``deployment``)."""
+    qs = PredictionLogDigest.objects.filter(deployment=deployment).select_related("host")
+    if host:
+        qs = qs.filter(host__name=host)
+    return qs.order_by("first_at", "pk")
+
+
+def log_digest_summary(deployment: Deployment) -> dict:
+    """Files, records and the last report of the deployment's prediction log, per host."""
+    rows = (PredictionLogDigest.objects.filter(deployment=deployment).values("host__name")
+            .annotate(files=Count("pk"), records=Sum("records"), first_at=Min("first_at"), last_at=Max("last_at"),
+                      received_at=Max("received_at")).order_by("host__name"))
+    return {"hosts": list(rows), "files": sum(r["files"] for r in rows), "records": sum(r["records"] for r in rows)}
 
 
 def host_list(*, user) -> QuerySet[Host]:

@@ -234,6 +234,8 @@ def deployment_detail(request, pk: int):
         "revisions": list(deployment.revisions.select_related("version").order_by("-pk")[:20]),
         "rollback_to": services.rollback_target(deployment) if brake and not deployment.challenger_id else None,
         "kserve": _kserve_panel(user, deployment),
+        "log": selectors.log_digest_summary(deployment),
+        "control_plane_url": request.build_absolute_uri("/").rstrip("/"),
     })
 
 

@@ -38,3 +38,52 @@ def test_pages_keep_their_html_404(client, developer):
     client.force_login(developer)
     response = client.get("/passports/no-such-passport/")
     assert response.status_code == 404 and response["Content-Type"].startswith("text/html")
+
+
+DEEP = [b"[" * 100_000, b'{"name": ' + b"[" * 100_000, b'{"a":' * 50_000]
+
+
+@pytest.mark.parametrize("body", DEEP, ids=["array", "in-a-field", "objects"])
+@pytest.mark.parametrize("path", ["/api/v1/passports/", "/api/v1/tokens/", "/api/v1/agent/enrol/"])
+def test_a_json_body_nested_past_the_decoders_depth_is_a_400_parse_error(developer, path, body, settings):
+    """The standard library gives up on deep nesting with RecursionError, which DRF's parser let through as a
+    500; it is a malformed body like any other."""
+    settings.DEBUG = True
+    client = bearer_client(developer)
+    client.raise_request_exception = False
+    error = assert_error(client.post(path, data=body, content_type="application/json"), 400, "parse_error")
+    assert "nested too deeply" in error["message"]
+    error = assert_error(client.post(path, data=body, content_type="application/json", HTTP_ACCEPT_LANGUAGE="ru"),
+                         400, "parse_error")
+    assert "вложено слишком глубоко" in error["message"]
+
+
+def test_every_api_view_reads_json_through_the_guarded_parser():
+    """A view naming DRF's own JSONParser would bring the 500 back: every view's parsers are the project's."""
+    from django.urls import get_resolver
+    from rest_framework import parsers as drf_parsers
+    from rest_framework.settings import api_settings
+
+    from core.api.parsers import JSONParser
+
+    assert api_settings.DEFAULT_PARSER_CLASSES[0] is JSONParser
+    seen = 0
+
+    def walk(patterns):
+        nonlocal seen
+        for pattern in patterns:
+            if hasattr(pattern, "url_patterns"):
+                walk(pattern.url_patterns)
+                continue
+            view = getattr(pattern.callback, "cls", None)
+            if view is None or not hasattr(view, "parser_classes"):
+                continue
+            actions = getattr(pattern.callback, "actions", None) or {}
+            for handler in [view, *(getattr(view, name, None) for name in actions.values())]:
+                classes = (getattr(handler, "kwargs", None) or {}).get("parser_classes", view.parser_classes)
+                seen += 1
+                assert drf_parsers.JSONParser not in classes, (pattern, view)
+                assert not any(issubclass(c, drf_parsers.JSONParser) and c is not JSONParser for c in classes)
+
+    walk(get_resolver().url_patterns)
+    assert seen > 50

@@ -290,6 +290,8 @@ REST_FRAMEWORK = {
         "enrol": env.str("API_THROTTLE_ENROL", default="20/min"),
     },
     "EXCEPTION_HANDLER": "core.api.exceptions.exception_handler",
+    "DEFAULT_PARSER_CLASSES": ["core.api.parsers.JSONParser", "rest_framework.parsers.FormParser",
+                               "rest_framework.parsers.MultiPartParser"],
     # OPTIONS answers 405: no endpoint describes itself there (the OpenAPI schema does), and DRF's metadata
     # would build querysets and serializers some views do not have.
     "DEFAULT_METADATA_CLASS": None,

@@ -17,11 +17,11 @@ from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.filters import OrderingFilter
-from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 
 from core.api.filters import SelectorFilterBackend, SelectorFilterMixin
+from core.api.parsers import JSONParser, MultiPartParser
 from core.api.permissions import Authenticated
 from core.api.serializers import error_responses
 from core.api.serializers import validated as _validated

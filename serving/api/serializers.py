@@ -196,6 +196,17 @@ class LogDigestSerializer(serializers.Serializer):
     last_at = serializers.DateTimeField()
 
 
+class LogDigestOutSerializer(serializers.Serializer):
+    deployment = serializers.IntegerField(source="deployment_id")
+    host = serializers.CharField(source="host.name", help_text="The host that wrote and reported the file.")
+    name = serializers.CharField(help_text="The file's name in the host's `log/<deployment>/` folder.")
+    sha256 = serializers.CharField(help_text="The sha256 of the file as the host wrote it.")
+    records = serializers.IntegerField()
+    first_at = serializers.DateTimeField()
+    last_at = serializers.DateTimeField()
+    received_at = serializers.DateTimeField()
+
+
 class LogDigestsSerializer(serializers.Serializer):
     digests = LogDigestSerializer(many=True, max_length=500)
 

@@ -13,11 +13,11 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, ValidationError
-from rest_framework.parsers import JSONParser
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.api.parsers import JSONParser
 from core.api.permissions import Authenticated
 from core.api.serializers import error_responses
 from core.api.serializers import validated as _validated
@@ -196,6 +196,21 @@ class DeploymentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
     def kserve(self, request, pk=None):
         namespace = _validated(s.KServeQuerySerializer, request.query_params).get("namespace", "")
         return Response(kserve.render_for(request, self.get_object(), namespace=namespace))
+
+    @extend_schema(
+        summary="Prediction-log files reported",
+        parameters=[ID, OpenApiParameter("host", str, description="Only this host's files (its name).")],
+        description="The sha256, record count and period of every rotated prediction-log file the deployment's "
+        "hosts reported, oldest first. A file is reported once and never with another digest "
+        "(`digest_changed`), so this list is what an auditor checks a host's log against: "
+        "`python -m serving.agent.logs verify` on the host.",
+        responses={200: s.LogDigestOutSerializer(many=True), **error_responses(403, 404)},
+    )
+    @action(detail=True, methods=["get"], url_path="log-digests")
+    def log_digests(self, request, pk=None):
+        host = request.query_params.get("host")
+        page = self.paginate_queryset(selectors.log_digest_list(deployment=self.get_object(), host=host))
+        return self.get_paginated_response(s.LogDigestOutSerializer(page, many=True).data)
 
     @extend_schema(summary="Stop serving", parameters=[ID], request=s.ServingReasonSerializer,
                    responses={200: s.DeploymentSerializer, **error_responses(400, 403, 404, 409)})

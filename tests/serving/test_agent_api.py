@@ -211,6 +211,22 @@ def test_log_digests_are_stored_once_and_cannot_be_rewritten(deployed):
     assert_error(client.post(f"{API}/agent/log-digests/", {"digests": [{**digest, "name": "../../etc/passwd"}]},
                              format="json"), 400)
     assert PredictionLogDigest.objects.get().sha256 == "a" * 64
+    host_client(deployed.token_b).post(f"{API}/agent/log-digests/", {"digests": [
+        {**digest, "name": "b-000001.plog.zst", "sha256": "c" * 64, "first_at": (now - timedelta(hours=1)).isoformat()}
+    ]}, format="json")
+
+    # What the hosts reported, as people with sight of the deployment read it (and check a host's log against it).
+    url = f"{API}/serving/deployments/{deployed.deployment.pk}/log-digests/"
+    page = bearer_client(deployed.engineer, ["serving:read"]).get(url).json()
+    assert [(d["host"], d["name"], d["sha256"]) for d in page["results"]] == [
+        ("gpu-b", "b-000001.plog.zst", "c" * 64), ("gpu-a", digest["name"], "a" * 64)]  # oldest first
+    assert page["results"][1] | {"received_at": None} == {
+        "deployment": deployed.deployment.pk, "host": "gpu-a", "name": digest["name"], "sha256": "a" * 64,
+        "records": 1200, "first_at": page["results"][1]["first_at"], "last_at": page["results"][1]["last_at"],
+        "received_at": None}
+    only_a = bearer_client(deployed.engineer, ["serving:read"]).get(url, {"host": "gpu-a"}).json()["results"]
+    assert [d["host"] for d in only_a] == ["gpu-a"]
+    assert_error(bearer_client(deployed.engineer, ["registry:read"]).get(url), 403)
 
 
 def test_heartbeat_records_facts_and_problems(deployed):

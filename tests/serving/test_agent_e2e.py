@@ -114,6 +114,36 @@ def test_agent_serves_its_desired_state_and_rolls_back_under_load(serving, live_
     assert sum(w.predictions for w in windows) >= len(answers)  # the waits' own calls come on top
     assert {w.version.number for w in windows} == {1, 2}
     assert PredictionLogDigest.objects.filter(host=host, deployment=deployment).exists()
+    _an_auditor_checks_the_hosts_log_against_the_control_planes_digests(serving, live_server, agent, deployment)
+
+
+def _an_auditor_checks_the_hosts_log_against_the_control_planes_digests(serving, live_server, agent, deployment):
+    """On the host, ``serving.agent.logs verify`` fetches the digests over the API with a read-only token: the log
+    checks out; a bit changed in one file afterwards fails the check and names the file."""
+    import subprocess
+    import sys
+
+    from governance.accounts.services import token_create
+    from serving.agent.predlog import ZST_SUFFIX
+
+    _token, secret = token_create(user=serving.engineer, name="log check", scopes=["serving:read"])
+    token_file = agent.state.parent / "api-token"
+    token_file.write_text(secret)
+    command = [sys.executable, "-m", "serving.agent.logs", "--state-dir", str(agent.state), "verify",
+               "--control-plane", live_server.url, "--token-file", str(token_file), "--deployment", str(deployment.pk),
+               "--json"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+    findings = json.loads(done.stdout)["findings"]
+    assert findings and {f["status"] for f in findings} == {"ok"}
+    assert len(findings) == PredictionLogDigest.objects.filter(deployment=deployment).count()
+    sealed = next(p for p in (agent.state / "log" / str(deployment.pk)).iterdir() if p.name.endswith(ZST_SUFFIX))
+    data = bytearray(sealed.read_bytes())
+    data[-20] ^= 0x40
+    sealed.write_bytes(bytes(data))
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    assert [f["name"] for f in json.loads(done.stdout)["findings"] if f["status"] == "altered"] == [sealed.name]
 
 
 def test_an_agent_whose_enrolment_answer_is_lost_asks_again_and_serves(serving, live_server, start_agent):

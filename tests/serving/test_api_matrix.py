@@ -44,6 +44,7 @@ ENDPOINTS = [
              body=lambda w: {"on_alert": "notify"}),
     Endpoint("GET", "/serving/deployments/", "eng", 200, (("outsider", 200),)),
     Endpoint("GET", "/serving/deployments/{w.deployment}/", "auditor", 200, OUT),
+    Endpoint("GET", "/serving/deployments/{w.deployment}/log-digests/", "auditor", 200, OUT),
     Endpoint("GET", "/serving/deployments/{w.deployment}/kserve/", "eng", 200,
              (*OUT, ("auditor", 403), ("risk", 403), ("val", 403))),
     Endpoint("POST", "/serving/deployments/", "eng", 201, (*OUT, ("auditor", 403), ("risk", 403)),

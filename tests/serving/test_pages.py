@@ -109,3 +109,28 @@ def test_a_refused_deployment_shows_why_on_the_form(client, serving):
                            {"version": 2, "environment": "production", "hosts": [w.host], "strategy": "full"})
     assert response.status_code == 400
     assert "at least 2 hosts" in response.content.decode()
+
+
+def test_the_deployment_page_lists_the_log_files_each_host_reported_and_how_to_check_them(client, serving):
+    w = world(serving)
+    deployment = Deployment.objects.get(pk=w.deployment)
+    url = reverse("serving:deployment_detail", args=[deployment.pk])
+    client.force_login(serving.engineer)
+    page = client.get(url).content.decode()
+    assert 'id="log-digests-empty"' in page and f"--deployment {deployment.pk} " in page
+    now = timezone.now()
+    for host, files in ((serving.host_a, 3), (serving.host_b, 1)):
+        services.log_digests_record(host=host, digests=[
+            {"deployment": deployment.pk, "name": f"{host.name}-{i}.plog.zst", "sha256": f"{i:064x}",
+             "records": 1500, "first_at": now - timedelta(hours=files - i),
+             "last_at": now - timedelta(hours=files - i - 1)}
+            for i in range(files)])
+    page = client.get(url).content.decode()
+    table = page[page.index('id="log-digests"'):page.index("</table>", page.index('id="log-digests"'))]
+    rows = table.split("<tr>")[2:]
+    assert "gpu-a" in rows[0] and "gpu-b" in rows[1] and len(rows) == 2
+    assert ">3<" in rows[0] and "4,500" in rows[0] and ">1<" in rows[1] and "1,500" in rows[1]
+    assert reverse("serving-deployment-log-digests", args=[deployment.pk]) in page
+    client.force_login(serving.admin)
+    russian = client.get(url, HTTP_ACCEPT_LANGUAGE="ru").content.decode()
+    assert "Журнал предсказаний" in russian

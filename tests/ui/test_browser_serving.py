@@ -40,6 +40,12 @@ def test_serving_pages_read_well_in_both_languages_and_widths(live_server, brows
                                             hosts=[w.host_a.pk, w.host_b.pk], personal_data_columns=["x1"])
     services.host_heartbeat(host=w.host_a, facts={"agent_version": "1.0.0"}, status={})
     _traffic(w, deployment)
+    now = timezone.now()
+    for host, hours in ((w.host_a, 3), (w.host_b, 2)):
+        services.log_digests_record(host=host, digests=[
+            {"deployment": deployment.pk, "name": f"20261203T{h:02d}0000-000000-4121.plog.zst",
+             "sha256": f"{h:064x}", "records": 48_000 + 1_377 * h, "first_at": now - timedelta(hours=hours - h),
+             "last_at": now - timedelta(hours=hours - h - 1)} for h in range(hours)])
     alert = alerts.raise_alert(kind="feature_psi", deployment=deployment, version=w.v1, subject="x0", value=0.31,
                                threshold=0.2, message=said("%(label)s: PSI of '%(feature)s' is %(value)s, above "
                                                            "%(limit)s.", label=f"{w.passport.key} v1 (champion, gpu-a)",

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema
 from rest_framework.generics import GenericAPIView
-from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 
+from core.api.parsers import JSONParser
 from core.api.permissions import Authenticated
 from core.api.serializers import error_responses
 from registry import selectors as registry_selectors

@@ -14,10 +14,10 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.generics import GenericAPIView
-from rest_framework.parsers import JSONParser
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
+from core.api.parsers import JSONParser
 from core.api.permissions import Authenticated
 from core.api.renderers import NO_FORMAT, FileRenderer, PdfRenderer
 from core.api.serializers import error_responses

@@ -12,10 +12,10 @@ from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 
 from core.api.filters import SelectorFilterBackend, SelectorFilterMixin
+from core.api.parsers import JSONParser
 from core.api.permissions import Authenticated
 from core.api.serializers import error_responses
 from core.errors import Conflict, DomainError

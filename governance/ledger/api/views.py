@@ -20,12 +20,12 @@ from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.generics import GenericAPIView
-from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
 from core.api.filters import SelectorFilterBackend, SelectorFilterMixin
 from core.api.pagination import DefaultPagination
+from core.api.parsers import JSONParser, MultiPartParser
 from core.api.permissions import Authenticated
 from core.api.renderers import FileRenderer
 from core.api.serializers import error_responses

@@ -10,9 +10,9 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
-from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 
+from core.api.parsers import JSONParser
 from core.api.permissions import Authenticated
 from core.api.serializers import error_responses
 from core.api.serializers import validated as _validated

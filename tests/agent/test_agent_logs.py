@@ -1,0 +1,128 @@
+"""``python -m serving.agent.logs``: a real agent's log read back by request id and time, and checked against the
+digests it reported; a file altered, deleted or slipped in afterwards is named and fails the check."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from datetime import UTC, datetime
+
+import numpy as np
+import pytest
+
+from serving.agent import logs
+from serving.agent.predlog import ZST_SUFFIX
+from tests.agent.conftest import call, record
+from tests.agent.test_agent_serving import _binary_infer
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def served(gbdt_release, tmp_path_factory):
+    """An agent that answered 40 JSON requests and a binary one, rotating its log every few records, then stopped
+    (the last segment sealed); the digests it queued are what a control plane would hold."""
+    from tests.agent.conftest import AgentProcess, free_port
+
+    tmp = tmp_path_factory.mktemp("logs")
+    clients = tmp / "clients.json"
+    clients.write_text(json.dumps({"clients": []}))
+    state = tmp / "state"
+    port = free_port()
+    agent = AgentProcess(port=port, state=state, args=[
+        "--release", str(gbdt_release.folder), "--signature", str(gbdt_release.signature), "--public-key",
+        str(gbdt_release.public_key), "--state-dir", str(state), "--clients-file", str(clients),
+        "--allow-anonymous", "--port", str(port), "--log-level", "WARNING", "--log-max-mb", "0.002"])
+    agent.start()
+    try:
+        before = time.time()
+        for n in range(40):
+            status, _h, _p = call(f"{agent.url}/v1/models/gbdt/predict", {"features": record(gbdt_release.x[n])},
+                                  token=None, headers={"X-Request-Id": f"req-{n}"})
+            assert status == 200
+            if n == 19:
+                middle = time.time()
+        assert _binary_infer(agent, gbdt_release.x[:3], token=None)[0] == 200
+    finally:
+        agent.stop()
+    digests = [json.loads(p.read_text()) for p in sorted((state / "outbox" / "log-digests").glob("*.json"))]
+    assert len(digests) >= 3  # rotated under way, and sealed on the way down
+    reported = [{**d, "host": None} for d in digests]
+    (state / "outbox" / "log-digests").rename(tmp / "delivered")  # as after delivery: the outbox empty
+    (state / "outbox" / "log-digests").mkdir()
+    return state, reported, before, middle
+
+
+def _verify(state, reported, tmp_path, capsys, *extra) -> tuple[int, str]:
+    path = tmp_path / "digests.json"
+    path.write_text(json.dumps({"count": len(reported), "next": None, "previous": None, "results": reported}))
+    code = logs.main(["--state-dir", str(state), "verify", "--digests", str(path), *extra])
+    return code, capsys.readouterr().out
+
+
+def test_find_gives_back_a_request_by_its_id_and_records_by_time(served, capsys, gbdt_release):
+    state, _reported, before, middle = served
+    assert logs.main(["--state-dir", str(state), "find", "--id", "req-7", "--id", "req-31"]) == 0
+    found = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [entry["id"] for entry in found] == ["req-7", "req-31"]
+    assert found[0]["v"] == 1 and len(found[0]["y"]["score"]) == 1 and found[0]["at"].startswith("20")
+    since = datetime.fromtimestamp(middle, UTC).isoformat()
+    assert logs.main(["--state-dir", str(state), "find", "--since", since, "--limit", "100"]) == 0
+    later = [json.loads(line)["id"] for line in capsys.readouterr().out.splitlines()]
+    assert "req-19" not in later and "req-20" in later and "req-39" in later and len(later) == 21  # + the binary
+    assert logs.main(["--state-dir", str(state), "find", "--limit", "1", "--since",
+                      datetime.fromtimestamp(before, UTC).isoformat()]) == 0
+    assert json.loads(capsys.readouterr().out)["id"] == "req-0"
+    binary = [e for e in logs.find(state) if e["n"] == 3]
+    assert len(binary) == 1
+    assert logs.main(["--state-dir", str(state), "find", "--id", binary[0]["id"]]) == 0
+    tensor = json.loads(capsys.readouterr().out)["x"]
+    assert np.array_equal(np.asarray(tensor, dtype=np.float32), gbdt_release.x[:3])  # the inputs, bit for bit
+
+
+def test_verify_passes_a_log_as_reported_and_names_every_file_changed_since(served, tmp_path, capsys):
+    state, reported, _before, _middle = served
+    code, out = _verify(state, reported, tmp_path, capsys)
+    assert code == 0 and f"{len(reported)} ok" in out
+
+    copy = tmp_path / "copy"
+    shutil.copytree(state, copy)
+    folder = copy / "log" / "1"
+    files = sorted(p for p in folder.iterdir() if p.name.endswith(ZST_SUFFIX))
+    data = bytearray(files[0].read_bytes())
+    data[len(data) // 2] ^= 1
+    files[0].write_bytes(bytes(data))  # one bit of one answer changed
+    files[1].unlink()  # a file deleted
+    shutil.copy(files[2], folder / ("20990101T000000-000000-1" + ZST_SUFFIX))  # a file slipped in
+    (copy / "outbox" / "log-digests" / "000000000001.json").write_text(json.dumps(
+        {"deployment": 1, "name": "20990101T000001-000000-1" + ZST_SUFFIX}))
+    shutil.copy(files[2], folder / ("20990101T000001-000000-1" + ZST_SUFFIX))  # sealed, waiting to be reported
+    code, out = _verify(copy, reported, tmp_path, capsys, "--json")
+    found = json.loads(out)
+    status = {f["name"]: f["status"] for f in found["findings"]}
+    assert code == 1 and found["failing"] == 3
+    assert status[files[0].name] == "altered" and status[files[1].name] == "missing"
+    assert status["20990101T000000-000000-1" + ZST_SUFFIX] == "unreported"
+    assert status["20990101T000001-000000-1" + ZST_SUFFIX] == "pending"
+    assert [f["status"] for f in found["findings"]].count("ok") == len(reported) - 2
+
+
+def test_verify_refuses_digests_it_cannot_read_and_a_control_plane_it_may_not_trust(served, tmp_path, capsys):
+    state, _reported, _before, _middle = served
+    bad = tmp_path / "bad.json"
+    for text in ("<html>", json.dumps({"error": {"code": "not_found"}}), json.dumps([{"name": "x"}])):
+        bad.write_text(text)
+        assert logs.main(["--state-dir", str(state), "verify", "--digests", str(bad)]) == 2
+        assert "logs verify:" in capsys.readouterr().err
+    token = tmp_path / "token"
+    token.write_text("mgt_secret")
+    assert logs.main(["--state-dir", str(state), "verify", "--control-plane", "file:///etc", "--token-file",
+                      str(token), "--deployment", "1"]) == 2
+    assert "not an http(s) URL" in capsys.readouterr().err
+    assert logs.main(["--state-dir", str(state), "verify", "--control-plane", "http://127.0.0.1:9", "--token-file",
+                      str(token), "--deployment", "1"]) == 2
+    assert "could not be read" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as stop:
+        logs.main(["--state-dir", str(tmp_path), "find"])
+    assert stop.value.code == 2 and "holds no prediction log" in capsys.readouterr().err
