@@ -75,7 +75,8 @@ class App:
             elif path.startswith("/v2"):
                 await self.v2(scope, proto, path, method, rid)
             elif path == "/metrics" and method == "GET":
-                proto.response_bytes(200, [("content-type", "text/plain; version=0.0.4")], self.agent.metrics_text())
+                proto.response_bytes(200, [("content-type", "text/plain; version=0.0.4"), ("x-request-id", rid)],
+                                    self.agent.metrics_text())
             elif path == "/healthz":
                 self.send(proto, 200, {"status": "ok"}, rid)
             else:

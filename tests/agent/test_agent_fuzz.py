@@ -237,3 +237,28 @@ def test_a_request_refused_before_its_body_was_read_leaves_the_connection_open(g
             assert answer.status == 200 and json.loads(answer.read())["predictions"]
             assert connection.sock is socket_before  # the same connection, not a new one
     connection.close()
+
+
+ODD_PATHS = ["/", "/v2", "/v2/", "/v2/models", "/v2/models/gbdt", "/v2/models/gbdt/", "/v2/models/gbdt/versions",
+             "/v2/models/gbdt/versions/1", "/v2/models/gbdt/versions/1/ready", "/v2/models/gbdt/versions/x/infer",
+             "/v2/models/gbdt/versions/99999999999999999999/infer", "/v2/models//infer", "/v2/models/%00/ready",
+             "/v2/models/" + "a" * 8000 + "/infer", "/v1/models//predict", "/v1/models/gbdt/predict/",
+             "/v1/models/%2e%2e/predict", "/v1/models/gbdt/predict?explain=1", "/metrics?x=1", "/healthz",
+             "/v2/health/", "/v2/health/live/x", "/v2/repository/index", "/v2/models/gbdt/stats",
+             "/v2/models/gbdt/versions/1/explain"]
+
+
+def test_every_path_and_method_gets_a_json_answer_with_a_request_id(gbdt_release, agent_factory):
+    agent = agent_factory(gbdt_release)
+    connection = http.client.HTTPConnection("127.0.0.1", agent.port, timeout=30)
+    for path in ODD_PATHS:
+        for method in ("GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS"):
+            body = b'{"inputs": []}' if method in ("POST", "PUT") else None
+            connection.request(method, path, body=body, headers={"Authorization": f"Bearer {TOKEN}"})
+            answer = connection.getresponse()
+            raw = answer.read()
+            context = (method, path[:60], answer.status, raw[:200])
+            assert answer.status < 500 and answer.getheader("x-request-id"), context
+            if method != "HEAD" and not path.startswith("/metrics"):
+                json.loads(raw)
+    connection.close()
