@@ -4,6 +4,7 @@ under ``/api/`` whatever layer produced them."""
 import logging
 import re
 import uuid
+from urllib.parse import unquote_plus
 
 from django.http import JsonResponse
 from django.shortcuts import render
@@ -69,14 +70,24 @@ class ApiJsonErrorsMiddleware:
         return replaced
 
 
+NUL_MESSAGE = _("The address holds a NUL character (%00), which no name or value here may contain.")
+
+
 class RequestRefusalsMiddleware:
     """A page whose write could not get its lock in time answers 503 with Retry-After (``core.busy``), not 500; an
-    upload refused by its size (``core.uploads``) answers 413."""
+    upload refused by its size (``core.uploads``) answers 413. A NUL character in the path or the query string is
+    a 400 before any view sees it: PostgreSQL refuses NUL in text, so a key or a filter holding one ended in a
+    database error (a 500) wherever it reached a query."""
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
+        if "\x00" in request.path or "\x00" in unquote_plus(request.META.get("QUERY_STRING", "")):
+            if request.path.startswith("/api/"):
+                return JsonResponse({"error": {"code": "invalid", "message": str(NUL_MESSAGE), "field": None,
+                                               "details": None}}, status=400)
+            return render(request, "400.html", {"message": NUL_MESSAGE}, status=400)
         return self.get_response(request)
 
     def process_exception(self, request, exception):

@@ -87,3 +87,30 @@ def test_every_api_view_reads_json_through_the_guarded_parser():
 
     walk(get_resolver().url_patterns)
     assert seen > 50
+
+
+NUL_PATHS = ["/api/v1/passports/a%00b/", "/api/v1/serving/deployments/?passport=%00", "/api/v1/passports/?search=a%00",
+             "/api/v1/passports/?ordering=name&x%00=1", "/api/v1/passports/?search=a+%00+b"]
+
+
+@pytest.mark.parametrize("path", NUL_PATHS)
+def test_a_nul_character_in_the_address_is_a_400_on_the_api(developer, path, settings):
+    """PostgreSQL refuses NUL in text: a key or a filter holding one was a database error (a 500) wherever it
+    reached a query. It is refused before any view, on SQLite alike."""
+    settings.DEBUG = True
+    client = bearer_client(developer)
+    client.raise_request_exception = False
+    error = assert_error(client.get(path), 400, "invalid")
+    assert "NUL" in error["message"]
+    assert "NUL" in assert_error(client.get(path, HTTP_ACCEPT_LANGUAGE="ru"), 400, "invalid")["message"]
+
+
+@pytest.mark.parametrize("path", ["/passports/a%00b/", "/passports/?q=a%00b", "/serving/?x=%00"])
+def test_a_nul_character_in_the_address_is_a_400_page(client, developer, path):
+    client.force_login(developer)
+    client.raise_request_exception = False
+    response = client.get(path)
+    assert response.status_code == 400 and response["Content-Type"].startswith("text/html")
+    assert 'id="bad-request-reason"' in response.content.decode() and response["X-Request-ID"]
+    russian = client.get(path, HTTP_ACCEPT_LANGUAGE="ru").content.decode()
+    assert "Этот адрес не удаётся прочитать" in russian

@@ -44,6 +44,7 @@ def test_every_operation_documents_throttling_and_a_busy_database(schema):
             answer = operation["responses"].get(status)
             assert answer and "Retry-After" in answer["headers"], (method, path, status)
             assert answer["content"]["application/json"]["schema"]["$ref"].endswith("/Error")
+        assert operation["responses"]["400"]["content"]["application/json"]["schema"]["$ref"].endswith("/Error")
 
 
 def test_bounds_and_requiredness_are_the_services(schema):
