@@ -177,6 +177,24 @@ def windows_receive(*, host: Host, windows: list[dict]) -> dict:
     return received.counts()
 
 
+def log_digests_receive(*, host: Host, digests: list[dict]) -> dict:
+    """Store a host's log-file digests. A file reported again with another sha256 is refused
+    (``digest_changed``) and raises an alert: the file changed on the host after it was reported."""
+    try:
+        return services.log_digests_record(host=host, digests=digests)
+    except Conflict as exc:
+        if exc.code == "digest_changed":
+            details = exc.details
+            raise_alert(kind=AlertKind.LOG_ALTERED, deployment=Deployment.objects.get(pk=details["deployment"]),
+                        subject=f"{host.name}/{details['name']}"[:200],
+                        message=said(gettext_noop(
+                            "%(host)s reported the prediction-log file %(name)s again with another sha256 "
+                            "(%(reported)s, stored %(stored)s): the file changed after it was reported."),
+                            host=host.name, name=details["name"], reported=details["reported"][:16],
+                            stored=details["stored"][:16]))
+        raise
+
+
 def heartbeat_receive(*, host: Host, facts: dict, status: dict) -> Host:
     """Record a heartbeat; problems the host reports become alerts (each once per open incident)."""
     host = services.host_heartbeat(host=host, facts=facts, status=status)

@@ -46,6 +46,7 @@ class AlertKind(models.TextChoices):
     HOST_LOST = "host_lost", _("Host lost")
     DIGEST_MISMATCH = "digest_mismatch", _("Release refused: digest or signature")
     LOAD_FAILED = "load_failed", _("Release failed to load")
+    LOG_ALTERED = "log_altered", _("Prediction log file changed after its report")
 
 
 # What a monitoring alert of these kinds may do under the passport's policy; the others only notify (the host

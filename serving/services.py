@@ -675,16 +675,19 @@ def log_digests_record(*, host: Host, digests: list[dict]) -> dict:
             raise DomainError(_("Digest %(i)s: this host does not serve deployment %(d)s.")
                               % {"i": index, "d": entry["deployment"]}, code="not_served",
                               field=f"digests[{index}].deployment")
-        known = PredictionLogDigest.objects.filter(host=host, name=entry["name"]).first()
-        if known is not None:
-            if known.sha256 != entry["sha256"]:
-                raise Conflict(_("The log file '%(name)s' was reported before with another sha256.")
-                               % {"name": entry["name"]}, code="digest_changed")
-            duplicates += 1
-            continue
-        PredictionLogDigest.objects.get_or_create(
+        # One row per host and file (a unique constraint): of two reports racing, the second finds the first's row
+        # here, and is a duplicate or, with another sha256, refused, as if it had come later.
+        known, created = PredictionLogDigest.objects.get_or_create(
             host=host, name=entry["name"],
             defaults={"deployment_id": entry["deployment"], "sha256": entry["sha256"], "records": entry["records"],
                       "first_at": _when(entry["first_at"], "first_at"), "last_at": _when(entry["last_at"], "last_at")})
-        stored += 1
+        if created:
+            stored += 1
+        elif known.sha256 != entry["sha256"]:
+            raise Conflict(_("The log file '%(name)s' was reported before with another sha256.")
+                           % {"name": entry["name"]}, code="digest_changed",
+                           details={"index": index, "deployment": known.deployment_id, "name": known.name,
+                                    "stored": known.sha256, "reported": entry["sha256"]})
+        else:
+            duplicates += 1
     return {"stored": stored, "duplicates": duplicates}

@@ -517,7 +517,20 @@ class Agent:
             plane.windows([item for _path, item in items])
             self.windows_outbox.done([path for path, _item in items])
         while items := self.digests_outbox.pending(500):
-            plane.log_digests([item for _path, item in items])
+            try:
+                plane.log_digests([item for _path, item in items])
+            except cp.Refused as exc:
+                index = exc.details.get("index") if isinstance(exc.details, dict) else None
+                if exc.code != "digest_changed" or not isinstance(index, int) or not 0 <= index < len(items):
+                    raise
+                # The control plane holds another digest for this file and has raised an alert: the item is kept
+                # aside for a person (not sent again and again), the ones before it were stored, the rest go on.
+                path, item = items[index]
+                path.rename(path.with_suffix(".refused"))
+                self.digests_outbox.done([p for p, _item in items[:index]])
+                log.error("log file %s: the control plane holds another sha256 for it (%s); its report is kept "
+                          "in %s", item.get("name"), exc.message, path.with_suffix(".refused"))
+                continue
             self.digests_outbox.done([path for path, _item in items])
 
     def expire_check(self) -> None:

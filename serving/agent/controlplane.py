@@ -22,9 +22,9 @@ class Unreachable(Exception):
 
 
 class Refused(Exception):
-    def __init__(self, status: int, code: str, message: str):
+    def __init__(self, status: int, code: str, message: str, details=None):
         super().__init__(f"{status} {code}: {message}")
-        self.status, self.code, self.message = status, code, message
+        self.status, self.code, self.message, self.details = status, code, message, details
 
 
 class ControlPlane:
@@ -66,7 +66,7 @@ class ControlPlane:
             except ValueError:
                 error = {}
             raise Refused(exc.code, error.get("code", "error"), error.get("message", payload[:200].decode(
-                "utf-8", "replace"))) from exc
+                "utf-8", "replace")), error.get("details")) from exc
         except (urllib.error.URLError, OSError, TimeoutError) as exc:
             raise Unreachable(f"{path}: {exc}") from exc
 

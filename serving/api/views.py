@@ -364,7 +364,7 @@ class AgentLogDigestsView(AgentView):
                    responses={200: s.CountsSerializer, **error_responses(400, 409)})
     def post(self, request):
         data = _validated(s.LogDigestsSerializer, request.data)
-        return Response(services.log_digests_record(host=self.host, digests=data["digests"]))
+        return Response(alerts.log_digests_receive(host=self.host, digests=data["digests"]))
 
 
 class AgentTokenRotateView(AgentView):

@@ -126,3 +126,42 @@ def test_verify_refuses_digests_it_cannot_read_and_a_control_plane_it_may_not_tr
     with pytest.raises(SystemExit) as stop:
         logs.main(["--state-dir", str(tmp_path), "find"])
     assert stop.value.code == 2 and "holds no prediction log" in capsys.readouterr().err
+
+
+def test_a_digest_the_control_plane_refuses_as_changed_is_kept_aside_and_the_rest_delivered(tmp_path):
+    """A 409 ``digest_changed`` (the control plane holds another sha256 for the file, and has raised an alert) must
+    not hold every later report back: that one report is kept aside for a person, the others go."""
+    from serving.agent import controlplane as cp
+    from serving.agent.agent import Agent
+    from serving.agent.windows import Outbox
+
+    class Plane:
+        def __init__(self):
+            self.stored: list[str] = []
+
+        def windows(self, items):
+            return {}
+
+        def log_digests(self, items):
+            for index, item in enumerate(items):
+                if item["sha256"] == "b" * 64:
+                    raise cp.Refused(409, "digest_changed", "another sha256", {"index": index})
+                self.stored.append(item["name"])
+            return {}
+
+    agent = Agent.__new__(Agent)
+    agent.windows_outbox = Outbox(tmp_path / "windows")
+    agent.digests_outbox = Outbox(tmp_path / "digests")
+    for name, sha in (("a", "a" * 64), ("b", "b" * 64), ("c", "c" * 64)):
+        agent.digests_outbox.put(lambda _seq, n=name, s=sha: {"deployment": 1, "name": n, "sha256": s})
+    plane = Plane()
+    agent.deliver(plane)
+    assert plane.stored == ["a", "c"]  # a stored before the refusal is not sent again
+    assert len(agent.digests_outbox) == 0
+    kept = list((tmp_path / "digests").glob("*.refused"))
+    assert len(kept) == 1 and json.loads(kept[0].read_text())["name"] == "b"
+    with pytest.raises(cp.Refused):  # any other refusal still stops delivery for the sync loop to report
+        agent.digests_outbox.put(lambda _seq: {"deployment": 1, "name": "d", "sha256": "d" * 64})
+        plane.log_digests = lambda items: (_ for _ in ()).throw(cp.Refused(403, "permission_denied", "no"))
+        agent.deliver(plane)
+    assert len(agent.digests_outbox) == 1

@@ -207,7 +207,23 @@ def test_log_digests_are_stored_once_and_cannot_be_rewritten(deployed):
         "stored": 0, "duplicates": 1}
     rewritten = client.post(f"{API}/agent/log-digests/", {"digests": [{**digest, "sha256": "b" * 64}]},
                             format="json")
-    assert_error(rewritten, 409, "digest_changed")
+    assert assert_error(rewritten, 409, "digest_changed")["details"]["index"] == 0
+    # The file changed on the host after its report: an alert in the deployment's incident, once however often
+    # the host sends it again, in English and Russian.
+    from serving.models import Alert
+
+    alert = Alert.objects.get(kind="log_altered")
+    assert alert.deployment == deployed.deployment and alert.subject == f"gpu-a/{digest['name']}"
+    assert "bbbbbbbbbbbbbbbb" in alert.message and "aaaaaaaaaaaaaaaa" in alert.message
+    assert client.post(f"{API}/agent/log-digests/", {"digests": [digest, {**digest, "sha256": "b" * 64}]},
+                       format="json").json()["error"]["details"]["index"] == 1
+    assert Alert.objects.filter(kind="log_altered").count() == 1 and Alert.objects.get(pk=alert.pk).count == 2
+    from django.utils import translation
+
+    from core.text import say
+
+    with translation.override("ru"):
+        assert "файл изменился после отчёта" in say(alert.said, alert.message)
     assert_error(client.post(f"{API}/agent/log-digests/", {"digests": [{**digest, "name": "../../etc/passwd"}]},
                              format="json"), 400)
     assert PredictionLogDigest.objects.get().sha256 == "a" * 64
