@@ -25,6 +25,7 @@ from pathlib import Path
 from serving.agent.predlog import OPEN_SUFFIX, read_segments
 
 OK, ALTERED, MISSING, UNREPORTED, PENDING, OPEN = "ok", "altered", "missing", "unreported", "pending", "open"
+RETIRED = "retired"  # reported, gone, and older than the retention the operator named: moved off the host
 FAILING = (ALTERED, MISSING, UNREPORTED)
 
 
@@ -100,10 +101,11 @@ def _pending(state: Path) -> set[tuple[int, str]]:
     return pending
 
 
-def verify(state: Path, digests: list[dict], *, host: str | None = None,
-           deployments: set[int] | None = None) -> list[dict]:
-    """One finding per file: each reported file (``ok``, ``altered``, ``missing``), then each file on disk that was
-    not reported (``pending`` in the outbox, ``open`` being written, or ``unreported``)."""
+def verify(state: Path, digests: list[dict], *, host: str | None = None, deployments: set[int] | None = None,
+           retained_since: float | None = None) -> list[dict]:
+    """One finding per file: each reported file (``ok``, ``altered``, ``missing``, or ``retired`` when it is gone
+    and its last record is older than ``retained_since``), then each file on disk that was not reported
+    (``pending`` in the outbox, ``open`` being written, or ``unreported``)."""
     if host:
         digests = [d for d in digests if d.get("host") in (None, host)]
     deployments = deployments or {int(d["deployment"]) for d in digests}
@@ -117,8 +119,11 @@ def verify(state: Path, digests: list[dict], *, host: str | None = None,
         reported.add((deployment, name))
         path = state / "log" / str(deployment) / name
         if not path.is_file():
-            findings.append({"deployment": deployment, "name": name, "status": MISSING, "records": entry.get("records"),
-                             "detail": "reported, and no longer on this host"})
+            retired = retained_since is not None and _before(entry.get("last_at"), retained_since)
+            findings.append({"deployment": deployment, "name": name, "status": RETIRED if retired else MISSING,
+                             "records": entry.get("records"),
+                             "detail": "older than the retention, moved off this host" if retired
+                             else "reported, and no longer on this host"})
             continue
         actual = sha256_of(path)
         status = OK if actual == entry["sha256"] else ALTERED
@@ -140,6 +145,13 @@ def verify(state: Path, digests: list[dict], *, host: str | None = None,
                 status = UNREPORTED
             findings.append({"deployment": deployment, "name": path.name, "status": status})
     return findings
+
+
+def _before(stamp, limit: float) -> bool:
+    try:
+        return _when(stamp) < limit
+    except (argparse.ArgumentTypeError, TypeError):
+        return False
 
 
 def _when(text: str) -> float:
@@ -203,6 +215,8 @@ def parser() -> argparse.ArgumentParser:
     check.add_argument("--deployment", type=int, action="append",
                        help="The deployment whose files to check (repeatable; with --control-plane, required).")
     check.add_argument("--host", help="Whose files (default: the name this host enrolled under).")
+    check.add_argument("--retained-since", type=_when, help="ISO 8601 time: a reported file whose records all "
+                       "end before it may have been moved off the host (retention); not finding it is no failure.")
     check.add_argument("--json", action="store_true", help="Print the findings as JSON.")
     search = commands.add_parser("find", help="Print records as JSON lines.")
     search.add_argument("--deployment", type=int)
@@ -244,7 +258,8 @@ def main(argv: list[str] | None = None) -> int:
     except Unusable as exc:
         print(f"logs verify: {exc}", file=sys.stderr)
         return 2
-    findings = verify(state, digests, host=host, deployments=set(args.deployment) if args.deployment else None)
+    findings = verify(state, digests, host=host, deployments=set(args.deployment) if args.deployment else None,
+                      retained_since=args.retained_since)
     failing = [f for f in findings if f["status"] in FAILING]
     if args.json:
         print(json.dumps({"host": host, "files": len(findings), "failing": len(failing), "findings": findings},
@@ -255,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
                   + (f"  {item['records']} records" if item.get("records") is not None else "")
                   + (f"  ({item['detail']})" if item.get("detail") else ""))
         counts = {status: sum(f["status"] == status for f in findings) for status in
-                  (OK, ALTERED, MISSING, UNREPORTED, PENDING, OPEN)}
+                  (OK, ALTERED, MISSING, RETIRED, UNREPORTED, PENDING, OPEN)}
         print(", ".join(f"{n} {status}" for status, n in counts.items() if n) or "no log files")
     return 1 if failing else 0
 

@@ -165,3 +165,17 @@ def test_a_digest_the_control_plane_refuses_as_changed_is_kept_aside_and_the_res
         plane.log_digests = lambda items: (_ for _ in ()).throw(cp.Refused(403, "permission_denied", "no"))
         agent.deliver(plane)
     assert len(agent.digests_outbox) == 1
+
+
+def test_files_moved_off_the_host_after_the_retention_are_retired_not_missing(served, tmp_path, capsys):
+    state, reported, _before, _middle = served
+    copy = tmp_path / "copy"
+    shutil.copytree(state, copy)
+    oldest = min(reported, key=lambda d: d["last_at"])
+    (copy / "log" / "1" / oldest["name"]).unlink()  # shipped to long-term storage
+    later = datetime.fromtimestamp(time.time() + 3600, UTC).isoformat()
+    code, out = _verify(copy, reported, tmp_path, capsys, "--retained-since", later, "--json")
+    status = {f["name"]: f["status"] for f in json.loads(out)["findings"]}
+    assert code == 0 and status[oldest["name"]] == "retired"
+    code, out = _verify(copy, reported, tmp_path, capsys, "--retained-since", "2020-01-01T00:00:00")
+    assert code == 1 and f"missing    1/{oldest['name']}" in out
