@@ -70,6 +70,15 @@ class ApiJsonErrorsMiddleware:
         return replaced
 
 
+def _refusal(request, status: int, code: str, message, template: str):
+    """A refusal made here, before or around the view: the one JSON error shape under ``/api/``, a page
+    otherwise."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"error": {"code": code, "message": str(message), "field": None, "details": None}},
+                            status=status)
+    return render(request, template, {"message": message}, status=status)
+
+
 NUL_MESSAGE = _("The address holds a NUL character (%00), which no name or value here may contain.")
 
 
@@ -84,10 +93,7 @@ class RequestRefusalsMiddleware:
 
     def __call__(self, request):
         if "\x00" in request.path or "\x00" in unquote_plus(request.META.get("QUERY_STRING", "")):
-            if request.path.startswith("/api/"):
-                return JsonResponse({"error": {"code": "invalid", "message": str(NUL_MESSAGE), "field": None,
-                                               "details": None}}, status=400)
-            return render(request, "400.html", {"message": NUL_MESSAGE}, status=400)
+            return _refusal(request, 400, "invalid", NUL_MESSAGE, "400.html")
         return self.get_response(request)
 
     def process_exception(self, request, exception):
@@ -96,10 +102,6 @@ class RequestRefusalsMiddleware:
         if not busy.is_busy(exception):
             return None
         logger.warning("busy database on %s %s: %s", request.method, request.path, exception)
-        if request.path.startswith("/api/"):
-            response = JsonResponse({"error": {"code": "busy", "message": str(busy.MESSAGE), "field": None,
-                                               "details": None}}, status=503)
-        else:
-            response = render(request, "503.html", {"message": busy.MESSAGE}, status=503)
+        response = _refusal(request, 503, "busy", busy.MESSAGE, "503.html")
         response["Retry-After"] = str(busy.RETRY_AFTER_SECONDS)
         return response

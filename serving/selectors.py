@@ -54,10 +54,10 @@ def log_digest_list(*, deployment: Deployment, host: str | None = None) -> Query
 
 def log_digest_summary(deployment: Deployment) -> dict:
     """Files, records and the last report of the deployment's prediction log, per host."""
-    rows = (PredictionLogDigest.objects.filter(deployment=deployment).values("host__name")
-            .annotate(files=Count("pk"), records=Sum("records"), first_at=Min("first_at"), last_at=Max("last_at"),
-                      received_at=Max("received_at")).order_by("host__name"))
-    return {"hosts": list(rows), "files": sum(r["files"] for r in rows), "records": sum(r["records"] for r in rows)}
+    rows = list(PredictionLogDigest.objects.filter(deployment=deployment).values("host__name")
+                .annotate(files=Count("pk"), records=Sum("records"), first_at=Min("first_at"),
+                          last_at=Max("last_at"), received_at=Max("received_at")).order_by("host__name"))
+    return {"hosts": rows, "files": sum(r["files"] for r in rows), "records": sum(r["records"] for r in rows)}
 
 
 def host_list(*, user) -> QuerySet[Host]:

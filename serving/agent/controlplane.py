@@ -12,7 +12,7 @@ import os
 import urllib.error
 import urllib.request
 from pathlib import Path
-from urllib.parse import urljoin
+from urllib.parse import urlencode, urljoin
 
 AGENT_VERSION = "1.0.0"
 
@@ -119,3 +119,14 @@ class ControlPlane:
 
     def log_digests(self, digests: list[dict]) -> dict:
         return self._json("POST", "/api/v1/agent/log-digests/", {"digests": digests})
+
+    def deployment_log_digests(self, deployment: int, host: str | None = None) -> list[dict]:
+        """Every page of the digests a deployment's hosts reported (with a person's API token, ``serving:read``);
+        a ``next`` link off this control plane's origin is refused, so the token goes nowhere else."""
+        path = f"/api/v1/serving/deployments/{deployment}/log-digests/" + (f"?{urlencode({'host': host})}" if host
+                                                                           else "")
+        pages = []
+        while path:
+            pages.append(self._json("GET", path))
+            path = pages[-1].get("next")
+        return pages

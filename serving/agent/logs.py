@@ -16,12 +16,10 @@ import hashlib
 import json
 import os
 import sys
-import urllib.error
-import urllib.parse
-import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 
+from serving.agent import controlplane as cp
 from serving.agent.predlog import OPEN_SUFFIX, read_segments
 
 OK, ALTERED, MISSING, UNREPORTED, PENDING, OPEN = "ok", "altered", "missing", "unreported", "pending", "open"
@@ -61,32 +59,18 @@ def digests_from(data) -> list[dict]:
 
 def fetch_digests(base_url: str, token: str, deployment: int, host: str | None, timeout: float = 30.0) -> list[dict]:
     """Every page of the deployment's digests from the control plane (an API token with the serving scope)."""
-    query = urllib.parse.urlencode({"host": host} if host else {})
-    url = f"{base_url.rstrip('/')}/api/v1/serving/deployments/{deployment}/log-digests/" + (f"?{query}" if query
-                                                                                             else "")
-    origin = urllib.parse.urlsplit(url)[:2]
-    if origin[0] not in ("http", "https"):
-        raise Unusable(f"{base_url!r} is not an http(s) URL")
-    entries: list[dict] = []
-    while url:
-        if urllib.parse.urlsplit(url)[:2] != origin:  # the token goes to the control plane named, nowhere else
-            raise Unusable(f"the control plane's next page is elsewhere: {url}")
-        request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}",  # noqa: S310
-                                                       "Accept": "application/json"})
-        try:
-            with urllib.request.urlopen(request, timeout=timeout) as answer:  # noqa: S310 (the operator's URL)
-                page = json.loads(answer.read())
-        except urllib.error.HTTPError as exc:
-            try:
-                message = json.loads(exc.read())["error"]["message"]
-            except (ValueError, KeyError, TypeError):
-                message = exc.reason
-            raise Unusable(f"the control plane answered {exc.code}: {message}") from None
-        except (urllib.error.URLError, OSError, ValueError) as exc:
-            raise Unusable(f"the control plane could not be read: {exc}") from None
-        entries.extend(digests_from(page))
-        url = page.get("next")
-    return entries
+    try:
+        plane = cp.ControlPlane(base_url, token=token, timeout=timeout)
+    except ValueError:
+        raise Unusable(f"{base_url!r} is not an http(s) URL") from None
+    try:
+        return digests_from(plane.deployment_log_digests(deployment, host))
+    except ValueError:
+        raise Unusable("the control plane's answer is not JSON") from None
+    except cp.Refused as exc:
+        raise Unusable(f"the control plane answered {exc.status}: {exc.message}") from None
+    except cp.Unreachable as exc:
+        raise Unusable(f"the control plane could not be read: {exc}") from None
 
 
 def _pending(state: Path) -> set[tuple[int, str]]:
@@ -166,9 +150,10 @@ def find(state: Path, *, deployment: int | None = None, ids: set[str] | None = N
          until: float | None = None, client: str | None = None, limit: int | None = None):
     """The log's records (oldest first within each deployment) that match every filter given."""
     root = state / "log"
-    folders = [root / str(deployment)] if deployment is not None else sorted(
-        (p for p in root.iterdir() if p.is_dir() and p.name.isdigit()), key=lambda p: int(p.name)) \
-        if root.is_dir() else []
+    if deployment is not None:
+        folders = [root / str(deployment)]
+    else:
+        folders = sorted((p for p in root.glob("*") if p.is_dir() and p.name.isdigit()), key=lambda p: int(p.name))
     found = 0
     for folder in folders:
         for entry in read_segments(folder):
