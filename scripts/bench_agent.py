@@ -266,13 +266,22 @@ if manifest.explainer is None:
     print(json.dumps(None)); sys.exit()
 explainer = Explainer((folder / 'model.onnx').read_bytes(), manifest)
 x = np.load(sys.argv[2])
-single = []
-for i in range(2000):
+from kernels import treeshap
+single, leafwise, few = [], [], treeshap.FEW_ROWS
+for i in range(2000):  # side by side: a row alone, and another through the kernel made for many rows
     start = time.perf_counter(); explainer.explain(x[i:i + 1]); single.append(time.perf_counter() - start)
+    treeshap.FEW_ROWS, j = 0, len(x) - 1 - i
+    start = time.perf_counter(); explainer.explain(x[j:j + 1]); leafwise.append(time.perf_counter() - start)
+    treeshap.FEW_ROWS = few
+reasons = []
+for i in range(2000):
+    start = time.perf_counter(); explainer.describe(x[i:i + 1]); reasons.append(time.perf_counter() - start)
 batch = []
 for i in range(20):
     start = time.perf_counter(); explainer.explain(x[i * 100:(i + 1) * 100]); batch.append(time.perf_counter() - start)
 print(json.dumps({"ms_per_record_single": round(statistics.median(single) * 1000, 3),
+                  "ms_per_record_single_leaf_by_leaf": round(statistics.median(leafwise) * 1000, 3),
+                  "ms_per_record_single_with_reasons": round(statistics.median(reasons) * 1000, 3),
                   "ms_per_record_batch100": round(statistics.median(batch) * 10, 4),
                   "trees": len(manifest.explainer.covers)}))
 """

@@ -310,6 +310,28 @@ def test_missing_values_follow_onnx_missing_tracks(data):
     _assert_close(pd.values, shap.TreeExplainer(model).shap_values(rows), _scale(out), "path-dependent with NaN")
 
 
+@pytest.mark.parametrize("kind", ["gb_c", "lgb_m", "rf_c"])
+def test_a_few_rows_one_at_a_time_equal_the_leaf_by_leaf_kernel_to_the_bit(kind, models, data, monkeypatch):
+    """Up to ``FEW_ROWS`` rows take the row-by-row kernel (the served decision's reason codes); it must give the
+    very values the leaf-by-leaf kernel gives, missing values and several outputs included, and shap's."""
+    _, onx = models(kind)
+    ens = parse_tree_ensemble(onx)
+    rows = data["rows"][:treeshap.FEW_ROWS].copy()
+    rows[0, 1] = rows[1, 3] = np.nan
+    prepared_rows, reference = ens.prepare(rows), ens.prepare(data["X"])
+    covers, _ = treeshap.path_dependent_covers(ens, reference)
+    prepared = treeshap.path_dependent_prepare(ens, covers)
+    few = [prepared.explain(prepared_rows[:n]).values for n in range(1, len(rows) + 1)]
+    few_interventional = treeshap.interventional(ens, prepared_rows, ens.prepare(data["background"])).values
+    monkeypatch.setattr(treeshap, "FEW_ROWS", 0)
+    for n, values in enumerate(few, start=1):
+        np.testing.assert_array_equal(values, prepared.explain(prepared_rows[:n]).values)
+    np.testing.assert_array_equal(
+        few_interventional, treeshap.interventional(ens, prepared_rows, ens.prepare(data["background"])).values)
+    ref = treeshap.cext_reference(ens, prepared_rows, reference, "path_dependent")
+    np.testing.assert_allclose(few[-1], ref.values, atol=1e-9)
+
+
 def _v5_model(nodes, leaves, roots, n_features, membership=None, double=False):
     """A hand-made ``TreeEnsemble`` (ai.onnx.ml opset 5) regressor."""
     ft = np.float64 if double else np.float32
