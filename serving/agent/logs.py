@@ -20,11 +20,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from serving.agent import controlplane as cp
-from serving.agent.predlog import OPEN_SUFFIX, read_segments
+from serving.agent.predlog import OPEN_SUFFIX, opened_at, read_segment, segment_paths
 
 OK, ALTERED, MISSING, UNREPORTED, PENDING, OPEN = "ok", "altered", "missing", "unreported", "pending", "open"
 RETIRED = "retired"  # reported, gone, and older than the retention the operator named: moved off the host
 FAILING = (ALTERED, MISSING, UNREPORTED)
+CLOCK_SLACK = 300.0  # seconds: how far a record's stamp may lie outside its segment's span by the names' times
 
 
 class Unusable(Exception):
@@ -156,19 +157,38 @@ def find(state: Path, *, deployment: int | None = None, ids: set[str] | None = N
         folders = sorted((p for p in root.glob("*") if p.is_dir() and p.name.isdigit()), key=lambda p: int(p.name))
     found = 0
     for folder in folders:
-        for entry in read_segments(folder):
-            stamp = entry.get("t")
-            if ids and entry.get("id") not in ids:
-                continue
-            if (since is not None and (stamp is None or stamp < since)) or (
-                    until is not None and (stamp is None or stamp > until)):
-                continue
-            if client is not None and entry.get("client") != client:
-                continue
-            yield entry
-            found += 1
-            if limit is not None and found >= limit:
-                return
+        for path in _segments_between(folder, since, until):
+            for entry in read_segment(path):
+                stamp = entry.get("t")
+                if ids and entry.get("id") not in ids:
+                    continue
+                if (since is not None and (stamp is None or stamp < since)) or (
+                        until is not None and (stamp is None or stamp > until)):
+                    continue
+                if client is not None and entry.get("client") != client:
+                    continue
+                yield entry
+                found += 1
+                if limit is not None and found >= limit:
+                    return
+
+
+def _segments_between(folder: Path, since: float | None, until: float | None) -> list[Path]:
+    """The segments that can hold records stamped between ``since`` and ``until``, by the times in their names. A
+    segment opened after ``until`` holds later records only; one whose successor was opened before ``since`` holds
+    earlier ones only (a record is stamped before it is written). Both are left a margin of ``CLOCK_SLACK`` seconds,
+    for a request answered slowly across a rotation and a clock stepped back."""
+    paths = segment_paths(folder)
+    opened = [opened_at(path) for path in paths]
+    keep = []
+    for i, path in enumerate(paths):
+        if until is not None and opened[i] is not None and opened[i] > until + CLOCK_SLACK:
+            break
+        following = opened[i + 1] if i + 1 < len(paths) else None
+        if since is not None and following is not None and following < since - CLOCK_SLACK:
+            continue
+        keep.append(path)
+    return keep
 
 
 def _plain(value):

@@ -376,20 +376,39 @@ def _records(stream):
         yield line, blob
 
 
-def read_segments(folder: Path):
-    """Every record in ``folder``, compressed segments and the open one, oldest first; an input matrix written
-    as raw bytes comes back as a numpy array."""
+def segment_paths(folder: Path) -> list[Path]:
+    """The segments of ``folder`` (sealed, raw and open), oldest first: their names begin with the time they were
+    opened."""
     if not Path(folder).is_dir():
-        return
-    for path in sorted(Path(folder).iterdir()):
-        if path.name.startswith("."):
-            continue
-        if path.name.endswith((ZST_SUFFIX, OLD_SUFFIXES[1], OPEN_SUFFIX)):
-            with open(path, "rb") as raw, _frames(raw) as reader:
-                yield from _entries(io.BufferedReader(reader))
-        elif path.name.endswith((RAW_SUFFIX, OLD_SUFFIXES[0])):
-            with open(path, "rb") as handle:
-                yield from _entries(handle)
+        return []
+    suffixes = (ZST_SUFFIX, OLD_SUFFIXES[1], OPEN_SUFFIX, RAW_SUFFIX, OLD_SUFFIXES[0])
+    return [path for path in sorted(Path(folder).iterdir())
+            if not path.name.startswith(".") and path.name.endswith(suffixes)]
+
+
+def opened_at(path: Path) -> float | None:
+    """When a segment was opened, from its name (``20261203T101500-123456-<pid>...``); None for another name."""
+    try:
+        moment = datetime.strptime(path.name[:22], "%Y%m%dT%H%M%S-%f")
+    except ValueError:
+        return None
+    return moment.replace(tzinfo=UTC).timestamp()
+
+
+def read_segment(path: Path):
+    """Every record of one segment; an input matrix written as raw bytes comes back as a numpy array."""
+    if path.name.endswith((ZST_SUFFIX, OLD_SUFFIXES[1], OPEN_SUFFIX)):
+        with open(path, "rb") as raw, _frames(raw) as reader:
+            yield from _entries(io.BufferedReader(reader))
+    else:
+        with open(path, "rb") as handle:
+            yield from _entries(handle)
+
+
+def read_segments(folder: Path):
+    """Every record in ``folder``, compressed segments and the open one, oldest first."""
+    for path in segment_paths(folder):
+        yield from read_segment(path)
 
 
 @contextlib.contextmanager

@@ -179,3 +179,43 @@ def test_files_moved_off_the_host_after_the_retention_are_retired_not_missing(se
     assert code == 0 and status[oldest["name"]] == "retired"
     code, out = _verify(copy, reported, tmp_path, capsys, "--retained-since", "2020-01-01T00:00:00")
     assert code == 1 and f"missing    1/{oldest['name']}" in out
+
+
+def test_find_reads_only_the_segments_whose_names_span_the_period(tmp_path, monkeypatch):
+    """Five segments an hour apart, one record stamped 10 s before its segment opened (answered slowly across a
+    rotation): ``--since``/``--until`` give what a full read gives, and open only the segments that can hold them."""
+    from serving.agent import predlog
+
+    folder = tmp_path / "log" / "1"
+    base = datetime(2026, 12, 3, 10, 0, tzinfo=UTC).timestamp()
+    for hour in range(5):
+        plog = predlog.PredictionLog(folder, mask_key=b"k" * 32)
+        opened = base + hour * 3600
+        stamps = [opened - 10] if hour == 3 else []
+        stamps += [opened + minute * 60 for minute in range(0, 60, 15)]
+        plog.write([{"t": t, "id": f"r{hour}-{i}", "n": 1, "x": [[1.0]], "y": {"score": [0.5]}}
+                    for i, t in enumerate(stamps)])
+        plog.close()
+        sealed, = folder.glob(f"*{predlog.ZST_SUFFIX}")
+        moment = datetime.fromtimestamp(opened, UTC)
+        sealed.rename(folder / f"{moment:%Y%m%dT%H%M%S}-000000-1{predlog.ZST_SUFFIX}.kept")
+    for kept in folder.glob("*.kept"):
+        kept.rename(kept.with_name(kept.name[: -len(".kept")]))
+    assert len(predlog.segment_paths(folder)) == 5
+
+    opened_paths = []
+    real = logs.read_segment
+    monkeypatch.setattr(logs, "read_segment", lambda path: opened_paths.append(path.name[:11]) or real(path))
+    everything = list(logs.find(tmp_path))
+    assert len(everything) == 21 and len(opened_paths) == 5
+
+    for since, until in [(base + 3 * 3600 - 20, base + 3 * 3600 + 1000), (base + 3600 + 30 * 60, None),
+                         (None, base + 2 * 3600 - 1), (base + 4 * 3600 + 45 * 60, base + 9 * 3600)]:
+        opened_paths.clear()
+        found = [e["id"] for e in logs.find(tmp_path, since=since, until=until)]
+        assert found == [e["id"] for e in everything
+                         if (since is None or e["t"] >= since) and (until is None or e["t"] <= until)]
+        assert found and len(opened_paths) < 5, (since, until, opened_paths)
+    opened_paths.clear()
+    assert [e["id"] for e in logs.find(tmp_path, since=base + 3 * 3600 - 20, until=base + 3 * 3600 - 5)] == ["r3-0"]
+    assert opened_paths == ["20261203T12", "20261203T13"]  # the record stamped before its segment opened: found
