@@ -62,6 +62,10 @@ def test_serving_pages_read_well_in_both_languages_and_widths(live_server, brows
     def charts(name):
         if name in ("monitoring", "deployment"):
             assert page.locator(".chart .main-svg").count() >= 4, (name, page.console_errors)
+        if name == "deployment":  # the log's table fits its card, at 390 px too: no scrolling inside it
+            box = page.locator("#log-digests").evaluate(
+                "t => [t.parentElement.scrollWidth, t.parentElement.clientWidth]")
+            assert box[0] <= box[1], box
 
     shoot_pages(page, live_server, pages, "serving", charts)
     assert "Обслуживание и мониторинг" in page.goto(f"{live_server.url}{pages['monitoring']}").text()
