@@ -387,6 +387,21 @@ def main(argv: list[str] | None = None) -> None:
     print(f"full report: {BENCH / f'agent-{stamp}.json'}")
 
 
+def gc_figures(url: str) -> dict:
+    """Python's cyclic collector in the agent over the whole run, from its /metrics: runs per generation and the
+    longest pause (every thread stopped), milliseconds."""
+    with urllib.request.urlopen(url, timeout=10) as answer:  # noqa: S310 (a loopback http URL of ours)
+        text = answer.read().decode()
+    figures = {}
+    for line in text.splitlines():
+        for metric, key, scale in (("mg_agent_gc_collections_total", "runs", 1), ("mg_agent_gc_pause_max_seconds",
+                                                                                  "longest_ms", 1000)):
+            if line.startswith(metric + "{"):
+                generation = line.split('generation="')[1][0]
+                figures.setdefault(f"gen{generation}", {})[key] = round(float(line.rsplit(" ", 1)[1]) * scale, 3)
+    return figures
+
+
 def run_round(args, model, folder, signature, public, files, pythons, k6, servers, out) -> dict:
     figures: dict = {}
     duration, conns = args.duration, args.connections
@@ -420,6 +435,7 @@ def run_round(args, model, folder, signature, public, files, pythons, k6, server
             figures["agent_v2json_1024"] = load(args.harness, f"{base}/v2/models/{model}/infer",
                                                 files["v2json1024"], duration=duration, connections=4)
             figures["agent_rss_mb"] = server.rss_mb()
+            figures["agent_gc"] = gc_figures(f"{base}/metrics")
         logged = sum(p.stat().st_size for p in (state / "log").rglob("*") if p.is_file())
         figures["agent_log_bytes"] = logged
         shutil.rmtree(state, ignore_errors=True)

@@ -8,6 +8,7 @@ sees either the old table or the new one, never half of each.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import math
 import mmap
@@ -224,6 +225,44 @@ class Metrics:
             lines.append(f"mg_agent_latency_ms_count{{{labels}}} {count}")
         lines += extra
         return ("\n".join(lines) + "\n").encode()
+
+
+class GcPauses:
+    """How often Python's cyclic collector ran, per generation, and how long it stopped every thread: a full
+    collection is the longest pause a Python server has that no request asked for."""
+
+    def __init__(self):
+        self.count = [0, 0, 0]
+        self.total = [0.0, 0.0, 0.0]
+        self.longest = [0.0, 0.0, 0.0]
+        self._started = 0.0
+
+    def install(self) -> GcPauses:
+        gc.callbacks.append(self._callback)
+        return self
+
+    def _callback(self, phase: str, info: dict) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+            return
+        generation, took = info["generation"], time.perf_counter() - self._started
+        self.count[generation] += 1
+        self.total[generation] += took
+        self.longest[generation] = max(self.longest[generation], took)
+
+    def lines(self) -> list[str]:
+        lines = ["# HELP mg_agent_gc_collections_total Runs of Python's cyclic garbage collector, by generation.",
+                 "# TYPE mg_agent_gc_collections_total counter"]
+        lines += [f'mg_agent_gc_collections_total{{generation="{g}"}} {n}' for g, n in enumerate(self.count)]
+        lines += ["# HELP mg_agent_gc_pause_seconds_total Time the collector held every thread, by generation.",
+                  "# TYPE mg_agent_gc_pause_seconds_total counter"]
+        lines += [f'mg_agent_gc_pause_seconds_total{{generation="{g}"}} {t:.6f}' for g, t in enumerate(self.total)]
+        lines += ["# HELP mg_agent_gc_pause_max_seconds The longest collection since the agent started serving.",
+                  "# TYPE mg_agent_gc_pause_max_seconds gauge"]
+        lines += [f'mg_agent_gc_pause_max_seconds{{generation="{g}"}} {t:.6f}' for g, t in enumerate(self.longest)]
+        lines += ["# HELP mg_agent_gc_frozen_objects Objects of start-up kept out of the collector's walks.",
+                  "# TYPE mg_agent_gc_frozen_objects gauge", f"mg_agent_gc_frozen_objects {gc.get_freeze_count()}"]
+        return lines
 
 
 def utc_now_iso() -> str:
