@@ -202,6 +202,9 @@ def heartbeat_receive(*, host: Host, facts: dict, status: dict) -> Host:
     return host
 
 
+HOST_ERRORS = ("log_unavailable",)  # error kinds of a window that are the host's, not the served version's
+
+
 def windows_check(windows: list[MonitoringWindow]) -> list[Alert]:
     """Check stored windows against the thresholds of the release they measured (deployments still active)."""
     raised, deployments = [], {}
@@ -239,7 +242,9 @@ def windows_check(windows: list[MonitoringWindow]) -> list[Alert]:
                              label=label, value=f"{window.latency_p95_ms:.1f}", limit=f"{latency_max:g}"),
                 **common))
         if window.requests and enough:
-            rate = window.error_count / window.requests
+            # Refusals for the host's own reasons (its disk would not take the log) say nothing of the version: they
+            # raise their own alert from the heartbeat, and a rollback would not mend them.
+            rate = (window.error_count - sum(window.errors.get(kind, 0) for kind in HOST_ERRORS)) / window.requests
             if rate > error_max:
                 raised.append(raise_alert(
                     kind=AlertKind.ERROR_RATE, value=rate, threshold=error_max,
@@ -249,11 +254,13 @@ def windows_check(windows: list[MonitoringWindow]) -> list[Alert]:
 
 
 _PROBLEM_KINDS = {"digest_mismatch": AlertKind.DIGEST_MISMATCH, "signature_invalid": AlertKind.DIGEST_MISMATCH,
-                  "stop_limit_reached": AlertKind.STOP_LIMIT, "load_failed": AlertKind.LOAD_FAILED}
+                  "stop_limit_reached": AlertKind.STOP_LIMIT, "load_failed": AlertKind.LOAD_FAILED,
+                  "log_unavailable": AlertKind.LOG_UNAVAILABLE}
 
 
 def problems_check(host: Host, problems: list[dict]) -> list[Alert]:
-    """Alerts for the problems a host reports in its heartbeat (a refused release, a stop-limit, a failed load)."""
+    """Alerts for the problems a host reports in its heartbeat (a refused release, a stop-limit, a failed load, a
+    prediction log the disk will not take)."""
     raised = []
     served = {d.pk: d for d in Deployment.objects.filter(hosts=host).select_related("passport")}
     for problem in problems:

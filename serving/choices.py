@@ -47,6 +47,7 @@ class AlertKind(models.TextChoices):
     DIGEST_MISMATCH = "digest_mismatch", _("Release refused: digest or signature")
     LOAD_FAILED = "load_failed", _("Release failed to load")
     LOG_ALTERED = "log_altered", _("Prediction log file changed after its report")
+    LOG_UNAVAILABLE = "log_unavailable", _("Prediction log cannot be written")
 
 
 # What a monitoring alert of these kinds may do under the passport's policy; the others only notify (the host

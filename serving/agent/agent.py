@@ -38,13 +38,14 @@ import numpy as np
 from serving.agent import controlplane as cp
 from serving.agent.app import App
 from serving.agent.core import Clients, DailyCounter, GcPauses, Loaded, Metrics, Served, StopLimitReached, utc_now_iso
-from serving.agent.predlog import PredictionLog
+from serving.agent.predlog import LogUnavailable, PredictionLog
 from serving.agent.runtime import LoadFailed, Model, providers_for
 from serving.agent.schema import RequestInvalid, Schema
 from serving.agent.store import Refusal, ReleaseStore, expired, open_release
 from serving.agent.windows import Outbox, Window
 
 log = logging.getLogger("mg.agent")
+LOG_UNREADY_SECONDS = 5.0
 VERSION = cp.AGENT_VERSION
 REFUSAL_RETRY_SECONDS = 60.0
 
@@ -439,11 +440,20 @@ class Agent:
         else:
             scale = np.maximum(np.abs(champion.scores), 1e-9)
             disagreed = int(np.sum(np.abs(champion.scores - scored.scores) > 0.1 * scale))
-        self.record(served, challenger, client, rid, ms, rows=rows, observe=observe, scored=scored, shadow=True)
+        try:
+            self.record(served, challenger, client, rid, ms, rows=rows, observe=observe, scored=scored, shadow=True)
+        except LogUnavailable:  # said once in the agent's log and in the heartbeat; the copy is dropped
+            challenger.window.failed("log_unavailable")
+            return
         challenger.window.compared(disagreed, len(scored.scores))
 
     def ready(self) -> bool:
-        return bool(self.served) and not self.refused
+        """Serving every model it should, and its prediction log took the last record it was given (a log that
+        refused one is not ready for ``LOG_UNREADY_SECONDS``: the balancer sends elsewhere, then tries again)."""
+        now = time.monotonic()
+        logging_ok = all(plog.failure is None or now - plog.failed_at > LOG_UNREADY_SECONDS
+                         for plog in list(self._logs.values()))
+        return bool(self.served) and not self.refused and logging_ok
 
     def metrics_text(self) -> bytes:
         extra = ["# HELP mg_agent_release_info Releases served now.", "# TYPE mg_agent_release_info gauge"]
@@ -454,6 +464,9 @@ class Agent:
                              f'strategy="{served.strategy}"}} 1')
         extra += ["# TYPE mg_agent_log_records_total counter",
                   f"mg_agent_log_records_total {sum(p.records_total for p in self._logs.values())}",
+                  "# HELP mg_agent_log_write_failures_total Predictions refused because the log could not take them.",
+                  "# TYPE mg_agent_log_write_failures_total counter",
+                  f"mg_agent_log_write_failures_total {sum(p.failures for p in self._logs.values())}",
                   "# TYPE mg_agent_outbox_windows gauge", f"mg_agent_outbox_windows {len(self.windows_outbox)}",
                   "# TYPE mg_agent_stop_limit_reached gauge",
                   f"mg_agent_stop_limit_reached {len(self.stop_reached)}"]
@@ -503,6 +516,11 @@ class Agent:
             if self.counter(deployment).value() == 0:
                 continue
             problems.append({"kind": "stop_limit_reached", "message": message, "deployment": deployment})
+        for deployment, plog in list(self._logs.items()):
+            if plog.failure is not None:
+                problems.append({"kind": "log_unavailable", "deployment": deployment,
+                                 "message": f"the prediction log cannot be written ({plog.failure}): "
+                                            f"{plog.failures} predictions refused so far"})
         return {**self.facts, "provider": self.provider, "serving": serving, "problems": problems[:100]}
 
     def sync_once(self, plane: cp.ControlPlane) -> None:

@@ -33,7 +33,8 @@ import msgspec
 import numpy as np
 
 from serving.agent import oip
-from serving.agent.core import Loaded, Served, StopLimitReached
+from serving.agent.core import Loaded, Served
+from serving.agent.predlog import LogUnavailable
 from serving.agent.runtime import LoadFailed
 from serving.agent.schema import RequestInvalid, too_deep
 
@@ -50,6 +51,7 @@ class PredictBody(msgspec.Struct):
 
 
 _predict_body = msgspec.json.Decoder(PredictBody)
+LOG_RETRY_SECONDS = 5  # Retry-After of a prediction refused because the log could not take it
 BATCH_FROM = 4096  # JSON bodies of at least this many bytes try the schema's typed batch decoder first
 
 
@@ -103,7 +105,8 @@ class App:
         self.agent.refused_request(served, loaded, exc)
         if isinstance(exc, LoadFailed):
             exc = RequestInvalid(str(exc), code="inference_failed", status=500)
-        extra = [("retry-after", str(exc.retry_after))] if isinstance(exc, StopLimitReached) else []
+        retry = getattr(exc, "retry_after", None)
+        extra = [("retry-after", str(retry))] if retry is not None else []
         self.send(proto, exc.status, _oip_error(exc) if oip else exc.body(), rid,
                   [("x-model-version", str(loaded.version)), *extra])
 
@@ -187,8 +190,11 @@ class App:
             for prediction, described in zip(predictions, loaded.explainer.describe(matrix, explained), strict=True):
                 prediction["explanation"] = described
         ms = (time.perf_counter() - start) * 1000
-        self.agent.record(served, loaded, client, rid, ms, rows=rows, observe=observe, scored=scored,
-                          explained=explained)
+        try:
+            self.agent.record(served, loaded, client, rid, ms, rows=rows, observe=observe, scored=scored,
+                              explained=explained)
+        except LogUnavailable as exc:
+            return self.refuse(proto, served, loaded, _unlogged(exc), rid, oip=False)
         self.send(proto, 200, {"request_id": rid, "model": name, "version": loaded.version, "role": loaded.role,
                                "predictions": predictions}, rid, [("x-model-version", str(loaded.version))])
         if served.shadow is not None and loaded is served.champion:
@@ -279,10 +285,11 @@ class App:
         except (RequestInvalid, LoadFailed) as exc:
             return self.refuse(proto, served, loaded, exc, rid, oip=True)
         ms = (time.perf_counter() - start) * 1000
-        if observe[0] == "rows":
-            self.agent.record(served, loaded, client, rid, ms, rows=observe[1], scored=scored, explained=explained)
-        else:
-            self.agent.record(served, loaded, client, rid, ms, observe=observe, scored=scored, explained=explained)
+        seen = {"rows": observe[1]} if observe[0] == "rows" else {"observe": observe}
+        try:
+            self.agent.record(served, loaded, client, rid, ms, scored=scored, explained=explained, **seen)
+        except LogUnavailable as exc:
+            return self.refuse(proto, served, loaded, _unlogged(exc), rid, oip=True)
         headers = [_JSON, ("x-request-id", rid), ("x-model-version", str(loaded.version))]
         if header_length is not None:
             headers[0] = ("content-type", "application/octet-stream")
@@ -373,6 +380,13 @@ def _decode_predict(data: bytes) -> PredictBody:
             raise too_deep() from None
         except (ValueError, msgspec.ValidationError):
             raise RequestInvalid(f"Not a prediction request: {exc}.", code="invalid_request", status=400)
+
+
+def _unlogged(exc: LogUnavailable) -> RequestInvalid:
+    """A prediction scored but not logged: refused, never answered (the log holds every answer)."""
+    refusal = RequestInvalid(str(exc.strerror), code="log_unavailable", status=503)
+    refusal.retry_after = LOG_RETRY_SECONDS
+    return refusal
 
 
 def _header_size(content_type: str | None) -> str | None:

@@ -28,10 +28,12 @@ rows); compressed at once it costs 12-22 us before a smaller write.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import hmac
 import io
 import json
+import logging
 import os
 import struct
 import threading
@@ -44,6 +46,7 @@ import numpy as np
 import zstandard
 
 _encode = msgspec.json.Encoder().encode
+log = logging.getLogger("mg.agent.predlog")
 RAW_SUFFIX, ZST_SUFFIX = ".plog", ".plog.zst"
 OPEN_SUFFIX = ".plogz"  # the open segment, compressed as it is written
 _SEALED = struct.pack("<II", 0x184D2A5E, 8) + b"mg-whole"  # a Zstandard skippable frame: the segment is whole
@@ -55,6 +58,10 @@ _FRAMED = b'{"raw":'
 # integer-valued columns (2.6x).
 TEXT_LEVEL, TENSOR_LEVEL = 1, -50
 RESERVE_STEP = 8 << 20  # disk blocks reserved ahead of the open segment's writes
+
+
+class LogUnavailable(OSError):
+    """The disk refused a record (full, read-only, a file-size limit): the prediction it holds must not be answered."""
 
 
 class PredictionLog:
@@ -73,6 +80,9 @@ class PredictionLog:
                              True: zstandard.ZstdCompressor(level=TENSOR_LEVEL)}
         self.records_total = 0
         self.bytes_total = 0
+        self.failures = 0  # records the disk refused
+        self.failure: str | None = None  # why the last write failed, while no write has succeeded since
+        self.failed_at = 0.0  # time.monotonic() of the last refused write
         for leftover in sorted(self.folder.glob(f"*{OPEN_SUFFIX}")):
             self._reseal(leftover)  # a segment a crash left open: everything in it was answered
         for leftover in sorted([*self.folder.glob(f"*{RAW_SUFFIX}"), *self.folder.glob(f"*{OLD_SUFFIXES[0]}")]):
@@ -110,28 +120,62 @@ class PredictionLog:
                 records.append((True, [_encode({"raw": sum(len(blob) for blob in blobs), **described}) + b"\n",
                                        *blobs]))
         with self._lock:
-            chunks = []
-            for framed, parts in records:
-                if self._frame is None or self._framed is not framed:  # a run of records of one kind: one frame
-                    if self._frame is not None:
-                        chunks.append(self._frame.flush(zstandard.COMPRESSOBJ_FLUSH_FINISH))
-                    self._frame, self._framed = self._compressors[framed].compressobj(), framed
-                if framed:
-                    chunks.extend(self._frame.compress(part) for part in parts)
-                else:
-                    chunks.append(self._frame.compress(parts))
-            chunks.append(self._frame.flush(zstandard.COMPRESSOBJ_FLUSH_BLOCK))  # every record whole on the file
             try:
-                self._append(chunks)
-            except OSError:
-                self._rotate_locked()
-                raise
-            self.records += len(entries)
-            self.records_total += len(entries)
-            self.first_at = self.first_at or entries[0].get("t")
-            self.last_at = entries[-1].get("t")
-            if self.size >= self.max_bytes or time.monotonic() - self.opened >= self.max_seconds:
-                self._rotate_locked()
+                self._write_locked(records, entries)
+            except OSError as exc:
+                self._refused_locked(exc)
+                raise LogUnavailable(exc.errno, f"The prediction log cannot be written ({exc.strerror or exc}); "
+                                                "nothing is answered that is not logged.") from exc
+            if self.failure is not None:
+                log.warning("the prediction log in %s is written again", self.folder)
+                self.failure = None
+
+    def _write_locked(self, records: list, entries: list[dict]) -> None:
+        if self.fd < 0:  # a fresh segment could not be opened after a refused write: try again
+            self._open()
+        chunks = []
+        for framed, parts in records:
+            if self._frame is None or self._framed is not framed:  # a run of records of one kind: one frame
+                if self._frame is not None:
+                    chunks.append(self._frame.flush(zstandard.COMPRESSOBJ_FLUSH_FINISH))
+                self._frame, self._framed = self._compressors[framed].compressobj(), framed
+            if framed:
+                chunks.extend(self._frame.compress(part) for part in parts)
+            else:
+                chunks.append(self._frame.compress(parts))
+        chunks.append(self._frame.flush(zstandard.COMPRESSOBJ_FLUSH_BLOCK))  # every record whole on the file
+        self._append(chunks)
+        self.records += len(entries)
+        self.records_total += len(entries)
+        self.first_at = self.first_at or entries[0].get("t")
+        self.last_at = entries[-1].get("t")
+        if self.size >= self.max_bytes or time.monotonic() - self.opened >= self.max_seconds:
+            self._rotate_locked()
+
+    def _refused_locked(self, exc: OSError) -> None:
+        """After a write the disk refused. The compressor has taken the lost record into its frame, so the segment
+        cannot go on: one that holds whole records is sealed as far as they go, in a thread, and a fresh one
+        opened; an empty one is cut back to nothing and kept, so that a disk refusing every write costs no new
+        file and no sealing thread a request."""
+        self.failures += 1
+        self.failed_at = time.monotonic()
+        if self.failure is None:
+            log.warning("the prediction log in %s cannot be written: %s; requests are refused (503) until it can",
+                        self.folder, exc)
+        self.failure = str(exc.strerror or exc)
+        if self.fd < 0:
+            return
+        if self.size == 0:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self.fd, 0)
+                self._frame, self._framed, self._digest, self._torn = None, None, hashlib.sha256(), False
+                return
+        self._torn = True
+        try:
+            self._rotate_locked()
+        except OSError as again:  # no fresh segment either: the next write tries to open one
+            log.warning("no new prediction log segment in %s: %s", self.folder, again)
+            self.fd = -1
 
     def _append(self, chunks: list) -> None:
         size = sum(len(chunk) for chunk in chunks)
@@ -143,10 +187,11 @@ class PredictionLog:
         try:
             written = os.write(self.fd, chunks[0]) if len(chunks) == 1 else os.writev(self.fd, chunks)
         except OSError:
-            written = -1
-        if written != size:  # a full disk: the stream is torn here; the segment is sealed from what reads back
             self._torn = True
-            raise OSError(f"the prediction log took {written} of {size} bytes")
+            raise
+        if written != size:  # a full disk mid-write: the stream is torn here; sealed from what reads back
+            self._torn = True
+            raise OSError(errno.ENOSPC, f"the disk took {written} of {size} bytes")
         for chunk in chunks:
             self._digest.update(chunk)
         self.size += size
@@ -156,12 +201,14 @@ class PredictionLog:
     def _rotate_locked(self) -> None:
         closed = self._finish_locked()
         self._open()
-        sealing = threading.Thread(target=self._seal, args=closed, name="predlog-seal", daemon=True)
+        sealing = threading.Thread(target=self._seal_or_leave, args=closed, name="predlog-seal", daemon=True)
         self._sealing = [t for t in self._sealing if t.is_alive()] + [sealing]
         sealing.start()
 
     def _finish_locked(self) -> tuple:
         """End the open segment's frame and mark it whole (a skippable frame a reader passes over); close it."""
+        if self.fd < 0:
+            return (None, None, 0, None, None)
         torn = self._torn
         if not torn and self.size:
             chunks = [self._frame.flush(zstandard.COMPRESSOBJ_FLUSH_FINISH)] if self._frame is not None else []
@@ -173,9 +220,19 @@ class PredictionLog:
         self.fd = -1
         return (self.path, None if torn else self._digest.hexdigest(), self.records, self.first_at, self.last_at)
 
-    def _seal(self, path: Path, digest: str | None, records: int, first_at, last_at) -> None:
+    def _seal_or_leave(self, *closed) -> None:
+        """:meth:`_seal` in its thread: a segment the disk will not take sealed now stays open on disk, and the next
+        start seals it."""
+        try:
+            self._seal(*closed)
+        except OSError as exc:
+            log.warning("prediction log segment %s not sealed (%s); it is sealed at the next start", closed[0], exc)
+
+    def _seal(self, path: Path | None, digest: str | None, records: int, first_at, last_at) -> None:
         """The closed segment to disk, reported, renamed to its final name (a kill before the rename seals the same
         bytes again at the next start, which the control plane takes as the same file)."""
+        if path is None:
+            return
         if digest is None or records == 0:
             return self._reseal(path)
         with open(path, "rb") as closed:
@@ -222,7 +279,8 @@ class PredictionLog:
         again at the next start (the compression is deterministic), which the control plane takes as the same
         file."""
         partial = target.with_name(f".{target.name}.part")
-        with open(source, "rb") as handle, open(partial, "wb") as sink:
+        sink_fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # as private as the open segment
+        with open(source, "rb") as handle, open(sink_fd, "wb") as sink:
             hashed = _Hashed(sink)  # the digest of the bytes as they are written: the file is not read again
             records, first, last = _compress_records(read(handle), hashed)
             if records:
@@ -240,10 +298,13 @@ class PredictionLog:
 
     def _sync_loop(self) -> None:
         while not self._closing.wait(1.0):
-            self.sync()
-            with self._lock:
-                if self.records and time.monotonic() - self.opened >= self.max_seconds:
-                    self._rotate_locked()
+            try:
+                self.sync()
+                with self._lock:
+                    if self.fd >= 0 and self.records and time.monotonic() - self.opened >= self.max_seconds:
+                        self._rotate_locked()
+            except OSError as exc:  # the disk again: the thread goes on, and the next write says so to its request
+                log.warning("prediction log in %s: %s", self.folder, exc)
 
     def sync(self) -> None:
         """The open segment to disk. The flush runs on a duplicate of the file descriptor outside the lock, so that

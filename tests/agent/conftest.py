@@ -68,6 +68,7 @@ class AgentProcess:
     args: list
     process: subprocess.Popen | None = None
     output: Path = field(default=None)
+    file_limit: int | None = None  # RLIMIT_FSIZE of the agent: the OS refuses writes past it (a full disk, per file)
 
     @property
     def url(self) -> str:
@@ -78,10 +79,16 @@ class AgentProcess:
         handle = open(self.output, "ab")  # noqa: SIM115 (the process owns it)
         self.process = subprocess.Popen([sys.executable, "-m", "serving.agent", *self.args], cwd=ROOT,
                                         stdout=handle, stderr=subprocess.STDOUT,
-                                        env={**os.environ, "PYTHONPATH": str(ROOT)})
+                                        env={**os.environ, "PYTHONPATH": str(ROOT)}, preexec_fn=self._limits)
         if wait:
             self.wait_ready()
         return self
+
+    def _limits(self) -> None:
+        if self.file_limit is not None:
+            import resource
+
+            resource.setrlimit(resource.RLIMIT_FSIZE, (self.file_limit, self.file_limit))
 
     def wait_ready(self, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
@@ -124,12 +131,12 @@ def agent_factory(tmp_path, clients_file):
     started: list[AgentProcess] = []
 
     def make(built: Built, *extra, state: Path | None = None, port: int | None = None, wait: bool = True,
-             clients: Path | None = None) -> AgentProcess:
+             clients: Path | None = None, file_limit: int | None = None) -> AgentProcess:
         state = state or tmp_path / f"state-{len(started)}"
         args = ["--release", str(built.folder), "--signature", str(built.signature), "--public-key",
                 str(built.public_key), "--state-dir", str(state), "--clients-file", str(clients or clients_file),
                 "--port", str(port or free_port()), "--log-level", "WARNING", *extra]
-        agent = AgentProcess(port=int(args[args.index("--port") + 1]), state=state, args=args)
+        agent = AgentProcess(port=int(args[args.index("--port") + 1]), state=state, args=args, file_limit=file_limit)
         started.append(agent)
         return agent.start(wait=wait)
 

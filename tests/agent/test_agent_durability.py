@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
+import numpy as np
 import pytest
 
 from serving.agent.predlog import OPEN_SUFFIX, ZST_SUFFIX, read_segments
@@ -131,3 +132,55 @@ def test_sigterm_under_load_finishes_the_requests_in_flight_and_leaves_everythin
     windows = [json.loads(p.read_text()) for p in (agent.state / "outbox" / "windows").glob("*.json")]
     assert sum(w["requests"] for w in windows) == len(logged)
     assert sum(w["predictions"] for w in windows) == 256 * len(logged)
+
+
+def test_a_log_the_os_will_not_take_refuses_the_prediction_clearly_and_answers_nothing_unlogged(
+        gbdt_release, agent_factory):
+    """The agent under a file-size limit (RLIMIT_FSIZE): the OS refuses a segment's writes past 1 MB, as a full disk
+    would. The prediction in hand is refused with 503 ``log_unavailable`` and Retry-After on both routes, in each
+    route's error shape, never answered; the host turns unready for a few seconds, says so once in its own log
+    (no stack per request), counts it on /metrics, and carries on in a fresh segment. The log holds exactly the
+    answered requests."""
+    import json
+
+    agent = agent_factory(gbdt_release, file_limit=1_000_000)
+    rng = np.random.default_rng(5)
+    answered, refused = [], []
+    for n in range(40):
+        rid = f"r{n}"
+        # rows that differ from request to request, as traffic does (a repeated body compresses to nothing)
+        matrix = (gbdt_release.x[:1024] * (1 - 1e-3 * rng.random((1024, gbdt_release.x.shape[1])))).astype(np.float32)
+        if n % 2:
+            status, headers, payload = call(f"{agent.url}/v1/models/gbdt/predict",
+                                            {"records": [record(row) for row in matrix[:200]]},
+                                            headers={"X-Request-Id": rid})
+        else:
+            data = matrix.tobytes()
+            header = json.dumps({"inputs": [{"name": "X", "shape": list(matrix.shape), "datatype": "FP32",
+                                             "parameters": {"binary_data_size": len(data)}}]}).encode()
+            status, headers, payload = call(f"{agent.url}/v2/models/gbdt/infer", raw=header + data,
+                                            headers={"Inference-Header-Content-Length": str(len(header)),
+                                                     "Content-Type": "application/octet-stream", "X-Request-Id": rid})
+        assert status in (200, 503), (status, payload[:300])
+        if status == 200:
+            answered.append(rid)
+            continue
+        refused.append(rid)
+        body = json.loads(payload)
+        error = body["error"] if n % 2 else {"code": "log_unavailable", "message": body["error"]}
+        assert error["code"] == "log_unavailable" and "cannot be written" in error["message"], body
+        headers = {key.lower(): value for key, value in headers.items()}
+        assert headers["retry-after"] == "5" and headers["x-request-id"] == rid
+        if len(refused) == 1:
+            assert call(f"{agent.url}/v2/health/ready")[0] == 503
+    assert refused and len(answered) > 20, (answered, refused)
+    metrics = call(f"{agent.url}/metrics")[2].decode()
+    assert f"mg_agent_log_write_failures_total {len(refused)}" in metrics
+    assert f'outcome="log_unavailable"}} {len(refused)}' in metrics
+    agent.stop()
+    logged = [entry["id"] for entry in read_segments(agent.state / "log" / "1")]
+    assert sorted(logged) == sorted(answered)
+    segments = list((agent.state / "log" / "1").iterdir())
+    assert len(segments) > 1 and all(p.stat().st_mode & 0o077 == 0 for p in segments)  # resealed ones private too
+    text = agent.log()
+    assert "cannot be written" in text and "Traceback" not in text, text[-3000:]

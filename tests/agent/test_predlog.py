@@ -253,3 +253,40 @@ def test_every_record_of_an_open_segment_is_read_and_sealed_whatever_its_length(
         sealed = [p for p in folder.iterdir() if p.name.endswith(ZST_SUFFIX)]
         assert len(sealed) == 1 and not any(p.name.endswith(OPEN_SUFFIX) and p.stat().st_size for p in folder.iterdir())
         assert [entry["id"] for entry in read_segments(folder)] == [f"r{i}" for i in range(count)], count
+
+
+def test_a_disk_refusing_every_write_costs_no_file_and_no_thread_a_record(tmp_path, monkeypatch):
+    """A full disk refuses every write: each record raises LogUnavailable (with the disk's reason), the segment with
+    whole records is sealed once, and the fresh one is cut back and kept, not replaced for each refused record.
+    Once the disk takes writes again, records go on, and every one written before and after reads back."""
+    import errno
+    import threading
+
+    import pytest
+
+    from serving.agent import predlog
+
+    plog = PredictionLog(tmp_path, mask_key=b"k" * 32)
+    first, refused, after = _entries()
+    plog.write([first])
+    real = os.write
+
+    def full(fd, data):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(predlog.os, "write", full)
+    threads = threading.active_count()
+    for _ in range(50):
+        with pytest.raises(predlog.LogUnavailable, match="No space left on device"):
+            plog.write([refused])
+    for sealing in plog._sealing:
+        sealing.join(10)
+    assert threading.active_count() <= threads  # the one sealing thread has ended; none for each record
+    assert plog.failures == 50 and plog.failure == "No space left on device"
+    segments = sorted(p.name for p in tmp_path.iterdir())
+    assert len(segments) == 2 and sum(name.endswith(OPEN_SUFFIX) for name in segments) == 1, segments
+    monkeypatch.setattr(predlog.os, "write", real)
+    plog.write([after])
+    assert plog.failure is None
+    plog.close()
+    assert [e["id"] for e in read_segments(tmp_path)] == ["one", "after"]

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 from django.core import mail
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from core.errors import Conflict, DomainError, PermissionDenied
 from governance.audit.models import AuditEvent
@@ -155,6 +155,30 @@ def test_a_refused_release_reported_by_a_host_alerts_without_rolling_back(promot
     assert alert.kind == "digest_mismatch" and "gpu-b" in alert.message
     assert served_versions(w) == [("champion", 2)]
     assert Host.objects.get(pk=w.host_b.pk).health() == "degraded"
+
+
+def test_a_host_whose_log_will_not_be_written_alerts_but_the_version_is_not_blamed(promoted):
+    """A host's disk refuses its prediction log: its refusals (``log_unavailable``) fill its windows' errors, and
+    its heartbeats report the problem. That is one alert of its own, counted on repeats, and no rollback or stop:
+    the error-rate policy leaves the host's own refusals out (another version would not mend a full disk)."""
+    w = promoted
+    alerts.policy_set(actor=w.engineer, passport=w.passport, on_alert="stop")
+    post_windows(w, window(w, 1, errors={"log_unavailable": 480}))
+    assert not Alert.objects.exists()
+    problem = {"kind": "log_unavailable", "deployment": w.deployment.pk,
+               "message": "the prediction log cannot be written (No space left on device): 480 predictions refused"}
+    for _ in range(3):
+        response = host_client(w.token_b).post(f"{API}/agent/heartbeat/", {"problems": [problem]}, format="json")
+        assert response.status_code == 200
+    alert = Alert.objects.get()
+    assert alert.kind == "log_unavailable" and alert.count == 3 and "gpu-b" in alert.message
+    assert served_versions(w) == [("champion", 2)]
+    assert Host.objects.get(pk=w.host_b.pk).health() == "degraded"
+    with translation.override("ru"):
+        assert str(alert.get_kind_display()) == "Журнал предсказаний не записывается"
+    post_windows(w, window(w, 2, errors={"log_unavailable": 400, "model_error": 60}))  # the version's own errors
+    assert Alert.objects.filter(kind="error_rate").exists()
+    assert selectors.desired_state(w.host_a)["deployments"] == []
 
 
 def test_a_lost_host_alerts_once_per_silence(promoted):
