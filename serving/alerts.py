@@ -255,12 +255,12 @@ def windows_check(windows: list[MonitoringWindow]) -> list[Alert]:
 
 _PROBLEM_KINDS = {"digest_mismatch": AlertKind.DIGEST_MISMATCH, "signature_invalid": AlertKind.DIGEST_MISMATCH,
                   "stop_limit_reached": AlertKind.STOP_LIMIT, "load_failed": AlertKind.LOAD_FAILED,
-                  "log_unavailable": AlertKind.LOG_UNAVAILABLE}
+                  "log_unavailable": AlertKind.LOG_UNAVAILABLE, "log_disk_low": AlertKind.LOG_DISK_LOW}
 
 
 def problems_check(host: Host, problems: list[dict]) -> list[Alert]:
     """Alerts for the problems a host reports in its heartbeat (a refused release, a stop-limit, a failed load, a
-    prediction log the disk will not take)."""
+    prediction log the disk will not take or a disk nearly full)."""
     raised = []
     served = {d.pk: d for d in Deployment.objects.filter(hosts=host).select_related("passport")}
     for problem in problems:

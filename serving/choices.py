@@ -48,6 +48,7 @@ class AlertKind(models.TextChoices):
     LOAD_FAILED = "load_failed", _("Release failed to load")
     LOG_ALTERED = "log_altered", _("Prediction log file changed after its report")
     LOG_UNAVAILABLE = "log_unavailable", _("Prediction log cannot be written")
+    LOG_DISK_LOW = "log_disk_low", _("Prediction log disk nearly full")
 
 
 # What a monitoring alert of these kinds may do under the passport's policy; the others only notify (the host

@@ -90,6 +90,8 @@ def parser() -> argparse.ArgumentParser:
                    help="Rotate a prediction-log segment at this size.")
     p.add_argument("--log-max-seconds", type=_number(float, 1), default=env("MG_AGENT_LOG_MAX_SECONDS", "3600"),
                    help="... or at this age.")
+    p.add_argument("--log-disk-floor-mb", type=_number(float, 0), default=env("MG_AGENT_LOG_DISK_FLOOR_MB", "256"),
+                   help="Report the state directory's disk as nearly full (an alert) below this much free space.")
     p.add_argument("--labels", type=_labels, default=env("MG_AGENT_LABELS", "{}"),
                    help="Host labels as a JSON object of strings.")
     p.add_argument("--release", type=Path, help="Serve this signed release folder from disk (no control plane).")
@@ -115,8 +117,8 @@ def main(argv: list[str] | None = None) -> None:
         threads=args.threads, window_seconds=args.window_seconds, poll_seconds=args.poll_seconds,
         max_body_bytes=int(args.max_body_mb * (1 << 20)), clients_file=args.clients_file,
         allow_anonymous=args.allow_anonymous, log_max_bytes=int(args.log_max_mb * (1 << 20)),
-        log_max_seconds=args.log_max_seconds, labels=args.labels, release=args.release,
-        signature=args.signature, public_key=args.public_key)
+        log_max_seconds=args.log_max_seconds, log_disk_floor_bytes=int(args.log_disk_floor_mb * (1 << 20)),
+        labels=args.labels, release=args.release, signature=args.signature, public_key=args.public_key)
     try:
         import uvloop
 

@@ -67,6 +67,7 @@ class Config:
     clients_file: Path | None = None
     allow_anonymous: bool = False
     log_max_bytes: int = 64 << 20
+    log_disk_floor_bytes: int = 256 << 20  # free space under which the heartbeat reports the disk nearly full
     log_max_seconds: float = 3600.0
     cost_per_hour: float | None = None
     labels: dict | None = None
@@ -447,6 +448,14 @@ class Agent:
             return
         challenger.window.compared(disagreed, len(scored.scores))
 
+    def disk_free(self) -> int | None:
+        """Bytes free to the agent on the disk of its state directory (the prediction log's); None where unknown."""
+        try:
+            stats = os.statvfs(self.root)
+        except OSError:
+            return None
+        return stats.f_bavail * stats.f_frsize
+
     def ready(self) -> bool:
         """Serving every model it should, and its prediction log took the last record it was given (a log that
         refused one is not ready for ``LOG_UNREADY_SECONDS``: the balancer sends elsewhere, then tries again)."""
@@ -467,6 +476,8 @@ class Agent:
                   "# HELP mg_agent_log_write_failures_total Predictions refused because the log could not take them.",
                   "# TYPE mg_agent_log_write_failures_total counter",
                   f"mg_agent_log_write_failures_total {sum(p.failures for p in self._logs.values())}",
+                  "# HELP mg_agent_log_disk_free_bytes Free space on the disk of the prediction log.",
+                  "# TYPE mg_agent_log_disk_free_bytes gauge", f"mg_agent_log_disk_free_bytes {self.disk_free() or 0}",
                   "# TYPE mg_agent_outbox_windows gauge", f"mg_agent_outbox_windows {len(self.windows_outbox)}",
                   "# TYPE mg_agent_stop_limit_reached gauge",
                   f"mg_agent_stop_limit_reached {len(self.stop_reached)}"]
@@ -516,6 +527,10 @@ class Agent:
             if self.counter(deployment).value() == 0:
                 continue
             problems.append({"kind": "stop_limit_reached", "message": message, "deployment": deployment})
+        free = self.disk_free()
+        if free is not None and free < self.config.log_disk_floor_bytes:
+            problems.append({"kind": "log_disk_low", "message": f"{free >> 20} MB free for the prediction log in "
+                             f"{self.root}, under the floor of {self.config.log_disk_floor_bytes >> 20} MB"})
         for deployment, plog in list(self._logs.items()):
             if plog.failure is not None:
                 problems.append({"kind": "log_unavailable", "deployment": deployment,

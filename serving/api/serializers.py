@@ -142,7 +142,8 @@ class ServedSerializer(serializers.Serializer):
 
 class ProblemSerializer(serializers.Serializer):
     kind = serializers.CharField(max_length=50, help_text="e.g. `digest_mismatch`, `signature_invalid`, "
-                                                           "`stop_limit_reached`, `load_failed`, `log_unavailable`.")
+                                                           "`stop_limit_reached`, `load_failed`, `log_unavailable`, "
+                                                           "`log_disk_low`.")
     message = serializers.CharField(max_length=2000)
     deployment = serializers.IntegerField(min_value=1, max_value=MAX_ID, required=False, allow_null=True)
     release = serializers.IntegerField(min_value=1, max_value=MAX_ID, required=False, allow_null=True)

@@ -49,6 +49,7 @@ def test_defaults_and_variables_are_read_as_their_options(monkeypatch):
     ("MG_AGENT_CONTROL_PLANE_TIMEOUT", "0.0", "--control-plane-timeout: 0.0 must be more than 0"),
     ("MG_AGENT_MAX_BODY_MB", "-5", "--max-body-mb: -5 must be more than 0"),
     ("MG_AGENT_LOG_MAX_MB", "inf", "--log-max-mb: inf must be"),
+    ("MG_AGENT_LOG_DISK_FLOOR_MB", "-1", "--log-disk-floor-mb: -1 must be at least 0"),
     ("MG_AGENT_PROVIDER", "gpu", "--provider: 'gpu' is not one of auto, cuda, cpu"),
     ("MG_AGENT_LABELS", "{zone: eu}", "--labels: '{zone: eu}' is not JSON"),
     ("MG_AGENT_LABELS", '["eu"]', "--labels: labels must be a JSON object of strings"),

@@ -184,3 +184,30 @@ def test_a_log_the_os_will_not_take_refuses_the_prediction_clearly_and_answers_n
     assert len(segments) > 1 and all(p.stat().st_mode & 0o077 == 0 for p in segments)  # resealed ones private too
     text = agent.log()
     assert "cannot be written" in text and "Traceback" not in text, text[-3000:]
+
+
+def test_a_disk_nearly_full_is_reported_before_a_prediction_is_refused(gbdt_release, tmp_path):
+    """The heartbeat reports the state directory's disk as nearly full below the floor (an alert on the control
+    plane, before any write fails) and not above it; /metrics carries the free space."""
+    import os
+
+    from serving.agent.agent import Agent, Config
+
+    def agent(floor: int) -> Agent:
+        made = Agent(Config(state_dir=tmp_path / f"state-{floor}", release=gbdt_release.folder,
+                            signature=gbdt_release.signature, public_key=gbdt_release.public_key,
+                            allow_anonymous=True, log_disk_floor_bytes=floor))
+        made.start()
+        return made
+
+    stats = os.statvfs(tmp_path)
+    free = stats.f_bavail * stats.f_frsize
+    tight = agent(free * 4)
+    [problem] = [p for p in tight.heartbeat_body()["problems"] if p["kind"] == "log_disk_low"]
+    assert "MB free for the prediction log" in problem["message"] and str(tight.root) in problem["message"]
+    metrics = tight.metrics_text().decode()
+    reported = int(next(line.split()[1] for line in metrics.splitlines()
+                        if line.startswith("mg_agent_log_disk_free_bytes ")))
+    assert abs(reported - free) < free // 10 + (64 << 20)
+    roomy = agent(0)
+    assert not [p for p in roomy.heartbeat_body()["problems"] if p["kind"] == "log_disk_low"]

@@ -322,3 +322,17 @@ def test_a_sentence_the_platform_wrote_is_said_in_the_readers_language_or_as_sto
         text, record = said("%(label)s: PSI of the score is %(value)s, above %(limit)s.", label="a <b>",
                             value="0.5", limit="0.2")
         assert say(record, text) == "a <b>: PSI оценки равен 0.5, выше 0.2."  # data is never translated
+
+
+def test_a_host_reporting_its_disk_nearly_full_gets_a_host_alert(promoted):
+    w = promoted
+    problem = {"kind": "log_disk_low", "message": "120 MB free for the prediction log in /var/lib/mg-agent, under "
+                                                  "the floor of 256 MB"}
+    for _ in range(2):
+        assert host_client(w.token_a).post(f"{API}/agent/heartbeat/", {"problems": [problem]},
+                                           format="json").status_code == 200
+    alert = Alert.objects.get()
+    assert alert.kind == "log_disk_low" and alert.count == 2 and alert.message.startswith("gpu-a: 120 MB free")
+    assert served_versions(w) == [("champion", 2)]
+    with translation.override("ru"):
+        assert str(alert.get_kind_display()) == "Диск журнала предсказаний почти заполнен"
