@@ -401,7 +401,12 @@ class Agent:
             values, expected = explained
             entry["explain"] = {"algorithm": loaded.explainer.algorithm, "scale": loaded.explainer.scale,
                                 "expected_value": round(expected, 6), "shap": np.round(values, 6).tolist()}
-        self.prediction_log(served.deployment).write([entry])
+        try:
+            self.prediction_log(served.deployment).write([entry])
+        except LogUnavailable:
+            if not shadow:  # a decision never given does not count against the day's stop-limit
+                self.counter(served.deployment).add(-n)
+            raise
         window = loaded.window
         window.answered(ms, n)
         if rows is not None:

@@ -100,7 +100,7 @@ class DailyCounter:
     def add(self, n: int) -> int:
         today = self._today()
         day, count = struct.unpack_from("<qq", self._map, 0)
-        count = (count if day == today else 0) + n
+        count = max(0, (count if day == today else 0) + n)  # n < 0: decisions taken back (never answered)
         struct.pack_into("<qq", self._map, 0, today, count)
         return count
 

@@ -135,15 +135,18 @@ def test_sigterm_under_load_finishes_the_requests_in_flight_and_leaves_everythin
 
 
 def test_a_log_the_os_will_not_take_refuses_the_prediction_clearly_and_answers_nothing_unlogged(
-        gbdt_release, agent_factory):
+        gbdt_release, agent_factory, tmp_path):
     """The agent under a file-size limit (RLIMIT_FSIZE): the OS refuses a segment's writes past 1 MB, as a full disk
     would. The prediction in hand is refused with 503 ``log_unavailable`` and Retry-After on both routes, in each
-    route's error shape, never answered; the host turns unready for a few seconds, says so once in its own log
-    (no stack per request), counts it on /metrics, and carries on in a fresh segment. The log holds exactly the
-    answered requests."""
+    route's error shape: never answered, nor counted against the day's stop-limit. The host turns unready for a
+    few seconds, says so once in its own log (no stack per request), counts it on /metrics, and carries on in a
+    fresh segment. The log holds exactly the answered requests."""
     import json
 
-    agent = agent_factory(gbdt_release, file_limit=1_000_000)
+    from tests.agent.conftest import variant
+
+    limited = variant(gbdt_release, tmp_path / "limited", max_decisions_per_day=10**6)
+    agent = agent_factory(limited, file_limit=1_000_000)
     rng = np.random.default_rng(5)
     answered, refused = [], []
     for n in range(40):
@@ -178,8 +181,11 @@ def test_a_log_the_os_will_not_take_refuses_the_prediction_clearly_and_answers_n
     assert f"mg_agent_log_write_failures_total {len(refused)}" in metrics
     assert f'outcome="log_unavailable"}} {len(refused)}' in metrics
     agent.stop()
-    logged = [entry["id"] for entry in read_segments(agent.state / "log" / "1")]
-    assert sorted(logged) == sorted(answered)
+    entries = list(read_segments(agent.state / "log" / "1"))
+    assert sorted(entry["id"] for entry in entries) == sorted(answered)
+    from serving.agent.core import DailyCounter
+
+    assert DailyCounter(agent.state / "counters" / "1.bin").value() == sum(entry["n"] for entry in entries)
     segments = list((agent.state / "log" / "1").iterdir())
     assert len(segments) > 1 and all(p.stat().st_mode & 0o077 == 0 for p in segments)  # resealed ones private too
     text = agent.log()
