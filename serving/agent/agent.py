@@ -462,12 +462,19 @@ class Agent:
         return stats.f_bavail * stats.f_frsize
 
     def ready(self) -> bool:
-        """Serving every model it should, and its prediction log took the last record it was given (a log that
-        refused one is not ready for ``LOG_UNREADY_SECONDS``: the balancer sends elsewhere, then tries again)."""
+        return not self.unready_reasons()
+
+    def unready_reasons(self) -> list[str]:
+        """Why the host should not take traffic, if it should not: nothing served yet, a model refused, or a
+        prediction log that refused a record (not ready for ``LOG_UNREADY_SECONDS``: the balancer sends elsewhere,
+        then tries again)."""
+        reasons = [] if self.served else ["no model is served yet"]
+        reasons += [f"model '{name}' is not served: {why}" for name, why in sorted(self.refused.items())]
         now = time.monotonic()
-        logging_ok = all(plog.failure is None or now - plog.failed_at > LOG_UNREADY_SECONDS
-                         for plog in list(self._logs.values()))
-        return bool(self.served) and not self.refused and logging_ok
+        reasons += [f"the prediction log of deployment {deployment} cannot be written: {plog.failure}"
+                    for deployment, plog in sorted(self._logs.items())
+                    if plog.failure is not None and now - plog.failed_at <= LOG_UNREADY_SECONDS]
+        return reasons
 
     def metrics_text(self) -> bytes:
         extra = ["# HELP mg_agent_release_info Releases served now.", "# TYPE mg_agent_release_info gauge"]

@@ -211,8 +211,9 @@ class App:
             if parts[2] == "live":
                 return self.send(proto, 200, {"live": True}, rid)
             if parts[2] == "ready":
-                ready = self.agent.ready()
-                return self.send(proto, 200 if ready else 503, {"ready": ready}, rid)
+                reasons = self.agent.unready_reasons()
+                return self.send(proto, 503 if reasons else 200,
+                                 {"ready": False, "reasons": reasons} if reasons else {"ready": True}, rid)
         if len(parts) >= 3 and parts[1] == "models":
             name, rest = parts[2], parts[3:]
             version = None

@@ -175,7 +175,9 @@ def test_a_log_the_os_will_not_take_refuses_the_prediction_clearly_and_answers_n
         headers = {key.lower(): value for key, value in headers.items()}
         assert headers["retry-after"] == "5" and headers["x-request-id"] == rid
         if len(refused) == 1:
-            assert call(f"{agent.url}/v2/health/ready")[0] == 503
+            status, _h, ready = call(f"{agent.url}/v2/health/ready")
+            [reason] = json.loads(ready)["reasons"]
+            assert status == 503 and reason.startswith("the prediction log of deployment 1 cannot be written: ")
     assert refused and len(answered) > 20, (answered, refused)
     metrics = call(f"{agent.url}/metrics")[2].decode()
     assert f"mg_agent_log_write_failures_total {len(refused)}" in metrics

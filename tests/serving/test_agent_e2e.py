@@ -65,11 +65,13 @@ def test_agent_serves_its_desired_state_and_rolls_back_under_load(serving, live_
     host = wait_for(lambda: Host.objects.filter(name="gpu-e2e", last_heartbeat_at__isnull=False).first(),
                     what="the first heartbeat")
     assert host.provider == "CPUExecutionProvider" and host.agent_version
-    assert call(f"{agent.url}/v2/health/ready")[0] == 503  # nothing to serve yet
+    status, _h, ready = call(f"{agent.url}/v2/health/ready")
+    assert status == 503 and json.loads(ready) == {"ready": False, "reasons": ["no model is served yet"]}
     key = serving.passport.key
     deployment = services.deployment_create(actor=serving.engineer, passport=serving.passport, version=2,
                                             hosts=[host.pk, serving.host_a.pk])
     assert wait_for(lambda: served_version(agent, key) == 2, what="v2 served")
+    assert json.loads(call(f"{agent.url}/v2/health/ready")[2]) == {"ready": True}
 
     answers: list[int] = []
     by_thread: dict[int, list[int]] = {}
@@ -205,6 +207,10 @@ def test_a_tampered_release_is_refused_and_raises_an_alert(serving, live_server,
     status, _h, payload = call(f"{agent.url}/v1/models/{serving.passport.key}/predict",
                                {"features": {"x0": 0.1, "x1": 0.2, "x2": 0.3}})
     assert status == 503 and json.loads(payload)["error"]["code"] == "not_served"
+    status, _h, ready = call(f"{agent.url}/v2/health/ready")
+    nothing, refused = json.loads(ready)["reasons"]
+    assert status == 503 and nothing == "no model is served yet"
+    assert refused.startswith(f"model '{serving.passport.key}' is not served: ") and "signature" in refused
     assert not (agent.state / "log").exists()  # nothing was ever answered
 
 
