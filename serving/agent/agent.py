@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gc
 import hashlib
 import json
@@ -31,6 +32,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -118,6 +120,7 @@ class Agent:
         self.digests_outbox = Outbox(self.root / "outbox" / "log-digests")
         self.metrics = Metrics()
         self.gc_pauses: GcPauses | None = None
+        self._unwritten: list = []  # closed windows the disk refused, oldest first
         self.clients = self._clients()
         self.providers = providers_for(config.provider)
         self.provider = self.providers[0]
@@ -511,8 +514,22 @@ class Agent:
         return [w for w in closed if not w.empty]
 
     def write_windows(self, windows: list) -> None:
-        for window in windows:
-            self.windows_outbox.put(window.close)
+        """The closed windows to the outbox, in order, after any the disk refused before: a window the disk will
+        not take is kept in memory (its end time fixed) and written at the next close, so none is lost to a full
+        disk unless the agent stops while it is still full."""
+        ended = datetime.now(UTC)
+        waiting = self._unwritten + [functools.partial(window.close, ended_at=ended) for window in windows]
+        for index, make in enumerate(waiting):
+            try:
+                self.windows_outbox.put(make)
+            except OSError as exc:
+                if not self._unwritten:
+                    log.warning("monitoring windows cannot be written (%s); kept in memory until they can", exc)
+                self._unwritten = waiting[index:]
+                return
+        if self._unwritten:
+            log.warning("monitoring windows are written again")
+        self._unwritten = []
 
     async def window_ticker(self) -> None:
         """Closes the windows every ``window_seconds``; in between, once a second, looks whether the clients file
@@ -520,13 +537,16 @@ class Agent:
         close_at = time.monotonic() + self.config.window_seconds
         while True:
             await asyncio.sleep(max(0.0, min(1.0, close_at - time.monotonic())))
-            self.reload_clients(changed_only=True)
-            if time.monotonic() < close_at:
-                continue
-            close_at += self.config.window_seconds
-            closed = self.close_windows()
-            if closed:
-                await asyncio.get_running_loop().run_in_executor(None, self.write_windows, closed)
+            try:
+                self.reload_clients(changed_only=True)
+                if time.monotonic() < close_at:
+                    continue
+                close_at += self.config.window_seconds
+                closed = self.close_windows()
+                if closed or self._unwritten:
+                    await asyncio.get_running_loop().run_in_executor(None, self.write_windows, closed)
+            except Exception:  # the ticker must go on: a fault here must not stop the windows for good
+                log.exception("closing the monitoring windows failed")
 
     # ------------------------------------------------------------------ the control plane (sync thread)
 

@@ -14,6 +14,7 @@ delivered twice after a crash or a lost answer is stored once.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
 from datetime import UTC, datetime, timedelta
@@ -23,6 +24,8 @@ import numpy as np
 
 from kernels.columns import count_bins
 from serving.agent.manifest import SCORE, Manifest, bin_counts, psi
+
+log = logging.getLogger("mg.agent.windows")
 
 FOLD_ROWS = 1024
 
@@ -201,16 +204,23 @@ class Outbox:
         """Write ``make(sequence)`` durably as the next item; returns its sequence."""
         with self._lock:
             sequence = self._next
-            self._next += 1
             item = make(sequence)
             path = self.folder / f"{sequence:012d}.json"
             partial = path.with_name(f".{path.name}.part")
-            with open(partial, "w") as handle:
-                json.dump(item, handle)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(partial, path)
-            _write_durably(self._counter, str(sequence))
+            try:
+                with open(partial, "w") as handle:
+                    json.dump(item, handle)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                os.replace(partial, path)
+            except OSError:  # a full disk: nothing taken, and the sequence is still free for the same item later
+                partial.unlink(missing_ok=True)
+                raise
+            self._next += 1
+            try:  # the item is taken; the counter is written again with the next one, which supersedes it
+                _write_durably(self._counter, str(sequence))
+            except OSError as exc:
+                log.warning("outbox %s: its sequence counter was not written (%s)", self.folder, exc)
             return sequence
 
     def pending(self, limit: int = 500) -> list[tuple[Path, dict]]:

@@ -219,3 +219,42 @@ def test_a_disk_nearly_full_is_reported_before_a_prediction_is_refused(gbdt_rele
     assert abs(reported - free) < free // 10 + (64 << 20)
     roomy = agent(0)
     assert not [p for p in roomy.heartbeat_body()["problems"] if p["kind"] == "log_disk_low"]
+
+
+def test_windows_the_disk_refuses_are_kept_and_written_later_in_order(gbdt_release, tmp_path, monkeypatch):
+    """A full disk when a window closes: the outbox takes nothing and keeps its sequence free, the agent keeps the
+    window (its end time fixed) and writes it before the next one once the disk takes writes again; none lost,
+    none twice."""
+    import errno
+    import json
+    import os
+
+    from serving.agent import windows as windows_module
+    from serving.agent.agent import Agent, Config
+
+    agent = Agent(Config(state_dir=tmp_path / "state", release=gbdt_release.folder, signature=gbdt_release.signature,
+                         public_key=gbdt_release.public_key, allow_anonymous=True))
+    agent.start()
+    (loaded,) = agent.served["gbdt"].all()
+
+    def close_one(requests: int) -> list:
+        for _ in range(requests):
+            loaded.window.answered(1.0, 1)
+        return agent.close_windows()
+
+    real_fsync = os.fsync
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(windows_module.os, "fsync", full)
+    agent.write_windows(close_one(3))
+    agent.write_windows(close_one(4))
+    outbox = agent.root / "outbox" / "windows"
+    assert not list(outbox.glob("*.json")) and not list(outbox.glob(".*.part")) and len(agent._unwritten) == 2
+    monkeypatch.setattr(windows_module.os, "fsync", real_fsync)
+    agent.write_windows(close_one(5))
+    written = [json.loads(p.read_text()) for p in sorted(outbox.glob("*.json"))]
+    assert [w["requests"] for w in written] == [3, 4, 5] and agent._unwritten == []
+    assert [w["sequence"] for w in written] == [1, 2, 3]
+    assert written[0]["ended_at"] <= written[1]["ended_at"] <= written[2]["ended_at"]
