@@ -83,6 +83,7 @@ class PredictionLog:
         self.failures = 0  # records the disk refused
         self.failure: str | None = None  # why the last write failed, while no write has succeeded since
         self.failed_at = 0.0  # time.monotonic() of the last refused write
+        self._unsealed: list[tuple] = []  # closed segments the disk would not let be sealed yet, oldest first
         for leftover in sorted(self.folder.glob(f"*{OPEN_SUFFIX}")):
             self._reseal(leftover)  # a segment a crash left open: everything in it was answered
         for leftover in sorted([*self.folder.glob(f"*{RAW_SUFFIX}"), *self.folder.glob(f"*{OLD_SUFFIXES[0]}")]):
@@ -221,12 +222,27 @@ class PredictionLog:
         return (self.path, None if torn else self._digest.hexdigest(), self.records, self.first_at, self.last_at)
 
     def _seal_or_leave(self, *closed) -> None:
-        """:meth:`_seal` in its thread: a segment the disk will not take sealed now stays open on disk, and the next
-        start seals it."""
+        """:meth:`_seal` in its thread: a segment the disk (or the outbox of its report) will not take now stays
+        open on disk, and the sync thread tries again every second (sealing is idempotent: the same bytes, the
+        same report); a restart seals it too."""
         try:
             self._seal(*closed)
         except OSError as exc:
-            log.warning("prediction log segment %s not sealed (%s); it is sealed at the next start", closed[0], exc)
+            log.warning("prediction log segment %s not sealed yet (%s); tried again every second", closed[0], exc)
+            with self._lock:
+                self._unsealed.append(closed)
+
+    def _seal_again(self) -> None:
+        with self._lock:
+            waiting, self._unsealed = self._unsealed, []
+        for index, closed in enumerate(waiting):
+            try:
+                self._seal(*closed)
+            except OSError:
+                with self._lock:
+                    self._unsealed[:0] = waiting[index:]
+                return
+            log.warning("prediction log segment %s sealed", closed[0])
 
     def _seal(self, path: Path | None, digest: str | None, records: int, first_at, last_at) -> None:
         """The closed segment to disk, reported, renamed to its final name (a kill before the rename seals the same
@@ -300,6 +316,8 @@ class PredictionLog:
         while not self._closing.wait(1.0):
             try:
                 self.sync()
+                if self._unsealed:
+                    self._seal_again()
                 with self._lock:
                     if self.fd >= 0 and self.records and time.monotonic() - self.opened >= self.max_seconds:
                         self._rotate_locked()
@@ -324,9 +342,13 @@ class PredictionLog:
         self._closing.set()
         with self._lock:
             closed = self._finish_locked()
-        self._seal(*closed)
+        try:
+            self._seal(*closed)
+        except OSError as exc:  # the disk still refuses: the next start seals it
+            log.warning("prediction log segment %s not sealed (%s); the next start seals it", closed[0], exc)
         for sealing in self._sealing:  # segments rotated just before: sealed and reported before the agent stops
             sealing.join()
+        self._seal_again()  # and any the disk refused before, if it takes them now
 
 
 def _fallocate():

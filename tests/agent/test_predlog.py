@@ -290,3 +290,34 @@ def test_a_disk_refusing_every_write_costs_no_file_and_no_thread_a_record(tmp_pa
     assert plog.failure is None
     plog.close()
     assert [e["id"] for e in read_segments(tmp_path)] == ["one", "after"]
+
+
+def test_a_segment_whose_sealing_the_disk_refused_is_sealed_and_reported_once_it_can(tmp_path):
+    """The report of a rotated segment cannot be written (its outbox is on the full disk): the segment stays open on
+    disk, and the sync thread seals and reports it within seconds once the disk takes writes, exactly once."""
+    import errno
+    import time
+
+    reported, refuse = [], [True]
+
+    def on_closed(entry):
+        if refuse[0]:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        reported.append(entry)
+
+    plog = PredictionLog(tmp_path, mask_key=b"k" * 32, max_bytes=1, on_closed=on_closed)  # rotates every record
+    first, second, _third = _entries()
+    plog.write([first])
+    for sealing in plog._sealing:
+        sealing.join(10)
+    assert len(list(tmp_path.glob(f"*{OPEN_SUFFIX}"))) == 2 and not reported  # the rotated one left open
+    refuse[0] = False
+    deadline = time.monotonic() + 10
+    while not reported and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert [entry["records"] for entry in reported] == [1]
+    plog.write([second])
+    plog.close()
+    assert [entry["records"] for entry in reported] == [1, 1]
+    assert [e["id"] for e in read_segments(tmp_path)] == ["one", "many"]
+    assert not list(tmp_path.glob(f"*{OPEN_SUFFIX}"))
