@@ -373,9 +373,7 @@ class Agent:
         if limit and counter.value() + rows > limit:
             self.stop_reached[served.deployment] = f"{served.name}: {limit} decisions reached on {utc_now_iso()[:10]}"
             raise StopLimitReached(served.name, limit)
-        scored = loaded.model.run(feeds)
-        counter.add(rows)
-        return scored
+        return loaded.model.run(feeds)
 
     def record(self, served: Served, loaded: Loaded, client: str, rid: str, ms: float, *, rows=None, observe=None,
                scored=None, shadow: bool = False, explained: tuple | None = None) -> None:
@@ -404,12 +402,9 @@ class Agent:
             values, expected = explained
             entry["explain"] = {"algorithm": loaded.explainer.algorithm, "scale": loaded.explainer.scale,
                                 "expected_value": round(expected, 6), "shap": np.round(values, 6).tolist()}
-        try:
-            self.prediction_log(served.deployment).write([entry])
-        except LogUnavailable:
-            if not shadow:  # a decision never given does not count against the day's stop-limit
-                self.counter(served.deployment).add(-n)
-            raise
+        self.prediction_log(served.deployment).write([entry])
+        if not shadow:  # a decision counts against the day's stop-limit once it is logged, i.e. given
+            self.counter(served.deployment).add(n)
         window = loaded.window
         window.answered(ms, n)
         if rows is not None:

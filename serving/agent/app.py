@@ -105,8 +105,7 @@ class App:
         self.agent.refused_request(served, loaded, exc)
         if isinstance(exc, LoadFailed):
             exc = RequestInvalid(str(exc), code="inference_failed", status=500)
-        retry = getattr(exc, "retry_after", None)
-        extra = [("retry-after", str(retry))] if retry is not None else []
+        extra = [("retry-after", str(exc.retry_after))] if exc.retry_after is not None else []
         self.send(proto, exc.status, _oip_error(exc) if oip else exc.body(), rid,
                   [("x-model-version", str(loaded.version)), *extra])
 
@@ -385,9 +384,7 @@ def _decode_predict(data: bytes) -> PredictBody:
 
 def _unlogged(exc: LogUnavailable) -> RequestInvalid:
     """A prediction scored but not logged: refused, never answered (the log holds every answer)."""
-    refusal = RequestInvalid(str(exc.strerror), code="log_unavailable", status=503)
-    refusal.retry_after = LOG_RETRY_SECONDS
-    return refusal
+    return RequestInvalid(str(exc.strerror), code="log_unavailable", status=503, retry_after=LOG_RETRY_SECONDS)
 
 
 def _header_size(content_type: str | None) -> str | None:

@@ -100,7 +100,7 @@ class DailyCounter:
     def add(self, n: int) -> int:
         today = self._today()
         day, count = struct.unpack_from("<qq", self._map, 0)
-        count = max(0, (count if day == today else 0) + n)  # n < 0: decisions taken back (never answered)
+        count = (count if day == today else 0) + n
         struct.pack_into("<qq", self._map, 0, today, count)
         return count
 
@@ -109,8 +109,7 @@ class StopLimitReached(RequestInvalid):
     def __init__(self, name: str, limit: int):
         seconds = 86400 - int(time.time() % 86400)
         super().__init__(f"Model '{name}' reached its stop-limit of {limit} decisions today (UTC); it answers again "
-                         f"in {seconds} s.", code="stop_limit_reached", status=429)
-        self.retry_after = seconds
+                         f"in {seconds} s.", code="stop_limit_reached", status=429, retry_after=seconds)
 
 
 # --------------------------------------------------------------------------- clients

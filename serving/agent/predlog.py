@@ -48,6 +48,7 @@ import zstandard
 _encode = msgspec.json.Encoder().encode
 log = logging.getLogger("mg.agent.predlog")
 RAW_SUFFIX, ZST_SUFFIX = ".plog", ".plog.zst"
+_NAME_TIME = "%Y%m%dT%H%M%S-%f"  # a segment's name begins with the UTC time it was opened
 OPEN_SUFFIX = ".plogz"  # the open segment, compressed as it is written
 _SEALED = struct.pack("<II", 0x184D2A5E, 8) + b"mg-whole"  # a Zstandard skippable frame: the segment is whole
 OLD_SUFFIXES = (".jsonl", ".jsonl.zst")  # segments of agents before the framed format: plain JSON lines
@@ -96,7 +97,7 @@ class PredictionLog:
 
     def _open(self) -> None:
         now = datetime.now(UTC)
-        name = f"{now:%Y%m%dT%H%M%S}-{now.microsecond:06d}-{os.getpid()}{OPEN_SUFFIX}"
+        name = f"{now:{_NAME_TIME}}-{os.getpid()}{OPEN_SUFFIX}"
         self.path = self.folder / name
         self.fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         self.opened, self.size, self.records, self.reserved = time.monotonic(), 0, 0, 0
@@ -472,7 +473,7 @@ def segment_paths(folder: Path) -> list[Path]:
 def opened_at(path: Path) -> float | None:
     """When a segment was opened, from its name (``20261203T101500-123456-<pid>...``); None for another name."""
     try:
-        moment = datetime.strptime(path.name[:22], "%Y%m%dT%H%M%S-%f")
+        moment = datetime.strptime(path.name[:22], _NAME_TIME)
     except ValueError:
         return None
     return moment.replace(tzinfo=UTC).timestamp()

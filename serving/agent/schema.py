@@ -27,10 +27,11 @@ class RequestInvalid(Exception):
     """A request the agent refuses; ``status`` is the HTTP status, the rest goes into the error body."""
 
     def __init__(self, message: str, *, code: str = "invalid_request", status: int = 422, feature: str | None = None,
-                 rule: str | None = None, record: int | None = None):
+                 rule: str | None = None, record: int | None = None, retry_after: int | None = None):
         super().__init__(message)
         self.message, self.code, self.status = message, code, status
         self.feature, self.rule, self.record = feature, rule, record
+        self.retry_after = retry_after  # seconds, sent as Retry-After
 
     def body(self) -> dict:
         details = {"rule": self.rule, "record": self.record} if self.rule else None
