@@ -36,6 +36,7 @@ from serving.choices import (
     TimelineKind,
 )
 from serving.models import Alert, Deployment, Host, Incident, MonitoringWindow, ServingPolicy, TimelineEntry
+from serving.problems import problem_said
 from serving.selectors import release_thresholds
 
 logger = logging.getLogger(__name__)
@@ -255,7 +256,8 @@ def windows_check(windows: list[MonitoringWindow]) -> list[Alert]:
 
 _PROBLEM_KINDS = {"digest_mismatch": AlertKind.DIGEST_MISMATCH, "signature_invalid": AlertKind.DIGEST_MISMATCH,
                   "stop_limit_reached": AlertKind.STOP_LIMIT, "load_failed": AlertKind.LOAD_FAILED,
-                  "log_unavailable": AlertKind.LOG_UNAVAILABLE, "log_disk_low": AlertKind.LOG_DISK_LOW}
+                  "manifest_invalid": AlertKind.LOAD_FAILED, "log_unavailable": AlertKind.LOG_UNAVAILABLE,
+                  "log_disk_low": AlertKind.LOG_DISK_LOW}
 
 
 def problems_check(host: Host, problems: list[dict]) -> list[Alert]:
@@ -268,9 +270,10 @@ def problems_check(host: Host, problems: list[dict]) -> list[Alert]:
         if kind is None:
             continue
         deployment = served.get(problem.get("deployment"))
+        english, record = problem_said(host.name, problem)
         raised.append(raise_alert(kind=kind, deployment=deployment, host=host if deployment is None else None,
                                   subject=f"{host.name}:{problem.get('release') or ''}",
-                                  message=f"{host.name}: {problem.get('message', '')}"[:2000]))
+                                  message=(english[:2000], record)))
     return raised
 
 

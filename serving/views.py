@@ -36,6 +36,7 @@ from serving.forms import (
 )
 from serving.models import Host
 from serving.permissions import MANAGE_HOSTS, VIEW_HOSTS, can_brake, can_deploy
+from serving.problems import problem_lines
 
 COLORS = {"blue": "#0d6efd", "red": "#dc3545", "amber": "#fd7e14", "green": "#198754", "grey": "#6c757d",
           "violet": "#6f42c1"}
@@ -141,6 +142,8 @@ def _incident_or_404(user, pk: int):
 def overview(request):
     user = request.user
     hosts = list(selectors.host_list(user=user))
+    for host in hosts:
+        host.problem_lines = problem_lines(host.name, (host.status or {}).get("problems"))
     deployments = list(selectors.deployment_list(user=user).filter(status=DeploymentStatus.ACTIVE)[:100])
     incidents = list(selectors.incident_list(user=user).filter(
         status__in=[IncidentStatus.OPEN, IncidentStatus.ACKNOWLEDGED])[:50])

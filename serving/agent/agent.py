@@ -128,7 +128,7 @@ class Agent:
         self.refused: dict[str, str] = {}
         self.retired: list[Loaded] = []
         self.problems: list[dict] = []
-        self.stop_reached: dict[int, str] = {}
+        self.stop_reached: dict[int, tuple[str, int, str]] = {}  # deployment: (model, limit, UTC day)
         self._models: dict[int, tuple] = {}  # release -> (Opened, Model, Schema, warm-up ms)
         self._refusals: dict[int, tuple] = {}  # release -> (when, Refusal)
         self._logs: dict[int, PredictionLog] = {}
@@ -302,7 +302,9 @@ class Agent:
         """Make ``state`` what this host serves: load and warm what is new, then swap the table at once."""
         if state.get("key_id") and self.identity.get("key_id") and state["key_id"] != self.identity["key_id"]:
             problems = [{"kind": "signature_invalid", "message": f"the desired state names signing key "
-                         f"{state['key_id']}, not the enrolled {self.identity['key_id']}"}]
+                         f"{state['key_id']}, not the enrolled {self.identity['key_id']}",
+                         "args": {"key_id": str(state["key_id"])[:100],
+                                  "enrolled": str(self.identity["key_id"])[:100]}}]
             self._install({}, {d["passport"]: "signing key changed" for d in state.get("deployments", [])}, problems)
             return
         previous = {(item.release, item.deployment, item.role): item
@@ -317,7 +319,8 @@ class Agent:
                     failed = True
                     refused[name] = f"release {entry['release']} (v{entry['version']}) refused: {exc.message}"
                     problems.append({"kind": exc.kind, "message": refused[name][:2000],
-                                     "deployment": deployment["deployment"], "release": entry["release"]})
+                                     "deployment": deployment["deployment"], "release": entry["release"],
+                                     "args": {"version": entry["version"], "detail": exc.message[:500]}})
                     log.warning("%s", refused[name])
                     continue
                 loaded[entry["role"]] = self._loaded(entry, deployment["deployment"], previous)
@@ -371,7 +374,7 @@ class Agent:
         limit = loaded.manifest.stop_limits.max_decisions_per_day
         counter = self.counter(served.deployment)
         if limit and counter.value() + rows > limit:
-            self.stop_reached[served.deployment] = f"{served.name}: {limit} decisions reached on {utc_now_iso()[:10]}"
+            self.stop_reached[served.deployment] = (served.name, limit, utc_now_iso()[:10])
             raise StopLimitReached(served.name, limit)
         return loaded.model.run(feeds)
 
@@ -550,19 +553,24 @@ class Agent:
                     "version": item.version, "state": "serving"}
                    for served in list(self.served.values()) for item in served.all()]
         problems = list(self.problems)
-        for deployment, message in self.stop_reached.items():
+        for deployment, (name, limit, day) in list(self.stop_reached.items()):
             if self.counter(deployment).value() == 0:
                 continue
-            problems.append({"kind": "stop_limit_reached", "message": message, "deployment": deployment})
+            problems.append({"kind": "stop_limit_reached", "message": f"{name}: {limit} decisions reached on {day}",
+                             "deployment": deployment, "args": {"model": name, "limit": limit, "day": day}})
         free = self.disk_free()
         if free is not None and free < self.config.log_disk_floor_bytes:
-            problems.append({"kind": "log_disk_low", "message": f"{free >> 20} MB free for the prediction log in "
-                             f"{self.root}, under the floor of {self.config.log_disk_floor_bytes >> 20} MB"})
+            args = {"free_mb": free >> 20, "floor_mb": self.config.log_disk_floor_bytes >> 20,
+                    "path": str(self.root)[:500]}
+            problems.append({"kind": "log_disk_low", "args": args,
+                             "message": "{free_mb} MB free for the prediction log in {path}, under the floor of "
+                                        "{floor_mb} MB".format(**args)})
         for deployment, plog in list(self._logs.items()):
             if plog.failure is not None:
-                problems.append({"kind": "log_unavailable", "deployment": deployment,
-                                 "message": f"the prediction log cannot be written ({plog.failure}): "
-                                            f"{plog.failures} predictions refused so far"})
+                args = {"error": str(plog.failure)[:500], "refused": plog.failures}
+                problems.append({"kind": "log_unavailable", "deployment": deployment, "args": args,
+                                 "message": "the prediction log cannot be written ({error}): {refused} predictions "
+                                            "refused so far".format(**args)})
         return {**self.facts, "provider": self.provider, "serving": serving, "problems": problems[:100]}
 
     def sync_once(self, plane: cp.ControlPlane) -> None:

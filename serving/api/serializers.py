@@ -147,6 +147,15 @@ class ProblemSerializer(serializers.Serializer):
     message = serializers.CharField(max_length=2000)
     deployment = serializers.IntegerField(min_value=1, max_value=MAX_ID, required=False, allow_null=True)
     release = serializers.IntegerField(min_value=1, max_value=MAX_ID, required=False, allow_null=True)
+    args = serializers.DictField(
+        child=serializers.CharField(max_length=500, allow_blank=True), required=False,
+        help_text="The values the message is made of (for example `free_mb`, `floor_mb` and `path` of "
+                  "`log_disk_low`), so that the control plane can say it in its readers' language.")
+
+    def validate_args(self, value: dict) -> dict:
+        if len(value) > 10 or any(len(key) > 40 for key in value):
+            raise serializers.ValidationError("At most 10 values, each named in at most 40 characters.")
+        return value
 
 
 class HeartbeatSerializer(HostFactsSerializer):

@@ -213,6 +213,8 @@ def test_a_disk_nearly_full_is_reported_before_a_prediction_is_refused(gbdt_rele
     tight = agent(free * 4)
     [problem] = [p for p in tight.heartbeat_body()["problems"] if p["kind"] == "log_disk_low"]
     assert "MB free for the prediction log" in problem["message"] and str(tight.root) in problem["message"]
+    assert problem["args"]["path"] == str(tight.root) and problem["args"]["floor_mb"] == (free * 4) >> 20
+    assert f"{problem['args']['free_mb']} MB free" in problem["message"]
     metrics = tight.metrics_text().decode()
     reported = int(next(line.split()[1] for line in metrics.splitlines()
                         if line.startswith("mg_agent_log_disk_free_bytes ")))

@@ -10,6 +10,7 @@ import time
 from urllib.parse import urlsplit
 
 import pytest
+from django.utils import translation
 
 from serving import services
 from serving.models import Alert, Host, MonitoringWindow, PredictionLogDigest
@@ -203,7 +204,9 @@ def test_a_tampered_release_is_refused_and_raises_an_alert(serving, live_server,
     services.deployment_create(actor=serving.engineer, passport=serving.passport, version=1,
                                hosts=[host.pk, serving.host_a.pk])
     alert = wait_for(lambda: Alert.objects.filter(kind="digest_mismatch").first(), what="the alert")
-    assert "signature" in alert.message
+    assert alert.message.startswith(f"gpu-tamper refused release {release.pk} (v1): its signature does not verify")
+    with translation.override("ru"):
+        assert "его подпись не проходит проверку" in alert.display_message
     status, _h, payload = call(f"{agent.url}/v1/models/{serving.passport.key}/predict",
                                {"features": {"x0": 0.1, "x1": 0.2, "x2": 0.3}})
     assert status == 503 and json.loads(payload)["error"]["code"] == "not_served"

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 from django.core import mail
+from django.urls import reverse
 from django.utils import timezone, translation
 
 from core.errors import Conflict, DomainError, PermissionDenied
@@ -179,6 +180,56 @@ def test_a_host_whose_log_will_not_be_written_alerts_but_the_version_is_not_blam
     post_windows(w, window(w, 2, errors={"log_unavailable": 400, "model_error": 60}))  # the version's own errors
     assert Alert.objects.filter(kind="error_rate").exists()
     assert selectors.desired_state(w.host_a)["deployments"] == []
+
+
+def test_a_host_problem_is_said_in_the_readers_language_from_its_values(promoted, client):
+    """A heartbeat's problem carries the values its English sentence is made of: the alert, its timeline and the
+    serving overview say it again from them in the reader's language. An older agent's problem (no values) or one
+    whose values do not fit its sentence is said as the host wrote it; hostile values stay text."""
+    w = promoted
+    low = {"kind": "log_disk_low", "message": "120 MB free for the prediction log in /var/lib/mg, under the floor of "
+           "256 MB", "args": {"free_mb": 120, "floor_mb": 256, "path": "/var/lib/mg"}}
+    refused = {"kind": "digest_mismatch", "deployment": w.deployment.pk, "release": 2,
+               "message": "release 2 (v2) refused: artifact sha256 0a1b… is not the approved",
+               "args": {"version": 2, "detail": "artifact sha256 0a1b… <script>alert(1)</script> %(host)s"}}
+    old = {"kind": "log_unavailable", "deployment": w.deployment.pk, "message": "disk <b>full</b>"}
+    unfit = {"kind": "stop_limit_reached", "deployment": w.deployment.pk, "message": "credit: 100 decisions",
+             "args": {"model": "credit"}}
+    response = host_client(w.token_b).post(f"{API}/agent/heartbeat/", {"problems": [low, refused, old, unfit]},
+                                           format="json")
+    assert response.status_code == 200, response.content
+    by_kind = {a.kind: a for a in Alert.objects.all()}
+    assert by_kind["log_disk_low"].message == ("gpu-b: 120 MB free for the prediction log in /var/lib/mg, under the "
+                                               "floor of 256 MB.")
+    assert by_kind["digest_mismatch"].message.startswith("gpu-b refused release 2 (v2): its artifact is not the ")
+    assert "%(host)s" in by_kind["digest_mismatch"].message  # a value is never read as a placeholder
+    assert by_kind["log_unavailable"].message == "gpu-b: disk <b>full</b>"
+    assert by_kind["stop_limit"].message == "gpu-b: credit: 100 decisions"
+    with translation.override("ru"):
+        assert by_kind["log_disk_low"].display_message == (
+            "gpu-b: для журнала предсказаний в /var/lib/mg свободно 120 МБ, меньше порога в 256 МБ.")
+        assert by_kind["digest_mismatch"].display_message.startswith(
+            "gpu-b отказался от выпуска 2 (v2): его артефакт не тот, что был одобрен")
+        timeline = by_kind["log_disk_low"].incident.timeline.first()
+        assert "свободно 120 МБ" in timeline.display_text
+    client.force_login(w.admin)
+    page = client.get(reverse("serving:overview"), HTTP_ACCEPT_LANGUAGE="ru").content.decode()
+    assert "для журнала предсказаний в /var/lib/mg свободно 120 МБ" in page
+    assert "&lt;b&gt;full&lt;/b&gt;" in page and "<b>full</b>" not in page
+    assert "<script>alert(1)" not in page
+    english = client.get(reverse("serving:overview"), HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "gpu-b: 120 MB free for the prediction log in /var/lib/mg" in english
+
+
+def test_a_problem_with_too_many_values_is_refused_whole(promoted):
+    w = promoted
+    problem = {"kind": "log_disk_low", "message": "low", "args": {f"k{i}": i for i in range(11)}}
+    response = host_client(w.token_b).post(f"{API}/agent/heartbeat/", {"problems": [problem]}, format="json")
+    assert_error(response, 400, "invalid")
+    assert not Alert.objects.exists()
+    nested = {"kind": "log_disk_low", "message": "low", "args": {"free_mb": {"a": 1}}}
+    response = host_client(w.token_b).post(f"{API}/agent/heartbeat/", {"problems": [nested]}, format="json")
+    assert_error(response, 400, "invalid")
 
 
 def test_a_lost_host_alerts_once_per_silence(promoted):

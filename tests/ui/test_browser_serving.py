@@ -39,6 +39,10 @@ def test_serving_pages_read_well_in_both_languages_and_widths(live_server, brows
     deployment = services.deployment_create(actor=w.engineer, passport=w.passport, version=1,
                                             hosts=[w.host_a.pk, w.host_b.pk], personal_data_columns=["x1"])
     services.host_heartbeat(host=w.host_a, facts={"agent_version": "1.0.0"}, status={})
+    services.host_heartbeat(host=w.host_b, facts={"agent_version": "1.0.0"}, status={"problems": [
+        {"kind": "log_disk_low", "message": "180 MB free for the prediction log in /var/lib/model-governance/agent, "
+         "under the floor of 256 MB", "args": {"free_mb": "180", "floor_mb": "256",
+                                               "path": "/var/lib/model-governance/agent"}}]})
     _traffic(w, deployment)
     now = timezone.now()
     for host, hours in ((w.host_a, 3), (w.host_b, 2)):
@@ -69,6 +73,8 @@ def test_serving_pages_read_well_in_both_languages_and_widths(live_server, brows
 
     shoot_pages(page, live_server, pages, "serving", charts)
     assert "Обслуживание и мониторинг" in page.goto(f"{live_server.url}{pages['monitoring']}").text()
+    page.goto(f"{live_server.url}{pages['overview']}")
+    assert "свободно 180 МБ, меньше порога в 256 МБ" in page.locator("main").inner_text()
     page.goto(f"{live_server.url}{pages['incident']}")
     incident = page.locator("main").inner_text()
     assert "PSI признака «x0» равен 0.310, выше 0.2." in incident
