@@ -485,6 +485,11 @@ def _median(rounds: list[dict]) -> dict:
             if "error" in values[0]:
                 out[key] = values[0]
                 continue
+            if key == "agent_gc":  # per generation: the runs' median, and the longest pause of any round
+                out[key] = {gen: {"runs": statistics.median(v[gen]["runs"] for v in values if gen in v),
+                                  "longest_ms": max(v[gen]["longest_ms"] for v in values if gen in v)}
+                            for gen in values[0]}
+                continue
             out[key] = {field: statistics.median(v[field] for v in values)
                         for field in ("throughput_rps", "p50_ms", "p99_ms", "errors") if field in values[0]}
         else:

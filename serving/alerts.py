@@ -203,7 +203,15 @@ def heartbeat_receive(*, host: Host, facts: dict, status: dict) -> Host:
     return host
 
 
-HOST_ERRORS = ("log_unavailable",)  # error kinds of a window that are the host's, not the served version's
+# Error kinds of a window that say nothing of the served version, so the error-rate alert (which may roll it back
+# or stop it) leaves them out, of its count and of the requests it divides by: the host's own (its disk would not
+# take the log: an alert from the heartbeat), a spent stop-limit (the limit working, alerted from the heartbeat),
+# and requests refused as invalid (the senders': alerted on their own, notify only). Otherwise any client could
+# roll a passport back, or stop it, by sending bad requests, and a stop-limit would do so once reached.
+HOST_ERRORS = ("log_unavailable",)
+LIMIT_ERRORS = ("stop_limit_reached",)
+INPUT_ERRORS = ("invalid_request", "explain_unavailable")
+NOT_THE_VERSIONS = HOST_ERRORS + LIMIT_ERRORS + INPUT_ERRORS
 
 
 def windows_check(windows: list[MonitoringWindow]) -> list[Alert]:
@@ -242,15 +250,24 @@ def windows_check(windows: list[MonitoringWindow]) -> list[Alert]:
                 message=said(gettext_noop("%(label)s: p95 latency %(value)s ms, over the SLO of %(limit)s ms."),
                              label=label, value=f"{window.latency_p95_ms:.1f}", limit=f"{latency_max:g}"),
                 **common))
-        if window.requests and enough:
-            # Refusals for the host's own reasons (its disk would not take the log) say nothing of the version: they
-            # raise their own alert from the heartbeat, and a rollback would not mend them.
-            rate = (window.error_count - sum(window.errors.get(kind, 0) for kind in HOST_ERRORS)) / window.requests
+        refused = sum(window.errors.get(kind, 0) for kind in NOT_THE_VERSIONS)
+        attempted = window.requests - refused  # what the version was asked to score
+        if attempted > 0 and attempted >= int(thresholds.min_window_requests):
+            rate = (window.error_count - refused) / attempted
             if rate > error_max:
                 raised.append(raise_alert(
                     kind=AlertKind.ERROR_RATE, value=rate, threshold=error_max,
                     message=said(gettext_noop("%(label)s: %(value)s of requests failed, above %(limit)s."),
                                  label=label, value=f"{rate:.1%}", limit=f"{error_max:.1%}"), **common))
+        invalid = sum(window.errors.get(kind, 0) for kind in INPUT_ERRORS)
+        if invalid and enough and invalid / window.requests > error_max:
+            raised.append(raise_alert(
+                kind=AlertKind.INPUT_REFUSED, value=invalid / window.requests, threshold=error_max,
+                message=said(gettext_noop("%(label)s: %(value)s of requests were refused as invalid input, above "
+                                          "%(limit)s (an upstream change of the data?). The version is not "
+                                          "blamed: nothing is rolled back."),
+                             label=label, value=f"{invalid / window.requests:.1%}", limit=f"{error_max:.1%}"),
+                **common))
     return raised
 
 

@@ -49,10 +49,23 @@ class AlertKind(models.TextChoices):
     LOG_ALTERED = "log_altered", _("Prediction log file changed after its report")
     LOG_UNAVAILABLE = "log_unavailable", _("Prediction log cannot be written")
     LOG_DISK_LOW = "log_disk_low", _("Prediction log disk nearly full")
+    INPUT_REFUSED = "input_refused", _("Requests refused as invalid input")
+
+
+# The error kinds a host counts in its windows, as the charts name them (any other is shown as its code).
+ERROR_KINDS = {
+    "invalid_request": _("Invalid input"),
+    "explain_unavailable": _("Explanation not available"),
+    "stop_limit_reached": _("Stop-limit reached"),
+    "log_unavailable": _("Prediction log not writable"),
+    "inference_failed": _("Inference failed"),
+    "internal_error": _("Agent fault"),
+}
 
 
 # What a monitoring alert of these kinds may do under the passport's policy; the others only notify (the host
-# refuses a tampered release or a spent stop-limit by itself, and a lost host's replicas keep serving).
+# refuses a tampered release or a spent stop-limit by itself, a lost host's replicas keep serving, and requests
+# refused as invalid are the senders' to mend: another version would refuse them too).
 POLICY_KINDS = frozenset({AlertKind.FEATURE_PSI, AlertKind.SCORE_PSI, AlertKind.LATENCY, AlertKind.ERROR_RATE})
 
 

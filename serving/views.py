@@ -23,7 +23,7 @@ from core.errors import DomainError
 from core.forms import apply_domain_error
 from registry import selectors as registry_selectors
 from serving import alerts, guards, kserve, selectors, services
-from serving.choices import DeploymentStatus, IncidentStatus
+from serving.choices import ERROR_KINDS, DeploymentStatus, IncidentStatus
 from serving.forms import (
     RANGES,
     ChallengerForm,
@@ -103,7 +103,8 @@ def monitoring_charts(series: dict, psi_threshold: float = 0.2) -> dict:
     }
     if series["errors_by_kind"]:
         charts["errors"] = {"data": [
-            {"type": "bar", "x": sorted(points), "y": [points[k] for k in sorted(points)], "name": kind,
+            {"type": "bar", "x": sorted(points), "y": [points[k] for k in sorted(points)],
+             "name": str(ERROR_KINDS.get(kind, kind)),
              "marker": {"color": PALETTE[i % len(PALETTE)]}}
             for i, (kind, points) in enumerate(sorted(series["errors_by_kind"].items()))],
             "layout": _layout(_("errors"), barmode="stack")}

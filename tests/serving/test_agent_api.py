@@ -41,7 +41,7 @@ def window(served, seq, **kw):
     start = timezone.now().replace(microsecond=0) - timedelta(minutes=10) + timedelta(minutes=sequence)
     return {"deployment": deployment.pk, "version": deployment.version.number, "sequence": sequence,
             "started_at": start.isoformat(), "ended_at": (start + timedelta(seconds=60)).isoformat(),
-            "requests": 120, "predictions": 120, "errors": {"invalid_input": 3}, "latency_p50_ms": 1.2,
+            "requests": 120, "predictions": 120, "errors": {"invalid_request": 3}, "latency_p50_ms": 1.2,
             "latency_p95_ms": 3.4, "latency_p99_ms": 7.9, "psi": {"x0": 0.01, "x1": 0.3}, "score_psi": 0.05} | kw
 
 
@@ -285,7 +285,7 @@ def test_the_hourly_sums_match_the_windows_and_a_repeat_adds_nothing(deployed):
     from serving.selectors import monitoring_series
 
     client = host_client(deployed.token_a)
-    batch = [window(deployed.deployment, i, requests=100 + i, errors={"model_error": i % 2},
+    batch = [window(deployed.deployment, i, requests=100 + i, errors={"inference_failed": i % 2},
                     psi={"x0": 0.01 * i}) for i in range(1, 9)]
     client.post(f"{API}/agent/windows/", {"windows": batch}, format="json")
     client.post(f"{API}/agent/windows/", {"windows": batch[2:5]}, format="json")  # a retry

@@ -275,6 +275,38 @@ def test_drifting_inputs_raise_a_psi_alert_and_the_policy_rolls_back(serving, li
     assert Deployment.objects.filter(pk=deployment.pk, status="active").exists()
 
 
+def test_a_client_sending_bad_requests_does_not_roll_the_version_back(serving, live_server, start_agent):
+    """Tier 1 rolls back on an error-rate alert. A client whose requests a real agent refuses (a missing feature,
+    NaN, an unknown feature) fills the windows with refusals: an ``input_refused`` alert that only notifies, and
+    v2 goes on answering."""
+    agent = start_agent(live_server.url, "gpu-bad-client")
+    host = wait_for(lambda: Host.objects.filter(name="gpu-bad-client", last_heartbeat_at__isnull=False).first())
+    deployment = services.deployment_create(actor=serving.engineer, passport=serving.passport, version=2,
+                                            hosts=[host.pk, serving.host_a.pk])
+    key = serving.passport.key
+
+    def versions() -> list | None:  # asked of the model's metadata: no prediction, nothing in the windows
+        status, _h, payload = call(f"{agent.url}/v2/models/{key}")
+        return json.loads(payload)["versions"] if status == 200 else None
+
+    wait_for(lambda: versions() == ["2"], what="v2 served")
+    bad = [{"x0": 0.1, "x1": 0.2}, {"x0": 0.1, "x1": 0.2, "x2": "NaN"}, {"x0": 0.1, "x1": 0.2, "x2": 0.3, "x9": 1}]
+    for i in range(150):  # (split over two windows, one still holds the 50 a rate needs; only refusals:
+        # answered inputs all alike would read as drift, rightly)
+        status, _h, _p = call(f"{agent.url}/v1/models/{key}/predict", {"features": bad[i % 3]})
+        assert status in (400, 422)
+    alert = wait_for(lambda: Alert.objects.filter(kind="input_refused").first(), timeout=60,
+                     what="the refused-input alert")
+    assert alert.version.number == 2 and alert.value >= 0.4
+    time.sleep(1.0)  # the policy acts within the request that stored the window: nothing came of it
+    assert not Alert.objects.filter(kind="error_rate").exists()
+    deployment.refresh_from_db()
+    assert deployment.version.number == 2 and deployment.status == "active"
+    assert list(Alert.objects.values_list("kind", flat=True)) == ["input_refused"]
+    assert versions() == ["2"] and served_version(agent, key) == 2
+    assert not alert.incident.timeline.filter(kind="action").exists()
+
+
 def test_a_revoked_version_stops_serving_within_a_poll(serving, live_server, start_agent):
     from governance.workflow.services import transitions as workflow
 

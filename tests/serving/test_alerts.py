@@ -114,10 +114,44 @@ def test_a_window_delivered_again_raises_nothing_again(promoted):
 def test_the_stop_policy_stops_serving(promoted):
     w = promoted
     alerts.policy_set(actor=w.engineer, passport=w.passport, on_alert="stop")
-    post_windows(w, window(w, 1, errors={"model_error": 60}))
+    post_windows(w, window(w, 1, errors={"inference_failed": 60}))
     assert Alert.objects.get().kind == "error_rate"
     assert selectors.desired_state(w.host_a)["deployments"] == []
     assert AuditEvent.objects.get(action="deployment.stopped").actor_repr == "serving policy"
+
+
+def test_a_client_sending_bad_requests_cannot_roll_back_or_stop_the_version(promoted):
+    """Under the stop policy, a window where 40% of the requests were refused as invalid (a sender's fault, or an
+    upstream change of the data): an alert of its own that only notifies, no error-rate alert, nothing rolled back
+    or stopped; the version's own failures among the rest still count, over the requests it was asked to score."""
+    w = promoted
+    alerts.policy_set(actor=w.engineer, passport=w.passport, on_alert="stop")
+    post_windows(w, window(w, 1, errors={"invalid_request": 190, "explain_unavailable": 10}))
+    alert = Alert.objects.get()
+    assert (alert.kind, alert.value, alert.threshold) == ("input_refused", 0.4, 0.05)
+    assert "40.0% of requests were refused as invalid input" in alert.message
+    with translation.override("ru"):
+        assert "40.0% запросов отклонены как неверные входные данные" in alert.display_message
+        assert str(alert.get_kind_display()) == "Запросы отклонены: неверные входные данные"
+    assert served_versions(w) == [("champion", 2)]
+    assert [e.kind for e in alert.incident.timeline.all()] == ["alert", "notification"]
+    # 300 requests scored, 20 of them failed: 6.7%, over 5%, although 20 of 500 requests is 4%
+    post_windows(w, window(w, 2, errors={"invalid_request": 200, "inference_failed": 20}))
+    error = Alert.objects.get(kind="error_rate")
+    assert round(error.value, 4) == round(20 / 300, 4)
+    assert selectors.desired_state(w.host_a)["deployments"] == []
+
+
+def test_a_spent_stop_limit_is_not_an_error_rate(promoted):
+    """Once a stop-limit is reached every request is refused (429): the limit doing its work, alerted from the
+    heartbeat. It must not read as the version failing, which would roll it back under the default policy."""
+    w = promoted
+    post_windows(w, window(w, 1, errors={"stop_limit_reached": 480}), window(w, 2, errors={"stop_limit_reached": 500}))
+    assert not Alert.objects.exists()
+    assert served_versions(w) == [("champion", 2)]
+    # fewer scored requests than a window needs say nothing of the version's error rate
+    post_windows(w, window(w, 3, errors={"stop_limit_reached": 470, "inference_failed": 10}))
+    assert not Alert.objects.exists()
 
 
 def test_latency_over_the_slo_alerts(promoted):
@@ -177,7 +211,7 @@ def test_a_host_whose_log_will_not_be_written_alerts_but_the_version_is_not_blam
     assert Host.objects.get(pk=w.host_b.pk).health() == "degraded"
     with translation.override("ru"):
         assert str(alert.get_kind_display()) == "Журнал предсказаний не записывается"
-    post_windows(w, window(w, 2, errors={"log_unavailable": 400, "model_error": 60}))  # the version's own errors
+    post_windows(w, window(w, 2, errors={"log_unavailable": 400, "inference_failed": 60}))  # the version's own errors
     assert Alert.objects.filter(kind="error_rate").exists()
     assert selectors.desired_state(w.host_a)["deployments"] == []
 

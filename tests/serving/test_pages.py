@@ -84,7 +84,7 @@ def test_the_deployment_page_shows_monitoring_and_the_passport_tab_links_it(clie
     start = timezone.now() - timedelta(minutes=30)
     windows = [{"deployment": deployment.pk, "version": 1, "sequence": i,
                 "started_at": start + timedelta(minutes=i), "ended_at": start + timedelta(minutes=i + 1),
-                "requests": 100 + i, "predictions": 100 + i, "errors": {"invalid_input": i % 3},
+                "requests": 100 + i, "predictions": 100 + i, "errors": {"invalid_request": i % 3},
                 "latency_p50_ms": 1.0, "latency_p95_ms": 2.5, "latency_p99_ms": 4.0,
                 "psi": {"x0": 0.01 * i, "x1": 0.02}, "score_psi": 0.03} for i in range(10)]
     services.windows_ingest(host=serving.host_a, windows=windows)

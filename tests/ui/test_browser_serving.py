@@ -12,7 +12,7 @@ from django.utils import timezone
 from core.text import said
 from serving import alerts, services
 from tests.serving.conftest import serving  # noqa: F401  (fixture)
-from tests.ui.test_browser_signoff import CHROMIUM, browser, open_as, shoot_pages  # noqa: F401  (fixture)
+from tests.ui.test_browser_signoff import CHROMIUM, browser, open_as, settle, shoot_pages  # noqa: F401  (fixture)
 
 pytestmark = [pytest.mark.browser,
               pytest.mark.skipif(not __import__("pathlib").Path(CHROMIUM).exists(), reason="needs chromium")]
@@ -26,7 +26,7 @@ def _traffic(w, deployment, minutes: int = 180):
         windows.append({"deployment": deployment.pk, "version": deployment.version.number, "sequence": i,
                         "started_at": start + timedelta(minutes=i), "ended_at": start + timedelta(minutes=i + 1),
                         "requests": 800 + (i * 37) % 200, "predictions": 800 + (i * 37) % 200,
-                        "errors": {"invalid_input": (i * 7) % 5, "model_error": 1 if i % 40 == 0 else 0},
+                        "errors": {"invalid_request": (i * 7) % 5, "inference_failed": 1 if i % 40 == 0 else 0},
                         "latency_p50_ms": 1.2 + (i % 9) * 0.05, "latency_p95_ms": 3.1 + (i % 13) * 0.2,
                         "latency_p99_ms": 6.5 + (i % 17) * 0.4,
                         "psi": {"x0": round(drift, 4), "x1": 0.03, "x2": 0.015}, "score_psi": round(drift / 2, 4)})
@@ -73,6 +73,9 @@ def test_serving_pages_read_well_in_both_languages_and_widths(live_server, brows
 
     shoot_pages(page, live_server, pages, "serving", charts)
     assert "Обслуживание и мониторинг" in page.goto(f"{live_server.url}{pages['monitoring']}").text()
+    settle(page)
+    legend = page.evaluate("[...document.querySelectorAll('.legendtext')].map(e => e.textContent)")
+    assert "Неверные входные данные" in legend and "Сбой вывода" in legend, legend
     page.goto(f"{live_server.url}{pages['overview']}")
     assert "свободно 180 МБ, меньше порога в 256 МБ" in page.locator("main").inner_text()
     page.goto(f"{live_server.url}{pages['incident']}")

@@ -102,7 +102,7 @@ class Command(BaseCommand):
     def _window(world, sequence: int, start) -> dict:
         return {"deployment": world["deployment"].pk, "version": world["version"].number, "sequence": sequence,
                 "started_at": start.isoformat(), "ended_at": (start + timedelta(seconds=5)).isoformat(),
-                "requests": 500, "predictions": 500, "errors": {"invalid_input": 1}, "latency_p50_ms": 1.1,
+                "requests": 500, "predictions": 500, "errors": {"invalid_request": 1}, "latency_p50_ms": 1.1,
                 "latency_p95_ms": 2.9, "latency_p99_ms": 5.5,
                 "psi": {name: 0.01 + 0.001 * i for i, name in enumerate(world["features"])}, "score_psi": 0.02}
 
@@ -201,7 +201,7 @@ class Command(BaseCommand):
                 batch.append(MonitoringWindow(
                     host=host, deployment=deployment, passport_id=deployment.passport_id, version=version,
                     sequence=1_000_000 + i, started_at=start, ended_at=start + timedelta(minutes=1),
-                    requests=600 + i % 120, predictions=600 + i % 120, errors={"invalid_input": i % 4},
+                    requests=600 + i % 120, predictions=600 + i % 120, errors={"invalid_request": i % 4},
                     error_count=i % 4, latency_p50_ms=1.0 + (i % 7) * 0.1, latency_p95_ms=3.0 + (i % 11) * 0.2,
                     latency_p99_ms=6.0 + (i % 13) * 0.3,
                     psi=dict.fromkeys(world["features"], 0.01 + i % 50 / 1000),
