@@ -35,6 +35,9 @@ _OTHERS = {
     "log_unavailable": gettext_noop("%(host)s: the prediction log cannot be written (%(error)s); %(refused)s "
                                     "predictions refused so far."),
 }
+_SHARE_SPENT = gettext_noop("%(host)s: %(model)s reached this host's share of its stop-limit on %(day)s (UTC), "
+                            "%(allowed)s of %(limit)s decisions split over %(hosts)s hosts, and refuses more on this "
+                            "host until midnight UTC.")
 _FALLBACK = gettext_noop("%(host)s: %(message)s")
 
 
@@ -44,6 +47,8 @@ def _sentence(problem: dict) -> str | None:
         return _REFUSED[kind]
     if kind == "signature_invalid":
         return _KEY_CHANGED
+    if kind == "stop_limit_reached" and "hosts" in (problem.get("args") or {}):
+        return _SHARE_SPENT
     return _OTHERS.get(kind)
 
 

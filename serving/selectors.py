@@ -94,7 +94,7 @@ def desired_state(host: Host, now=None) -> dict:
     the strategy and the traffic split. Versions that may no longer be served are left out and named."""
     now = now or timezone.now()
     deployments = (Deployment.objects.filter(hosts=host, status=DeploymentStatus.ACTIVE)
-                   .select_related("passport", "version", "challenger").order_by("pk"))
+                   .select_related("passport", "version", "challenger").prefetch_related("hosts").order_by("pk"))
     deployments = list(deployments)
     version_ids = {d.version_id for d in deployments} | {d.challenger_id for d in deployments if d.challenger_id}
     releases = {r.version_id: r for r in Release.objects.filter(version_id__in=version_ids).select_related("version")}
@@ -118,11 +118,16 @@ def desired_state(host: Host, now=None) -> dict:
             served = []  # a challenger never answers alone: without a servable champion nothing is served
             withdrawn.append({"role": ServedRole.CHALLENGER, "version": deployment.challenger.number,
                               "reason": "champion_withdrawn"})
+        # The release's daily stop-limit is the deployment's: its hosts split it (each counts its own decisions and
+        # stops at its share), so adding hosts adds no decisions. A revoked host keeps its place: cut off from the
+        # control plane it may still be serving what it had.
+        sharing = sorted(h.pk for h in deployment.hosts.all())
         entries.append({
             "deployment": deployment.pk, "passport": deployment.passport.key, "environment": deployment.environment,
             "generation": deployment.generation, "strategy": strategy,
             "canary_percent": deployment.canary_percent if strategy == Strategy.CANARY else 0,
             "releases": served, "withdrawn": withdrawn,
+            "stop_limit_hosts": len(sharing), "stop_limit_index": sharing.index(host.pk),
         })
     body = {"host": host.name, "poll_seconds": settings.MG_AGENT_POLL_SECONDS, "key_id": key_id(),
             "deployments": entries}

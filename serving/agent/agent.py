@@ -128,7 +128,7 @@ class Agent:
         self.refused: dict[str, str] = {}
         self.retired: list[Loaded] = []
         self.problems: list[dict] = []
-        self.stop_reached: dict[int, tuple[str, int, str]] = {}  # deployment: (model, limit, UTC day)
+        self.stop_reached: dict[int, tuple] = {}  # deployment: (model, limit, this host's part, hosts, UTC day)
         self._models: dict[int, tuple] = {}  # release -> (Opened, Model, Schema, warm-up ms)
         self._refusals: dict[int, tuple] = {}  # release -> (when, Refusal)
         self._logs: dict[int, PredictionLog] = {}
@@ -330,7 +330,9 @@ class Agent:
                 continue
             table[name] = Served(name=name, deployment=deployment["deployment"], generation=deployment["generation"],
                                  strategy=deployment["strategy"], canary_percent=deployment["canary_percent"],
-                                 champion=loaded["champion"], challenger=loaded.get("challenger"))
+                                 champion=loaded["champion"], challenger=loaded.get("challenger"),
+                                 limit_hosts=deployment.get("stop_limit_hosts", 1),
+                                 limit_index=deployment.get("stop_limit_index", 0))
         self._install(table, refused, problems)
         keep = {item.release for served in table.values() for item in served.all()}
         self.store.prune(keep)
@@ -372,10 +374,12 @@ class Agent:
 
     def infer(self, served: Served, loaded: Loaded, feeds: dict, rows: int):
         limit = loaded.manifest.stop_limits.max_decisions_per_day
-        counter = self.counter(served.deployment)
-        if limit and counter.value() + rows > limit:
-            self.stop_reached[served.deployment] = (served.name, limit, utc_now_iso()[:10])
-            raise StopLimitReached(served.name, limit)
+        if limit:
+            allowed = served.allowance(limit)
+            if self.counter(served.deployment).value() + rows > allowed:
+                self.stop_reached[served.deployment] = (served.name, limit, allowed, served.limit_hosts,
+                                                        utc_now_iso()[:10])
+                raise StopLimitReached(served.name, limit, allowed, served.limit_hosts)
         return loaded.model.run(feeds)
 
     def record(self, served: Served, loaded: Loaded, client: str, rid: str, ms: float, *, rows=None, observe=None,
@@ -494,6 +498,18 @@ class Agent:
                   "# TYPE mg_agent_outbox_windows gauge", f"mg_agent_outbox_windows {len(self.windows_outbox)}",
                   "# TYPE mg_agent_stop_limit_reached gauge",
                   f"mg_agent_stop_limit_reached {len(self.stop_reached)}"]
+        limited = [(served, served.champion.manifest.stop_limits.max_decisions_per_day)
+                   for served in list(self.served.values())]
+        limited = [(served, limit) for served, limit in limited if limit]
+        if limited:
+            extra += ["# HELP mg_agent_stop_limit_allowed Decisions this host may make today of the model's "
+                      "stop-limit (its share where several hosts serve the deployment).",
+                      "# TYPE mg_agent_stop_limit_allowed gauge",
+                      *(f'mg_agent_stop_limit_allowed{{model="{served.name}"}} {served.allowance(limit)}'
+                        for served, limit in limited),
+                      "# TYPE mg_agent_stop_limit_decisions_today gauge",
+                      *(f'mg_agent_stop_limit_decisions_today{{model="{served.name}"}} '
+                        f"{self.counter(served.deployment).value()}" for served, _limit in limited)]
         if self.gc_pauses is not None:
             extra += self.gc_pauses.lines()
         return self.metrics.render(extra)
@@ -553,11 +569,16 @@ class Agent:
                     "version": item.version, "state": "serving"}
                    for served in list(self.served.values()) for item in served.all()]
         problems = list(self.problems)
-        for deployment, (name, limit, day) in list(self.stop_reached.items()):
+        for deployment, (name, limit, allowed, hosts, day) in list(self.stop_reached.items()):
             if self.counter(deployment).value() == 0:
                 continue
-            problems.append({"kind": "stop_limit_reached", "message": f"{name}: {limit} decisions reached on {day}",
-                             "deployment": deployment, "args": {"model": name, "limit": limit, "day": day}})
+            args = {"model": name, "limit": limit, "day": day}
+            message = f"{name}: {limit} decisions reached on {day}"
+            if hosts > 1:
+                args |= {"allowed": allowed, "hosts": hosts}
+                message = f"{name}: this host's {allowed} of {limit} decisions ({hosts} hosts) reached on {day}"
+            problems.append({"kind": "stop_limit_reached", "message": message, "deployment": deployment,
+                             "args": args})
         free = self.disk_free()
         if free is not None and free < self.config.log_disk_floor_bytes:
             args = {"free_mb": free >> 20, "floor_mb": self.config.log_disk_floor_bytes >> 20,

@@ -57,6 +57,12 @@ class Served:
     canary_percent: int
     champion: Loaded
     challenger: Loaded | None = None
+    limit_hosts: int = 1  # how many hosts share the deployment's daily stop-limit, and which of them this one is
+    limit_index: int = 0
+
+    def allowance(self, limit: int) -> int:
+        """This host's part of a daily stop-limit of ``limit`` decisions (see :func:`stop_limit_share`)."""
+        return stop_limit_share(limit, self.limit_hosts, self.limit_index)
 
     def pick(self) -> Loaded:
         """Who answers this request: the challenger for a canary's share, the champion otherwise."""
@@ -105,11 +111,25 @@ class DailyCounter:
         return count
 
 
+def stop_limit_share(limit: int, hosts: int, index: int) -> int:
+    """The decisions a day that host ``index`` of the ``hosts`` serving a deployment may make of the release's
+    stop-limit ``limit``: split as evenly as whole decisions allow, the remainder to the first hosts, so the parts
+    add up to the limit and the hosts together never make more. A share that cannot be read is none at all."""
+    if hosts == 1 and index == 0:
+        return limit
+    if not (isinstance(hosts, int) and isinstance(index, int) and 0 <= index < hosts):
+        return 0
+    return limit // hosts + (1 if index < limit % hosts else 0)
+
+
 class StopLimitReached(RequestInvalid):
-    def __init__(self, name: str, limit: int):
+    def __init__(self, name: str, limit: int, allowed: int | None = None, hosts: int = 1):
         seconds = 86400 - int(time.time() % 86400)
-        super().__init__(f"Model '{name}' reached its stop-limit of {limit} decisions today (UTC); it answers again "
-                         f"in {seconds} s.", code="stop_limit_reached", status=429, retry_after=seconds)
+        reached = (f"its stop-limit of {limit} decisions today (UTC)" if allowed is None or hosts == 1 else
+                   f"this host's share of its stop-limit today (UTC): {allowed} of {limit} decisions, split over "
+                   f"{hosts} hosts")
+        super().__init__(f"Model '{name}' reached {reached}; it answers again in {seconds} s.",
+                         code="stop_limit_reached", status=429, retry_after=seconds)
 
 
 # --------------------------------------------------------------------------- clients

@@ -255,6 +255,11 @@ class DesiredDeploymentSerializer(serializers.Serializer):
     canary_percent = serializers.IntegerField()
     releases = ServedReleaseSerializer(many=True)
     withdrawn = WithdrawnSerializer(many=True)
+    stop_limit_hosts = serializers.IntegerField(
+        help_text="How many hosts serve the deployment and split the release's daily stop-limit between them.")
+    stop_limit_index = serializers.IntegerField(
+        help_text="This host's place among them (0-based): its share is the limit divided by `stop_limit_hosts`, "
+                  "one more for each of the first `limit % stop_limit_hosts` places.")
 
 
 class DesiredStateSerializer(serializers.Serializer):

@@ -239,3 +239,15 @@ def test_a_json_route_batch_is_read_into_typed_records_or_left_to_the_general_pa
             schema.rows_from_records(damaged)
         assert (fast.value.feature, fast.value.rule, fast.value.record) == (
             general.value.feature, general.value.rule, general.value.record) == (next(iter(change)), rule, 9)
+
+
+def test_a_stop_limit_split_over_hosts_adds_up_and_an_unreadable_share_is_none():
+    from serving.agent.core import stop_limit_share
+
+    for limit in (0, 1, 7, 100, 10_001):
+        for hosts in range(1, 9):
+            shares = [stop_limit_share(limit, hosts, i) for i in range(hosts)]
+            assert sum(shares) == limit and max(shares) - min(shares) <= 1
+    assert stop_limit_share(5, 1, 0) == 5
+    for hosts, index in ((0, 0), (2, 2), (2, -1), (2.0, 0), (3, None), ("3", 0)):
+        assert stop_limit_share(100, hosts, index) == 0  # a desired state that does not add up allows nothing

@@ -247,6 +247,12 @@ def test_canary_splits_traffic_and_shadow_answers_with_the_champion_alone(servin
     assert windows.exists()
 
 
+def versions(agent, key: str) -> list | None:
+    """The versions the agent serves, asked of the model's metadata: no prediction, nothing in the windows."""
+    status, _h, payload = call(f"{agent.url}/v2/models/{key}")
+    return json.loads(payload)["versions"] if status == 200 else None
+
+
 def test_drifting_inputs_raise_a_psi_alert_and_the_policy_rolls_back(serving, live_server, start_agent):
     import numpy as np
 
@@ -284,12 +290,7 @@ def test_a_client_sending_bad_requests_does_not_roll_the_version_back(serving, l
     deployment = services.deployment_create(actor=serving.engineer, passport=serving.passport, version=2,
                                             hosts=[host.pk, serving.host_a.pk])
     key = serving.passport.key
-
-    def versions() -> list | None:  # asked of the model's metadata: no prediction, nothing in the windows
-        status, _h, payload = call(f"{agent.url}/v2/models/{key}")
-        return json.loads(payload)["versions"] if status == 200 else None
-
-    wait_for(lambda: versions() == ["2"], what="v2 served")
+    wait_for(lambda: versions(agent, key) == ["2"], what="v2 served")
     bad = [{"x0": 0.1, "x1": 0.2}, {"x0": 0.1, "x1": 0.2, "x2": "NaN"}, {"x0": 0.1, "x1": 0.2, "x2": 0.3, "x9": 1}]
     for i in range(150):  # (split over two windows, one still holds the 50 a rate needs; only refusals:
         # answered inputs all alike would read as drift, rightly)
@@ -303,8 +304,37 @@ def test_a_client_sending_bad_requests_does_not_roll_the_version_back(serving, l
     deployment.refresh_from_db()
     assert deployment.version.number == 2 and deployment.status == "active"
     assert list(Alert.objects.values_list("kind", flat=True)) == ["input_refused"]
-    assert versions() == ["2"] and served_version(agent, key) == 2
+    assert versions(agent, key) == ["2"] and served_version(agent, key) == 2
     assert not alert.incident.timeline.filter(kind="action").exists()
+
+
+def test_hosts_share_the_stop_limit_and_a_spent_share_is_refused_and_reported(serving, live_server, start_agent):
+    """A passport allowed 5 decisions a day, deployed to two hosts: they are not allowed 5 each. The real agent,
+    second of the two, may make 2 (the other host 3); the third decision is refused with a 429 that says so, its
+    metrics show its share, and its heartbeat raises a stop-limit alert that names the share, in both languages."""
+    serving.passport.stop_limits = {"max_decisions_per_day": 5}
+    serving.passport.save(update_fields=["stop_limits"])
+    agent = start_agent(live_server.url, "gpu-share")
+    host = wait_for(lambda: Host.objects.filter(name="gpu-share", last_heartbeat_at__isnull=False).first())
+    assert host.pk > serving.host_a.pk
+    services.deployment_create(actor=serving.engineer, passport=serving.passport, version=1,
+                               hosts=[host.pk, serving.host_a.pk])
+    key = serving.passport.key
+    wait_for(lambda: versions(agent, key) == ["1"], what="v1 served")
+    answers = [call(f"{agent.url}/v1/models/{key}/predict", {"features": {"x0": 0.1 * i, "x1": 0.2, "x2": 0.3}})
+               for i in range(4)]
+    assert [status for status, _h, _p in answers] == [200, 200, 429, 429]
+    refusal = json.loads(answers[2][2])["error"]
+    assert refusal["code"] == "stop_limit_reached"
+    assert "this host's share of its stop-limit today (UTC): 2 of 5 decisions, split over 2 hosts" in refusal["message"]
+    metrics = call(f"{agent.url}/metrics")[2].decode()
+    assert f'mg_agent_stop_limit_allowed{{model="{key}"}} 2' in metrics
+    assert f'mg_agent_stop_limit_decisions_today{{model="{key}"}} 2' in metrics
+    alert = wait_for(lambda: Alert.objects.filter(kind="stop_limit").first(), what="the stop-limit alert")
+    assert alert.message.startswith(f"gpu-share: {key} reached this host's share of its stop-limit on ")
+    assert "2 of 5 decisions split over 2 hosts" in alert.message
+    with translation.override("ru"):
+        assert "исчерпала долю этого хоста в стоп-лимите" in alert.display_message
 
 
 def test_a_revoked_version_stops_serving_within_a_poll(serving, live_server, start_agent):

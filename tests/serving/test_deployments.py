@@ -149,6 +149,29 @@ def test_desired_state_follows_approval_and_is_scoped_to_the_host(serving, admin
     assert expired[0]["reason"] == "approval_expired"
 
 
+def test_the_hosts_of_a_deployment_split_its_stop_limit(serving, admin_user):
+    """A passport's daily stop-limit is the deployment's, not each host's: every host is told how many hosts share
+    it and its place among them, and the shares it makes of the signed limit add up to the limit exactly."""
+    from serving.agent.core import stop_limit_share
+    from tests.serving.conftest import enrol
+
+    third, _token = enrol(admin_user, "gpu-c")
+    deploy(serving, hosts=[serving.host_b.pk, third.pk, serving.host_a.pk])
+    places = {}
+    for host in (serving.host_a, serving.host_b, third):
+        [entry] = selectors.desired_state(host)["deployments"]
+        assert entry["stop_limit_hosts"] == 3
+        places[host.pk] = entry["stop_limit_index"]
+    assert sorted(places.values()) == [0, 1, 2]
+    assert [places[pk] for pk in sorted(places)] == [0, 1, 2]  # by host, whatever order the hosts were given in
+    for limit in (1, 2, 5, 1000, 1001):
+        assert sum(stop_limit_share(limit, 3, i) for i in range(3)) == limit
+    assert [stop_limit_share(5, 3, i) for i in range(3)] == [2, 2, 1]
+    alone = deploy(serving, hosts=[serving.host_a.pk], environment="staging")
+    [mine] = [e for e in selectors.desired_state(serving.host_a)["deployments"] if e["deployment"] == alone.pk]
+    assert (mine["stop_limit_hosts"], mine["stop_limit_index"]) == (1, 0)
+
+
 def test_canary_promote_rollback_stop(serving):
     deployment = deploy(serving)
     deployment = services.deployment_challenger_set(actor=serving.engineer, deployment=deployment, version=2,

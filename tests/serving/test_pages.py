@@ -134,3 +134,17 @@ def test_the_deployment_page_lists_the_log_files_each_host_reported_and_how_to_c
     client.force_login(serving.admin)
     russian = client.get(url, HTTP_ACCEPT_LANGUAGE="ru").content.decode()
     assert "Журнал предсказаний" in russian
+
+
+def test_the_passport_says_which_stop_limit_serving_enforces(client, serving):
+    """The passport's stop-limits may name any limit; serving hosts enforce the daily decisions alone, split between
+    a deployment's hosts. The page says so, in both languages, rather than let a reader think every limit holds."""
+    url = reverse("registry:passport_detail", args=[serving.passport.key])
+    client.force_login(serving.admin)
+    assert 'id="stop-limits-enforced"' not in client.get(url).content.decode()  # no limits, nothing to say
+    serving.passport.stop_limits = {"max_decisions_per_day": 20000, "max_approved_exposure_eur_per_day": 25000000}
+    serving.passport.save(update_fields=["stop_limits"])
+    page = client.get(url, HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "Serving hosts enforce max_decisions_per_day by themselves, split between the hosts of each" in page
+    russian = client.get(url, HTTP_ACCEPT_LANGUAGE="ru").content.decode()
+    assert "Хосты обслуживания сами следят за max_decisions_per_day" in russian
