@@ -100,7 +100,9 @@ def raise_alert(*, kind: str, message: str | tuple[str, dict], deployment: Deplo
         incident = Incident.objects.select_for_update().filter(
             status__in=[IncidentStatus.OPEN, IncidentStatus.ACKNOWLEDGED], **scope).first()
         if incident is not None:
-            seen = Alert.objects.filter(incident=incident, kind=kind, subject=subject[:200]).first()
+            # the same alert of the same version counts again; another version's is its own (a late window of
+            # the version served before must not stand for the one serving now)
+            seen = Alert.objects.filter(incident=incident, kind=kind, subject=subject[:200], version=version).first()
             if seen is not None:
                 Alert.objects.filter(pk=seen.pk).update(count=seen.count + 1, last_seen_at=timezone.now(),
                                                         value=value)
@@ -140,13 +142,20 @@ def _apply_policy(alert: Alert, incident: Incident, deployment: Deployment) -> N
     if incident.timeline.filter(kind=TimelineKind.ACTION).exists():
         return  # one action per incident: the next alert of it says the same thing about the same serving
     deployment.refresh_from_db()
+    if alert.version is not None and alert.version.pk not in (deployment.version_id, deployment.challenger_id):
+        return  # about a version that no longer serves here (a window delivered late): nothing to roll back or stop
+    challenger = alert.version is not None and deployment.challenger_id == alert.version.pk
     reason = f"Serving policy ({action}) on INC-{incident.pk}: {alert.message}"
     try:
-        if action == PolicyAction.ROLLBACK:
-            if alert.version is not None and deployment.challenger_id == alert.version.pk:
-                pass  # a challenger drifting: withdrawing it is the rollback
-            elif alert.version is not None and deployment.version_id != alert.version.pk:
-                return  # the alert is about a version that no longer serves here
+        if challenger:  # a challenger misbehaving is withdrawn, under either policy: the champion answers on
+            done = services.deployment_rollback(actor=POLICY, deployment=deployment, reason=reason, by_policy=True)
+            text = said(gettext_noop("Challenger v%(c)s withdrawn: v%(n)s answers."), c=alert.version.number,
+                        n=done.version.number)
+        elif action == PolicyAction.ROLLBACK:
+            if deployment.challenger_id is not None:  # the champion misbehaving: its challenger goes first (a
+                # rollback with one withdraws it), then the champion itself goes back
+                deployment = services.deployment_rollback(actor=POLICY, deployment=deployment, reason=reason,
+                                                          by_policy=True)
             done = services.deployment_rollback(actor=POLICY, deployment=deployment, reason=reason, by_policy=True)
             text = said(gettext_noop("Rolled back: v%(n)s answers."), n=done.version.number)
         else:
@@ -156,8 +165,8 @@ def _apply_policy(alert: Alert, incident: Incident, deployment: Deployment) -> N
         # the rule's message is a sentence of the catalogue when the worker wrote it in English: said again in
         # the reader's language
         text = (said(gettext_noop("Rollback not applied: %(reason)s"), reason=exc.message, translated=("reason",))
-                if action == PolicyAction.ROLLBACK else said(gettext_noop("Stop not applied: %(reason)s"),
-                                                             reason=exc.message, translated=("reason",)))
+                if action == PolicyAction.ROLLBACK or challenger else
+                said(gettext_noop("Stop not applied: %(reason)s"), reason=exc.message, translated=("reason",)))
         done = None
     with transaction.atomic():
         _entry(incident, TimelineKind.ACTION, str(POLICY), text, action=action,

@@ -178,6 +178,57 @@ def test_a_drifting_canary_is_withdrawn_not_the_champion(serving):
     post_windows(w, window(w, 1, version=2, role="challenger", psi={"x1": 0.9}))
     assert served_versions(w) == [("champion", 1)]
     assert AuditEvent.objects.get(action="deployment.rolled_back").data["withdrawn_challenger"] == 2
+    action = Incident.objects.get().timeline.get(kind="action")
+    assert action.text == "Challenger v2 withdrawn: v1 answers."
+    with translation.override("ru"):
+        assert action.display_text == "Претендент v2 снят: отвечает v1."
+
+
+def test_under_the_stop_policy_a_misbehaving_canary_is_withdrawn_and_the_champion_answers_on(serving):
+    w = serving
+    w.deployment = services.deployment_create(actor=w.engineer, passport=w.passport, version=1,
+                                              hosts=[w.host_a.pk, w.host_b.pk], strategy="canary", challenger=2,
+                                              canary_percent=10)
+    alerts.policy_set(actor=w.engineer, passport=w.passport, on_alert="stop")
+    post_windows(w, window(w, 1, version=2, role="challenger", errors={"inference_failed": 100}))
+    assert served_versions(w) == [("champion", 1)]
+    assert not AuditEvent.objects.filter(action="deployment.stopped").exists()
+
+
+def test_a_late_window_of_a_version_no_longer_served_rolls_back_or_stops_nothing(promoted):
+    """v1's windows held by a host through an outage arrive after v2 was promoted: their drift is recorded and
+    alerted, but the policy does not act on v2 for what v1 did (under either policy)."""
+    w = promoted
+    alerts.policy_set(actor=w.engineer, passport=w.passport, on_alert="stop")
+    post_windows(w, window(w, 1, version=1, psi={"x0": 0.9}))
+    assert Alert.objects.get().version.number == 1
+    assert served_versions(w) == [("champion", 2)]
+    assert not Incident.objects.get().timeline.filter(kind="action").exists()
+    alerts.policy_set(actor=w.engineer, passport=w.passport, on_alert="rollback")
+    post_windows(w, window(w, 2, version=1, errors={"inference_failed": 100}))
+    assert served_versions(w) == [("champion", 2)]
+    # v2's own failure, in the same open incident, is still acted on
+    post_windows(w, window(w, 3, version=2, errors={"inference_failed": 100}))
+    assert served_versions(w) == [("champion", 1)]
+
+
+def test_a_misbehaving_champion_beside_a_canary_is_the_one_rolled_back(serving):
+    """v2 champion with v3 as its canary: v2 fails. Withdrawing v3 alone (what a rollback with a challenger does)
+    would keep the failing v2 answering; the policy withdraws v3 and rolls v2 back to v1."""
+    from tests.serving.conftest import approve
+
+    w = serving
+    approve(w.v3, w.developer, w.cast, w.owner)
+    deployment = services.deployment_create(actor=w.engineer, passport=w.passport, version=1,
+                                            hosts=[w.host_a.pk, w.host_b.pk])
+    deployment = services.deployment_challenger_set(actor=w.engineer, deployment=deployment, version=2,
+                                                    strategy="shadow")
+    deployment = services.deployment_promote(actor=w.engineer, deployment=deployment)
+    w.deployment = services.deployment_challenger_set(actor=w.engineer, deployment=deployment, version=3,
+                                                      strategy="canary", canary_percent=10)
+    post_windows(w, window(w, 1, version=2, errors={"inference_failed": 100}))
+    assert served_versions(w) == [("champion", 1)]
+    assert Incident.objects.get().timeline.get(kind="action").text == "Rolled back: v1 answers."
 
 
 def test_a_refused_release_reported_by_a_host_alerts_without_rolling_back(promoted):
