@@ -46,6 +46,15 @@ def post_windows(w, *windows, token=None):
     return response.json()
 
 
+def served_in_turn(w, first: int, then: int):
+    """``first`` deployed to both hosts, ``then`` shadowed beside it and promoted: the deployment serving ``then``."""
+    deployment = services.deployment_create(actor=w.engineer, passport=w.passport, version=first,
+                                            hosts=[w.host_a.pk, w.host_b.pk])
+    deployment = services.deployment_challenger_set(actor=w.engineer, deployment=deployment, version=then,
+                                                    strategy="shadow")
+    return services.deployment_promote(actor=w.engineer, deployment=deployment)
+
+
 def served_versions(w):
     return [(r["role"], r["version"]) for r in selectors.desired_state(w.host_a)["deployments"][0]["releases"]]
 
@@ -219,13 +228,8 @@ def test_a_misbehaving_champion_beside_a_canary_is_the_one_rolled_back(serving):
 
     w = serving
     approve(w.v3, w.developer, w.cast, w.owner)
-    deployment = services.deployment_create(actor=w.engineer, passport=w.passport, version=1,
-                                            hosts=[w.host_a.pk, w.host_b.pk])
-    deployment = services.deployment_challenger_set(actor=w.engineer, deployment=deployment, version=2,
-                                                    strategy="shadow")
-    deployment = services.deployment_promote(actor=w.engineer, deployment=deployment)
-    w.deployment = services.deployment_challenger_set(actor=w.engineer, deployment=deployment, version=3,
-                                                      strategy="canary", canary_percent=10)
+    w.deployment = services.deployment_challenger_set(actor=w.engineer, deployment=served_in_turn(w, 1, 2),
+                                                      version=3, strategy="canary", canary_percent=10)
     post_windows(w, window(w, 1, version=2, errors={"inference_failed": 100}))
     assert served_versions(w) == [("champion", 1)]
     assert Incident.objects.get().timeline.get(kind="action").text == "Rolled back: v1 answers."
@@ -386,11 +390,7 @@ def test_several_drifting_features_in_one_batch_roll_back_once(serving):
 
     w = serving
     approve(w.v3, w.developer, w.cast, w.owner)
-    deployment = services.deployment_create(actor=w.engineer, passport=w.passport, version=2,
-                                            hosts=[w.host_a.pk, w.host_b.pk])
-    deployment = services.deployment_challenger_set(actor=w.engineer, deployment=deployment, version=3,
-                                                    strategy="shadow")
-    w.deployment = services.deployment_promote(actor=w.engineer, deployment=deployment)
+    w.deployment = served_in_turn(w, 2, 3)
     post_windows(w, window(w, 1, version=3, psi={"x0": 0.5, "x1": 0.6, "x2": 0.7}, score_psi=0.9))
     assert served_versions(w) == [("champion", 2)]
     assert AuditEvent.objects.filter(action="deployment.rolled_back").count() == 1
