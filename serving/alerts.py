@@ -269,7 +269,7 @@ def windows_check(windows: list[MonitoringWindow]) -> list[Alert]:
                     message=said(gettext_noop("%(label)s: %(value)s of requests failed, above %(limit)s."),
                                  label=label, value=f"{rate:.1%}", limit=f"{error_max:.1%}"), **common))
         invalid = sum(window.errors.get(kind, 0) for kind in INPUT_ERRORS)
-        if invalid and enough and invalid / window.requests > error_max:
+        if invalid and enough and window.requests > 0 and invalid / window.requests > error_max:
             raised.append(raise_alert(
                 kind=AlertKind.INPUT_REFUSED, value=invalid / window.requests, threshold=error_max,
                 message=said(gettext_noop("%(label)s: %(value)s of requests were refused as invalid input, above "

@@ -580,6 +580,9 @@ def windows_ingest(*, host: Host, windows: list[dict]) -> WindowsReceived:
                               field=f"windows[{index}].ended_at")
         psi = {_key(k, 200): float(v) for k, v in (window.get("psi") or {}).items() if v is not None}
         errors = {_key(k, 50): int(v) for k, v in (window.get("errors") or {}).items()}
+        if sum(errors.values()) > window.get("requests", 0):  # every refusal is a request the window counted
+            raise DomainError(_("Window %(i)s counts more errors than requests.") % {"i": index}, code="invalid",
+                              field=f"windows[{index}].errors")
         rows.append(MonitoringWindow(
             host=host, deployment=deployment, passport_id=deployment.passport_id, version=version,
             role=window.get("role") or "champion", sequence=window["sequence"], started_at=started, ended_at=ended,

@@ -186,6 +186,8 @@ def test_a_window_delivered_twice_is_stored_once(deployed):
     {"sequence": -1}, {"requests": "many"}, {"started_at": "yesterday"}, {"psi": {"x0": "high"}},
     {"ended_at": "2020-01-01T00:00:00+00:00"}, {"deployment": 999_999}, {"version": 99},
     {"latency_p95_ms": "NaN-literal"}, {"requests": 2**40},
+    {"requests": 0, "predictions": 0, "errors": {"invalid_request": 5}},  # more refusals than requests
+    {"requests": 10, "predictions": 0, "errors": {"invalid_request": 6, "inference_failed": 5}},
 ])
 def test_bad_windows_are_refused_and_store_nothing(deployed, bad):
     client = host_client(deployed.token_a)
