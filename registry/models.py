@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import math
+
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
 from django.utils import timezone
@@ -20,6 +23,39 @@ from registry.choices import (
 )
 
 key_validator = RegexValidator(r"^[a-z0-9][a-z0-9-]{1,98}[a-z0-9]$", _("Lowercase letters, digits and dashes."))
+
+# The monitoring thresholds serving alerts on, each a number above the first bound and at most the second; a
+# passport may record others (an AUC floor, say) for its reviewers.
+SERVED_THRESHOLDS = {"psi": (0, 10), "score_psi": (0, 10), "latency_p95_ms": (0, 3_600_000), "error_rate": (0, 1)}
+
+
+def _whole(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def validate_stop_limits(value) -> None:
+    """Any limits may be recorded; the one serving hosts enforce must be a whole number, or serving would not know
+    what it allows (a limit it cannot read must not become no limit)."""
+    if not isinstance(value, dict):
+        raise ValidationError(_("Stop-limits are an object of limit name to value."), code="invalid")
+    if "max_decisions_per_day" in value and not (_whole(value["max_decisions_per_day"])
+                                                 and value["max_decisions_per_day"] >= 0):
+        raise ValidationError(_("max_decisions_per_day is a whole number of decisions, 0 or more (0: no limit)."),
+                              code="invalid")
+
+
+def validate_monitoring_thresholds(value) -> None:
+    if not isinstance(value, dict):
+        raise ValidationError(_("Monitoring thresholds are an object of threshold name to value."), code="invalid")
+    for key, (low, high) in SERVED_THRESHOLDS.items():
+        number = value.get(key)
+        if key in value and not (isinstance(number, int | float) and not isinstance(number, bool)
+                                 and math.isfinite(number) and low < number <= high):
+            raise ValidationError(_("%(key)s is a number above %(low)s and at most %(high)s."), code="invalid",
+                                  params={"key": key, "low": low, "high": high})
+    if "min_window_requests" in value and not (_whole(value["min_window_requests"])
+                                               and value["min_window_requests"] >= 1):
+        raise ValidationError(_("min_window_requests is a whole number of requests, 1 or more."), code="invalid")
 
 
 def artifact_path(instance: ModelVersion, filename: str) -> str:
@@ -64,8 +100,9 @@ class ModelPassport(models.Model):
     features_description = models.TextField(_("features"), blank=True, **limited(LONG_TEXT))
     target = models.CharField(_("target"), max_length=200, blank=True)
     limitations = models.TextField(_("limitations and known failure modes"), blank=True, **limited(LONG_TEXT))
-    stop_limits = models.JSONField(_("stop-limits"), default=dict, blank=True)
-    monitoring_thresholds = models.JSONField(_("monitoring thresholds"), default=dict, blank=True)
+    stop_limits = models.JSONField(_("stop-limits"), default=dict, blank=True, validators=[validate_stop_limits])
+    monitoring_thresholds = models.JSONField(_("monitoring thresholds"), default=dict, blank=True,
+                                             validators=[validate_monitoring_thresholds])
     contacts = models.TextField(_("contacts"), blank=True, **limited(LONG_TEXT))
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(_("created"), default=timezone.now, db_index=True)

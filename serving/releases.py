@@ -161,11 +161,14 @@ def _thresholds(passport) -> mf.Thresholds:
 
 
 def _stop_limits(passport) -> mf.StopLimits:
+    """The limit hosts enforce. One that cannot be read refuses the release: read as 0 it would be no limit."""
     limits = passport.stop_limits or {}
-    try:
-        return mf.StopLimits(max_decisions_per_day=max(0, int(limits.get("max_decisions_per_day", 0) or 0)))
-    except (TypeError, ValueError):
-        return mf.StopLimits()
+    value = limits.get("max_decisions_per_day", 0) if isinstance(limits, dict) else None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise DomainError(_("The passport's stop-limit max_decisions_per_day (%(value)s) is not a whole number of 0 "
+                            "or more: correct it on the passport before serving the model.") % {"value": value},
+                          code="invalid_stop_limit", field="stop_limits")
+    return mf.StopLimits(max_decisions_per_day=value)
 
 
 def manifest_for(version: ModelVersion, artifact: bytes, personal_data_columns: list[str]) -> mf.Manifest:

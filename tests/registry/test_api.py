@@ -190,6 +190,40 @@ def test_passport_patch_changes_fields_but_never_the_key(world, users):
     assert response.data["version_count"] == 1
 
 
+@pytest.mark.parametrize(("field", "value"), [
+    ("stop_limits", {"max_decisions_per_day": -1000}),  # read as 0 by serving, that was no limit at all
+    ("stop_limits", {"max_decisions_per_day": "1000 a day"}),
+    ("stop_limits", {"max_decisions_per_day": 1000.5}),
+    ("stop_limits", {"max_decisions_per_day": True}),
+    ("stop_limits", ["max_decisions_per_day", 1000]),
+    ("monitoring_thresholds", {"psi": -1}),  # every window would alert, and roll the version back
+    ("monitoring_thresholds", {"psi": 0}),
+    ("monitoring_thresholds", {"error_rate": 1.5}),
+    ("monitoring_thresholds", {"latency_p95_ms": "fast"}),
+    ("monitoring_thresholds", {"min_window_requests": 0}),
+    ("monitoring_thresholds", {"score_psi": 1e308 * 10}),  # infinity, as JSON cannot say it: 400 either way
+])
+def test_limits_serving_enforces_must_be_readable(world, users, field, value):
+    client = bearer_client(users["owner"])
+    body = json.dumps({field: value}).replace("Infinity", "1e999")
+    error = assert_error(client.patch(f"{API}/passports/{world.key}/", body, content_type="application/json"), 400)
+    assert error["field"] == field or error["code"] in ("parse_error", "invalid")
+    world.passport.refresh_from_db()
+    assert getattr(world.passport, field) != value
+    assert not AuditEvent.objects.filter(action="passport.changed").exists()
+
+
+def test_limits_serving_does_not_read_are_recorded_as_given(world, users):
+    client = bearer_client(users["owner"])
+    limits = {"max_decisions_per_day": 0, "max_declines_per_hour": "5000", "<b>k</b>": "<i>v</i>"}
+    thresholds = {"psi": 0.25, "error_rate": 1, "min_window_requests": 200, "auc_min": 0.72}
+    response = client.patch(f"{API}/passports/{world.key}/", {"stop_limits": limits,
+                                                              "monitoring_thresholds": thresholds}, format="json")
+    assert response.status_code == 200, response.data
+    world.passport.refresh_from_db()
+    assert world.passport.stop_limits == limits and world.passport.monitoring_thresholds == thresholds
+
+
 @pytest.mark.parametrize("who", ["developer", "owner"])
 def test_a_patch_cannot_retier_or_pick_the_business_owner(world, users, who):
     """A developer's token once lowered its model from tier 1 to 3 and chose who signs as business owner."""

@@ -172,6 +172,17 @@ def test_the_hosts_of_a_deployment_split_its_stop_limit(serving, admin_user):
     assert (mine["stop_limit_hosts"], mine["stop_limit_index"]) == (1, 0)
 
 
+@pytest.mark.parametrize("stored", [-1000, "1000 a day", 12.5])
+def test_a_stop_limit_serving_cannot_read_refuses_the_release(serving, stored):
+    """A passport row from before its limits were checked, holding a limit no host could enforce: the release is not
+    built and nothing deploys (read as 0, the limit would have been none)."""
+    from registry.models import ModelPassport
+
+    ModelPassport.objects.filter(pk=serving.passport.pk).update(stop_limits={"max_decisions_per_day": stored})
+    serving.passport.refresh_from_db()
+    refused(DomainError, "invalid_stop_limit", deploy, serving)
+
+
 def test_canary_promote_rollback_stop(serving):
     deployment = deploy(serving)
     deployment = services.deployment_challenger_set(actor=serving.engineer, deployment=deployment, version=2,

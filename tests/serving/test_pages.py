@@ -136,7 +136,7 @@ def test_the_deployment_page_lists_the_log_files_each_host_reported_and_how_to_c
     assert "Журнал предсказаний" in russian
 
 
-def test_the_passport_says_which_stop_limit_serving_enforces(client, serving):
+def test_the_passport_says_which_limits_and_thresholds_serving_reads(client, serving):
     """The passport's stop-limits may name any limit; serving hosts enforce the daily decisions alone, split between
     a deployment's hosts. The page says so, in both languages, rather than let a reader think every limit holds."""
     url = reverse("registry:passport_detail", args=[serving.passport.key])
@@ -148,3 +148,9 @@ def test_the_passport_says_which_stop_limit_serving_enforces(client, serving):
     assert "Serving hosts enforce max_decisions_per_day by themselves, split between the hosts of each" in page
     russian = client.get(url, HTTP_ACCEPT_LANGUAGE="ru").content.decode()
     assert "Хосты обслуживания сами следят за max_decisions_per_day" in russian
+    assert 'id="thresholds-served"' not in page
+    serving.passport.monitoring_thresholds = {"psi": 0.25, "auc_min": 0.72}
+    serving.passport.save(update_fields=["monitoring_thresholds"])
+    page = client.get(url, HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "Serving alerts by psi, score_psi, latency_p95_ms, error_rate, min_window_requests" in page
+    assert "Обслуживание поднимает тревоги по psi" in client.get(url, HTTP_ACCEPT_LANGUAGE="ru").content.decode()
