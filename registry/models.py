@@ -37,25 +37,27 @@ def validate_stop_limits(value) -> None:
     """Any limits may be recorded; the one serving hosts enforce must be a whole number, or serving would not know
     what it allows (a limit it cannot read must not become no limit)."""
     if not isinstance(value, dict):
-        raise ValidationError(_("Stop-limits are an object of limit name to value."), code="invalid")
+        raise ValidationError(_("Stop-limits are an object of limit name to value."), code="invalid_stop_limit")
     if "max_decisions_per_day" in value and not (_whole(value["max_decisions_per_day"])
                                                  and value["max_decisions_per_day"] >= 0):
         raise ValidationError(_("max_decisions_per_day is a whole number of decisions, 0 or more (0: no limit)."),
-                              code="invalid")
+                              code="invalid_stop_limit")
 
 
 def validate_monitoring_thresholds(value) -> None:
     if not isinstance(value, dict):
-        raise ValidationError(_("Monitoring thresholds are an object of threshold name to value."), code="invalid")
+        raise ValidationError(_("Monitoring thresholds are an object of threshold name to value."),
+                              code="invalid_threshold")
     for key, (low, high) in SERVED_THRESHOLDS.items():
         number = value.get(key)
         if key in value and not (isinstance(number, int | float) and not isinstance(number, bool)
                                  and math.isfinite(number) and low < number <= high):
-            raise ValidationError(_("%(key)s is a number above %(low)s and at most %(high)s."), code="invalid",
-                                  params={"key": key, "low": low, "high": high})
+            raise ValidationError(_("%(key)s is a number above %(low)s and at most %(high)s."),
+                                  code="invalid_threshold", params={"key": key, "low": low, "high": high})
     if "min_window_requests" in value and not (_whole(value["min_window_requests"])
                                                and value["min_window_requests"] >= 1):
-        raise ValidationError(_("min_window_requests is a whole number of requests, 1 or more."), code="invalid")
+        raise ValidationError(_("min_window_requests is a whole number of requests, 1 or more."),
+                              code="invalid_threshold")
 
 
 def artifact_path(instance: ModelVersion, filename: str) -> str:

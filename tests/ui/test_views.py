@@ -248,6 +248,10 @@ def test_create_passport_errors_stay_on_form(client, developer, passport):
     assert "is-invalid" in page
     duplicate = client.post(reverse("registry:passport_create"), passport_form_data(key=passport.key))
     assert duplicate.status_code == 200 and b"already exists" in duplicate.content
+    unlimited = client.post(reverse("registry:passport_create"), passport_form_data(
+        key="typo", stop_limits='{"max_decisions_per_day": -1000}'))
+    assert unlimited.status_code == 200
+    assert "max_decisions_per_day is a whole number of decisions, 0 or more" in unlimited.content.decode()
     assert AuditEvent.objects.count() == events and ModelPassport.objects.count() == 1
 
 
