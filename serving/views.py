@@ -23,6 +23,7 @@ from core.errors import DomainError
 from core.forms import apply_domain_error
 from registry import selectors as registry_selectors
 from serving import alerts, guards, kserve, selectors, services
+from serving.agent.core import stop_limit_share
 from serving.choices import ERROR_KINDS, DeploymentStatus, IncidentStatus
 from serving.forms import (
     RANGES,
@@ -225,8 +226,13 @@ def deployment_detail(request, pk: int):
     operate, brake = guards.operate(user, deployment), guards.brake(user, deployment)
     release = getattr(deployment.version, "release", None)
     thresholds = (release.manifest.get("thresholds") if release else None) or {}
+    # the champion's daily stop-limit, and each host's share of it as the hosts are told it
+    stop_limit = ((release.manifest.get("stop_limits") if release else None) or {}).get("max_decisions_per_day") or 0
+    hosts = sorted(deployment.hosts.all(), key=lambda h: h.pk)
+    for place, host in enumerate(hosts):
+        host.allowance = stop_limit_share(stop_limit, len(hosts), place) if stop_limit else None
     return render(request, "serving/deployment_detail.html", {
-        "deployment": deployment, "passport": deployment.passport, "hosts": list(deployment.hosts.all()),
+        "deployment": deployment, "passport": deployment.passport, "hosts": hosts, "stop_limit": stop_limit,
         "release": release, "thresholds": thresholds,
         "challenger_release": getattr(deployment.challenger, "release", None) if deployment.challenger else None,
         "series": series, "charts": monitoring_charts(series, float(thresholds.get("psi", 0.2))),

@@ -202,6 +202,9 @@ def test_the_deployment_page_offers_the_yaml_to_those_who_may_deploy(deployed, c
     client.force_login(w.engineer)
     page = client.get(reverse("serving:deployment_detail", args=[w.deployment.pk])).content.decode()
     assert 'id="kserve-download"' in page
+    # what the cluster does not do is said beside what it does
+    note = page[page.index('id="kserve-not-agent"'):]
+    assert "not checked against the feature schema" in note and "stop-limit is not enforced" in note
     response = client.get(reverse("serving:deployment_kserve", args=[w.deployment.pk]), {"namespace": "ml"})
     assert response.status_code == 200
     assert response["Content-Disposition"].endswith('-inferenceservice.yaml"')

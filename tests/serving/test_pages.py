@@ -154,3 +154,19 @@ def test_the_passport_says_which_limits_and_thresholds_serving_reads(client, ser
     page = client.get(url, HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert "Serving alerts by psi, score_psi, latency_p95_ms, error_rate, min_window_requests" in page
     assert "Обслуживание поднимает тревоги по psi" in client.get(url, HTTP_ACCEPT_LANGUAGE="ru").content.decode()
+
+
+def test_the_deployment_page_shows_each_hosts_share_of_the_stop_limit(client, serving):
+    serving.passport.stop_limits = {"max_decisions_per_day": 5}
+    serving.passport.save(update_fields=["stop_limits"])
+    deployment = services.deployment_create(actor=serving.engineer, passport=serving.passport, version=1,
+                                            hosts=[serving.host_b.pk, serving.host_a.pk])
+    client.force_login(serving.admin)
+    url = reverse("serving:deployment_detail", args=[deployment.pk])
+    page = client.get(url, HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "5 decisions a day, split between the hosts: each stops at its share" in page
+    first, second = sorted((serving.host_a, serving.host_b), key=lambda h: h.pk)  # as the hosts are told
+    for host, share in ((first, 3), (second, 2)):
+        row = page[page.index(f'data-host="{host.name}"'):]
+        assert f"{share} decisions a day" in row[:row.index("</div>")]
+    assert "5 решений в день, разделены между хостами" in client.get(url, HTTP_ACCEPT_LANGUAGE="ru").content.decode()

@@ -36,6 +36,8 @@ def _traffic(w, deployment, minutes: int = 180):
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_serving_pages_read_well_in_both_languages_and_widths(live_server, browser, serving):  # noqa: F811
     w = serving
+    w.passport.stop_limits = {"max_decisions_per_day": 250_001}
+    w.passport.save(update_fields=["stop_limits"])
     deployment = services.deployment_create(actor=w.engineer, passport=w.passport, version=1,
                                             hosts=[w.host_a.pk, w.host_b.pk], personal_data_columns=["x1"])
     services.host_heartbeat(host=w.host_a, facts={"agent_version": "1.0.0"}, status={})
