@@ -530,7 +530,7 @@ class Agent:
     def write_windows(self, windows: list) -> None:
         """The closed windows to the outbox, in order, after any the disk refused before: a window the disk will
         not take is kept in memory (its end time fixed) and written at the next close, so none is lost to a full
-        disk unless the agent stops while it is still full."""
+        disk unless the agent stops while it is still full (then :meth:`report_unwritten` puts it in the log)."""
         ended = datetime.now(UTC)
         waiting = self._unwritten + [functools.partial(window.close, ended_at=ended) for window in windows]
         for index, make in enumerate(waiting):
@@ -544,6 +544,17 @@ class Agent:
         if self._unwritten:
             log.warning("monitoring windows are written again")
         self._unwritten = []
+
+    def report_unwritten(self) -> list[dict]:
+        """At a stop with windows the disk still refuses: they cannot outlive the process, so each goes to the
+        agent's log in full (an operator can post it to ``/api/v1/agent/windows/`` with a free sequence) rather
+        than vanish without a word. Returns them."""
+        if not self._unwritten:
+            return []
+        lost = [make(None) for make in self._unwritten]
+        log.error("%d monitoring window(s) could not be written to disk before the agent stopped; they are not "
+                  "delivered: %s", len(lost), json.dumps(lost, separators=(",", ":")))
+        return lost
 
     async def window_ticker(self) -> None:
         """Closes the windows every ``window_seconds``; in between, once a second, looks whether the clients file
@@ -714,6 +725,7 @@ class Agent:
             ticker.cancel()
             self._stop.set()
             self.write_windows(self.close_windows())
+            self.report_unwritten()
             for plog in self._logs.values():
                 plog.close()
             if sync is not None:

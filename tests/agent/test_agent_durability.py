@@ -260,3 +260,37 @@ def test_windows_the_disk_refuses_are_kept_and_written_later_in_order(gbdt_relea
     assert [w["requests"] for w in written] == [3, 4, 5] and agent._unwritten == []
     assert [w["sequence"] for w in written] == [1, 2, 3]
     assert written[0]["ended_at"] <= written[1]["ended_at"] <= written[2]["ended_at"]
+    assert agent.report_unwritten() == []
+
+
+def test_windows_the_disk_still_refuses_at_a_stop_go_to_the_log_in_full(gbdt_release, tmp_path, monkeypatch,
+                                                                        caplog):
+    """Stopping with the disk still full, the windows kept in memory cannot outlive the process: each is written to
+    the agent's log, whole, for an operator to deliver by hand, instead of vanishing without a word."""
+    import errno
+    import json
+    import logging
+    import os
+
+    from serving.agent import windows as windows_module
+    from serving.agent.agent import Agent, Config
+
+    agent = Agent(Config(state_dir=tmp_path / "state", release=gbdt_release.folder, signature=gbdt_release.signature,
+                         public_key=gbdt_release.public_key, allow_anonymous=True))
+    agent.start()
+    (loaded,) = agent.served["gbdt"].all()
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(windows_module.os, "fsync", full)
+    for requests in (3, 4):
+        for _ in range(requests):
+            loaded.window.answered(1.0, 1)
+        agent.write_windows(agent.close_windows())
+    with caplog.at_level(logging.ERROR, logger="mg.agent"):
+        lost = agent.report_unwritten()
+    assert [w["requests"] for w in lost] == [3, 4] and all(w["sequence"] is None for w in lost)
+    [record] = [r for r in caplog.records if "could not be written to disk" in r.getMessage()]
+    logged = json.loads(record.getMessage().split("are not delivered: ", 1)[1])
+    assert logged == lost and logged[0]["deployment"] == 1 and logged[0]["version"] == loaded.version
