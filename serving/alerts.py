@@ -146,6 +146,7 @@ def _apply_policy(alert: Alert, incident: Incident, deployment: Deployment) -> N
         return  # about a version that no longer serves here (a window delivered late): nothing to roll back or stop
     challenger = alert.version is not None and deployment.challenger_id == alert.version.pk
     reason = f"Serving policy ({action}) on INC-{incident.pk}: {alert.message}"
+    withdrawn = None  # a challenger withdrawn on the way to rolling its champion back
     try:
         if challenger:  # a challenger misbehaving is withdrawn, under either policy: the champion answers on
             done = services.deployment_rollback(actor=POLICY, deployment=deployment, reason=reason, by_policy=True)
@@ -154,6 +155,7 @@ def _apply_policy(alert: Alert, incident: Incident, deployment: Deployment) -> N
         elif action == PolicyAction.ROLLBACK:
             if deployment.challenger_id is not None:  # the champion misbehaving: its challenger goes first (a
                 # rollback with one withdraws it), then the champion itself goes back
+                withdrawn = deployment.challenger.number
                 deployment = services.deployment_rollback(actor=POLICY, deployment=deployment, reason=reason,
                                                           by_policy=True)
             done = services.deployment_rollback(actor=POLICY, deployment=deployment, reason=reason, by_policy=True)
@@ -167,6 +169,9 @@ def _apply_policy(alert: Alert, incident: Incident, deployment: Deployment) -> N
         text = (said(gettext_noop("Rollback not applied: %(reason)s"), reason=exc.message, translated=("reason",))
                 if action == PolicyAction.ROLLBACK or challenger else
                 said(gettext_noop("Stop not applied: %(reason)s"), reason=exc.message, translated=("reason",)))
+        if withdrawn is not None:  # what was done before the step that could not be
+            text = said(gettext_noop("Challenger v%(c)s withdrawn; the champion's rollback not applied: "
+                                     "%(reason)s"), c=withdrawn, reason=exc.message, translated=("reason",))
         done = None
     with transaction.atomic():
         _entry(incident, TimelineKind.ACTION, str(POLICY), text, action=action,

@@ -204,6 +204,26 @@ def test_under_the_stop_policy_a_misbehaving_canary_is_withdrawn_and_the_champio
     assert not AuditEvent.objects.filter(action="deployment.stopped").exists()
 
 
+def test_a_champion_with_nowhere_to_go_back_loses_its_canary_and_the_timeline_says_both(
+        serving, django_capture_on_commit_callbacks):
+    """v1 (nothing earlier) with v2 as its canary; v1 fails. The canary is withdrawn, the champion's rollback cannot
+    be: the timeline says both, and the people are told the action failed."""
+    w = serving
+    w.deployment = services.deployment_create(actor=w.engineer, passport=w.passport, version=1,
+                                              hosts=[w.host_a.pk, w.host_b.pk], strategy="canary", challenger=2,
+                                              canary_percent=10)
+    mail.outbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        post_windows(w, window(w, 1, version=1, errors={"inference_failed": 100}))
+    assert served_versions(w) == [("champion", 1)]
+    action = Incident.objects.get().timeline.get(kind="action")
+    assert action.text.startswith("Challenger v2 withdrawn; the champion's rollback not applied: There is no "
+                                  "earlier approved")
+    with translation.override("ru"):
+        assert action.display_text.startswith("Претендент v2 снят; откат чемпиона не выполнен: ")
+    assert any("Action failed" in m.subject and "Challenger v2 withdrawn" in m.body for m in mail.outbox)
+
+
 def test_a_late_window_of_a_version_no_longer_served_rolls_back_or_stops_nothing(promoted):
     """v1's windows held by a host through an outage arrive after v2 was promoted: their drift is recorded and
     alerted, but the policy does not act on v2 for what v1 did (under either policy)."""
