@@ -28,6 +28,8 @@ from registry.choices import REVIEW_STATES
 from serving import guards, services
 from serving.agent import manifest as mf
 from serving.choices import (
+    INPUT_ERRORS,
+    NOT_THE_VERSIONS,
     POLICY_KINDS,
     AlertKind,
     DeploymentStatus,
@@ -217,15 +219,6 @@ def heartbeat_receive(*, host: Host, facts: dict, status: dict) -> Host:
     return host
 
 
-# Error kinds of a window that say nothing of the served version, so the error-rate alert (which may roll it back
-# or stop it) leaves them out, of its count and of the requests it divides by: the host's own (its disk would not
-# take the log: an alert from the heartbeat), a spent stop-limit (the limit working, alerted from the heartbeat),
-# and requests refused as invalid (the senders': alerted on their own, notify only). Otherwise any client could
-# roll a passport back, or stop it, by sending bad requests, and a stop-limit would do so once reached.
-HOST_ERRORS = ("log_unavailable",)
-LIMIT_ERRORS = ("stop_limit_reached",)
-INPUT_ERRORS = ("invalid_request", "explain_unavailable")
-NOT_THE_VERSIONS = HOST_ERRORS + LIMIT_ERRORS + INPUT_ERRORS
 
 
 def windows_check(windows: list[MonitoringWindow]) -> list[Alert]:

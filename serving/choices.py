@@ -52,6 +52,17 @@ class AlertKind(models.TextChoices):
     INPUT_REFUSED = "input_refused", _("Requests refused as invalid input")
 
 
+# Error kinds of a window that say nothing of the served version, so the error-rate alert (which may roll it back
+# or stop it) and the error rate the pages show leave them out, of the count and of the requests it is divided by:
+# the host's own (its disk would not take the log: an alert from the heartbeat), a spent stop-limit (the limit
+# working, alerted from the heartbeat), and requests refused as invalid (the senders': alerted on their own,
+# notify only). Otherwise any client could roll a passport back, or stop it, by sending bad requests, and a
+# stop-limit would do so once reached.
+HOST_ERRORS = ("log_unavailable",)
+LIMIT_ERRORS = ("stop_limit_reached",)
+INPUT_ERRORS = ("invalid_request", "explain_unavailable")
+NOT_THE_VERSIONS = HOST_ERRORS + LIMIT_ERRORS + INPUT_ERRORS
+
 # The error kinds a host counts in its windows, as the charts name them (any other is shown as its code).
 ERROR_KINDS = {
     "invalid_request": _("Invalid input"),

@@ -18,7 +18,7 @@ from core.signing import key_id, public_key_pem
 from registry.permissions import restrict_passports
 from serving import guards
 from serving.agent import manifest as mf
-from serving.choices import DeploymentStatus, ServedRole, Strategy
+from serving.choices import NOT_THE_VERSIONS, DeploymentStatus, ServedRole, Strategy
 from serving.models import (
     Deployment,
     EnrolmentToken,
@@ -251,6 +251,9 @@ def monitoring_series(*, passport=None, deployment=None, days: float = 1.0, now=
                 if b["bucket"] - a["bucket"] > timezone.timedelta(hours=2)]
     total = sum(r["requests"] or 0 for r in rows)
     failed = sum(r["errors"] or 0 for r in rows)
+    # the error rate as the alert reads it: the version's failures among the requests it was asked to score
+    refused = sum(sum(by_kind.get(kind, {}).values()) for kind in NOT_THE_VERSIONS)
+    scored, own = total - refused, failed - refused
     return {
         "x": [r["bucket"].isoformat() for r in rows],
         "requests": [r["requests"] or 0 for r in rows],
@@ -259,8 +262,9 @@ def monitoring_series(*, passport=None, deployment=None, days: float = 1.0, now=
         "psi": [r["psi"] for r in rows], "score_psi": [r["score_psi"] for r in rows],
         "per_feature": per_feature, "errors_by_kind": by_kind, "gaps": [g.isoformat() for g in gaps],
         "drift_minimum": min(minimums.values(), default=DRIFT_MINIMUM),
-        "summary": {"requests": total, "errors": failed, "error_rate": failed / total if total else None,
-                    "error_pct": 100.0 * failed / total if total else None,
+        "summary": {"requests": total, "errors": failed, "refused": refused, "version_errors": own,
+                    "error_rate": own / scored if scored > 0 else None,
+                    "error_pct": 100.0 * own / scored if scored > 0 else None,
                     "p95": max((r["p95"] for r in rows if r["p95"] is not None), default=None),
                     "psi": max((r["psi"] for r in rows if r["psi"] is not None), default=None),
                     "score_psi": max((r["score_psi"] for r in rows if r["score_psi"] is not None), default=None),

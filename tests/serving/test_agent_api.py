@@ -9,6 +9,7 @@ import json
 from datetime import timedelta
 
 import pytest
+from django.urls import reverse
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -388,3 +389,24 @@ def test_the_alerts_and_the_charts_read_every_version_thresholds_in_one_query(de
     assert found[version.pk]["min_window_requests"] == DRIFT_MINIMUM
     with django_assert_num_queries(1):
         assert drift_minimums({unsigned}) == {unsigned: DRIFT_MINIMUM}
+
+
+def test_the_pages_error_rate_is_the_versions_own_as_the_alert_reads_it(deployed, client):
+    """500 requests: 100 refused as invalid, 20 stop-limited, 19 failed in the model. The page's error rate is 19 of
+    the 380 the version was asked to score (5.0%), not 139 of 500 (27.8%), and it says what it left out; by minute
+    and by hour alike."""
+    from serving.selectors import monitoring_series
+
+    batch = [window(deployed.deployment, 1, requests=500, predictions=361,
+                    errors={"invalid_request": 100, "stop_limit_reached": 20, "inference_failed": 19})]
+    assert host_client(deployed.token_a).post(f"{API}/agent/windows/", {"windows": batch},
+                                              format="json").status_code == 200
+    for days in (1, 30):
+        summary = monitoring_series(deployment=deployed.deployment, days=days)["summary"]
+        assert (summary["errors"], summary["refused"], summary["version_errors"]) == (139, 120, 19)
+        assert summary["error_rate"] == pytest.approx(19 / 380)
+    client.force_login(deployed.admin)
+    page = client.get(reverse("serving:deployment_detail", args=[deployed.deployment.pk])).content.decode()
+    kpi = page[page.index('id="kpi-errors"'):]
+    assert kpi.startswith('id="kpi-errors">5.00 %') and "19 errors" in kpi[:400]
+    assert "120 refused, not counted" in kpi[:600]
