@@ -27,6 +27,8 @@ key_validator = RegexValidator(r"^[a-z0-9][a-z0-9-]{1,98}[a-z0-9]$", _("Lowercas
 # The monitoring thresholds serving alerts on, each a number above the first bound and at most the second; a
 # passport may record others (an AUC floor, say) for its reviewers.
 SERVED_THRESHOLDS = {"psi": (0, 10), "score_psi": (0, 10), "latency_p95_ms": (0, 3_600_000), "error_rate": (0, 1)}
+SERVED_THRESHOLD_KEYS = (*SERVED_THRESHOLDS, "min_window_requests")
+SERVED_STOP_LIMIT = "max_decisions_per_day"  # the one stop-limit serving hosts enforce
 
 
 def _whole(value) -> bool:
@@ -38,8 +40,7 @@ def validate_stop_limits(value) -> None:
     what it allows (a limit it cannot read must not become no limit)."""
     if not isinstance(value, dict):
         raise ValidationError(_("Stop-limits are an object of limit name to value."), code="invalid_stop_limit")
-    if "max_decisions_per_day" in value and not (_whole(value["max_decisions_per_day"])
-                                                 and value["max_decisions_per_day"] >= 0):
+    if SERVED_STOP_LIMIT in value and not (_whole(value[SERVED_STOP_LIMIT]) and value[SERVED_STOP_LIMIT] >= 0):
         raise ValidationError(_("max_decisions_per_day is a whole number of decisions, 0 or more (0: no limit)."),
                               code="invalid_stop_limit")
 

@@ -37,6 +37,7 @@ from registry.forms import (
     TieringForm,
     VersionUploadForm,
 )
+from registry.models import SERVED_STOP_LIMIT, SERVED_THRESHOLD_KEYS
 from registry.onnx_inspect import ArtifactRejected
 
 PAGE_SIZE = 25
@@ -160,6 +161,7 @@ def passport_detail(request, key: str):
         "datasets": selectors.dataset_list(user=request.user, passport=passport),
         "can": can,
         "alias_form": _alias_form(request, passport) if can["move_alias"] and versions else None,
+        "served_stop_limit": SERVED_STOP_LIMIT, "served_thresholds": ", ".join(SERVED_THRESHOLD_KEYS),
     }
     return render(request, "registry/passport_detail.html", context)
 

@@ -29,7 +29,6 @@ from serving import guards, services
 from serving.agent import manifest as mf
 from serving.choices import (
     INPUT_ERRORS,
-    NOT_THE_VERSIONS,
     POLICY_KINDS,
     AlertKind,
     DeploymentStatus,
@@ -39,7 +38,7 @@ from serving.choices import (
 )
 from serving.models import Alert, Deployment, Host, Incident, MonitoringWindow, ServingPolicy, TimelineEntry
 from serving.problems import problem_said
-from serving.selectors import release_thresholds
+from serving.selectors import release_thresholds, version_failures
 
 logger = logging.getLogger(__name__)
 POLICY = SystemActor("serving policy")
@@ -257,10 +256,9 @@ def windows_check(windows: list[MonitoringWindow]) -> list[Alert]:
                 message=said(gettext_noop("%(label)s: p95 latency %(value)s ms, over the SLO of %(limit)s ms."),
                              label=label, value=f"{window.latency_p95_ms:.1f}", limit=f"{latency_max:g}"),
                 **common))
-        refused = sum(window.errors.get(kind, 0) for kind in NOT_THE_VERSIONS)
-        attempted = window.requests - refused  # what the version was asked to score
+        own, attempted = version_failures(window.requests, window.errors)
         if attempted > 0 and attempted >= int(thresholds.min_window_requests):
-            rate = (window.error_count - refused) / attempted
+            rate = own / attempted
             if rate > error_max:
                 raised.append(raise_alert(
                     kind=AlertKind.ERROR_RATE, value=rate, threshold=error_max,

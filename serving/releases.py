@@ -27,11 +27,12 @@ from pathlib import Path
 import msgspec
 import numpy as np
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 
 from core import signing
 from core.errors import DomainError
-from registry.models import ModelVersion
+from registry.models import SERVED_STOP_LIMIT, ModelVersion, validate_stop_limits
 from serving.agent import manifest as mf
 from serving.models import Release
 
@@ -163,12 +164,14 @@ def _thresholds(passport) -> mf.Thresholds:
 def _stop_limits(passport) -> mf.StopLimits:
     """The limit hosts enforce. One that cannot be read refuses the release: read as 0 it would be no limit."""
     limits = passport.stop_limits or {}
-    value = limits.get("max_decisions_per_day", 0) if isinstance(limits, dict) else None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+    try:
+        validate_stop_limits(limits)
+    except ValidationError:
+        value = limits.get(SERVED_STOP_LIMIT) if isinstance(limits, dict) else limits
         raise DomainError(_("The passport's stop-limit max_decisions_per_day (%(value)s) is not a whole number of 0 "
                             "or more: correct it on the passport before serving the model.") % {"value": value},
-                          code="invalid_stop_limit", field="stop_limits")
-    return mf.StopLimits(max_decisions_per_day=value)
+                          code="invalid_stop_limit", field="stop_limits") from None
+    return mf.StopLimits(max_decisions_per_day=limits.get(SERVED_STOP_LIMIT, 0))
 
 
 def manifest_for(version: ModelVersion, artifact: bytes, personal_data_columns: list[str]) -> mf.Manifest:

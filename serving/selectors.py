@@ -18,6 +18,7 @@ from core.signing import key_id, public_key_pem
 from registry.permissions import restrict_passports
 from serving import guards
 from serving.agent import manifest as mf
+from serving.agent.core import stop_limit_share
 from serving.choices import NOT_THE_VERSIONS, DeploymentStatus, ServedRole, Strategy
 from serving.models import (
     Deployment,
@@ -89,6 +90,30 @@ def _release_entry(release: Release, role: str) -> dict:
     }
 
 
+def stop_limit_places(deployment: Deployment) -> list[Host]:
+    """The deployment's hosts in the order that gives each its place in the split of the release's daily stop-limit
+    (``serving.agent.core.stop_limit_share``). A revoked host keeps its place: cut off from the control plane it may
+    still be serving what it had."""
+    return sorted(deployment.hosts.all(), key=lambda h: h.pk)
+
+
+def stop_limit_shares(deployment: Deployment) -> tuple[int, list[tuple[Host, int | None]]]:
+    """The champion release's daily stop-limit (0: none) and each host's share of it, as the hosts are told it."""
+    release = getattr(deployment.version, "release", None)
+    limit = ((release.manifest.get("stop_limits") if release else None) or {}).get("max_decisions_per_day") or 0
+    hosts = stop_limit_places(deployment)
+    return limit, [(host, stop_limit_share(limit, len(hosts), place) if limit else None)
+                   for place, host in enumerate(hosts)]
+
+
+def version_failures(requests: int, errors: dict) -> tuple[int, int]:
+    """Of ``requests`` with ``errors`` by kind: the version's own failures and the requests it was asked to score,
+    the refusals that say nothing of it left out of both (``NOT_THE_VERSIONS``). The error-rate alert and the
+    pages read the error rate alike from these."""
+    refused = sum(errors.get(kind, 0) for kind in NOT_THE_VERSIONS)
+    return sum(errors.values()) - refused, requests - refused
+
+
 def desired_state(host: Host, now=None) -> dict:
     """What ``host`` should serve now: per active deployment, the champion's and challenger's signed releases,
     the strategy and the traffic split. Versions that may no longer be served are left out and named."""
@@ -119,9 +144,8 @@ def desired_state(host: Host, now=None) -> dict:
             withdrawn.append({"role": ServedRole.CHALLENGER, "version": deployment.challenger.number,
                               "reason": "champion_withdrawn"})
         # The release's daily stop-limit is the deployment's: its hosts split it (each counts its own decisions and
-        # stops at its share), so adding hosts adds no decisions. A revoked host keeps its place: cut off from the
-        # control plane it may still be serving what it had.
-        sharing = sorted(h.pk for h in deployment.hosts.all())
+        # stops at its share), so adding hosts adds no decisions.
+        sharing = [h.pk for h in stop_limit_places(deployment)]
         entries.append({
             "deployment": deployment.pk, "passport": deployment.passport.key, "environment": deployment.environment,
             "generation": deployment.generation, "strategy": strategy,
@@ -251,9 +275,7 @@ def monitoring_series(*, passport=None, deployment=None, days: float = 1.0, now=
                 if b["bucket"] - a["bucket"] > timezone.timedelta(hours=2)]
     total = sum(r["requests"] or 0 for r in rows)
     failed = sum(r["errors"] or 0 for r in rows)
-    # the error rate as the alert reads it: the version's failures among the requests it was asked to score
-    refused = sum(sum(by_kind.get(kind, {}).values()) for kind in NOT_THE_VERSIONS)
-    scored, own = total - refused, failed - refused
+    own, scored = version_failures(total, {kind: sum(points.values()) for kind, points in by_kind.items()})
     return {
         "x": [r["bucket"].isoformat() for r in rows],
         "requests": [r["requests"] or 0 for r in rows],
@@ -262,7 +284,7 @@ def monitoring_series(*, passport=None, deployment=None, days: float = 1.0, now=
         "psi": [r["psi"] for r in rows], "score_psi": [r["score_psi"] for r in rows],
         "per_feature": per_feature, "errors_by_kind": by_kind, "gaps": [g.isoformat() for g in gaps],
         "drift_minimum": min(minimums.values(), default=DRIFT_MINIMUM),
-        "summary": {"requests": total, "errors": failed, "refused": refused, "version_errors": own,
+        "summary": {"requests": total, "errors": failed, "refused": failed - own, "version_errors": own,
                     "error_rate": own / scored if scored > 0 else None,
                     "error_pct": 100.0 * own / scored if scored > 0 else None,
                     "p95": max((r["p95"] for r in rows if r["p95"] is not None), default=None),

@@ -23,7 +23,6 @@ from core.errors import DomainError
 from core.forms import apply_domain_error
 from registry import selectors as registry_selectors
 from serving import alerts, guards, kserve, selectors, services
-from serving.agent.core import stop_limit_share
 from serving.choices import ERROR_KINDS, DeploymentStatus, IncidentStatus
 from serving.forms import (
     RANGES,
@@ -226,11 +225,10 @@ def deployment_detail(request, pk: int):
     operate, brake = guards.operate(user, deployment), guards.brake(user, deployment)
     release = getattr(deployment.version, "release", None)
     thresholds = (release.manifest.get("thresholds") if release else None) or {}
-    # the champion's daily stop-limit, and each host's share of it as the hosts are told it
-    stop_limit = ((release.manifest.get("stop_limits") if release else None) or {}).get("max_decisions_per_day") or 0
-    hosts = sorted(deployment.hosts.all(), key=lambda h: h.pk)
-    for place, host in enumerate(hosts):
-        host.allowance = stop_limit_share(stop_limit, len(hosts), place) if stop_limit else None
+    stop_limit, shares = selectors.stop_limit_shares(deployment)
+    hosts = [host for host, _share in shares]
+    for host, share in shares:
+        host.allowance = share
     return render(request, "serving/deployment_detail.html", {
         "deployment": deployment, "passport": deployment.passport, "hosts": hosts, "stop_limit": stop_limit,
         "release": release, "thresholds": thresholds,
